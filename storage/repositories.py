@@ -1,0 +1,166 @@
+"""Repositories: the only code that writes queries. Use cases see these, not SQL."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import func, or_, select, update
+from sqlalchemy.orm import Session
+
+from storage.errors import NotFoundError
+from storage.models import (
+    InboxEvent,
+    KnownRoom,
+    OutboxMessage,
+    PendingDecryption,
+    SyncCheckpoint,
+)
+
+
+class SyncRepository:
+    def __init__(self, session: Session) -> None:
+        self._s = session
+
+    def checkpoint(self) -> str | None:
+        row = self._s.get(SyncCheckpoint, 1)
+        return row.next_batch if row else None
+
+    def save_checkpoint(self, next_batch: str, now: datetime) -> None:
+        row = self._s.get(SyncCheckpoint, 1)
+        if row is None:
+            self._s.add(SyncCheckpoint(id=1, next_batch=next_batch, updated_at=now))
+        else:
+            row.next_batch = next_batch
+            row.updated_at = now
+
+    def known_rooms(self) -> set[str]:
+        return set(self._s.scalars(select(KnownRoom.room_id)))
+
+    def add_room(self, room_id: str, now: datetime) -> None:
+        if self._s.get(KnownRoom, room_id) is None:
+            self._s.add(KnownRoom(room_id=room_id, first_seen_at=now))
+
+
+class InboxRepository:
+    def __init__(self, session: Session) -> None:
+        self._s = session
+
+    def seen(self, event_id: str) -> bool:
+        return self._s.get(InboxEvent, event_id) is not None
+
+    def add(self, row: InboxEvent) -> None:
+        self._s.add(row)
+        self._s.flush()
+
+    def get(self, event_id: str) -> InboxEvent:
+        row = self._s.get(InboxEvent, event_id)
+        if row is None:
+            raise NotFoundError(event_id)
+        return row
+
+    def count(self) -> int:
+        return int(self._s.scalar(select(func.count()).select_from(InboxEvent)) or 0)
+
+
+class OutboxRepository:
+    def __init__(self, session: Session) -> None:
+        self._s = session
+
+    def add(
+        self,
+        *,
+        txn_id: str,
+        room_id: str,
+        event_type: str,
+        content: dict[str, Any],
+        requires_encryption: bool,
+        now: datetime,
+    ) -> OutboxMessage:
+        row = OutboxMessage(
+            txn_id=txn_id,
+            room_id=room_id,
+            event_type=event_type,
+            content=content,
+            requires_encryption=requires_encryption,
+            created_at=now,
+            state="pending",
+            attempts=0,
+        )
+        self._s.add(row)
+        self._s.flush()
+        return row
+
+    def exists(self, txn_id: str) -> bool:
+        return (
+            self._s.scalar(select(OutboxMessage.id).where(OutboxMessage.txn_id == txn_id))
+            is not None
+        )
+
+    def due(self, now: datetime, limit: int = 50) -> Sequence[OutboxMessage]:
+        return self._s.scalars(
+            select(OutboxMessage)
+            .where(OutboxMessage.state == "pending")
+            .where(or_(OutboxMessage.not_before.is_(None), OutboxMessage.not_before <= now))
+            .order_by(OutboxMessage.id)
+            .limit(limit)
+        ).all()
+
+    def next_retry_at(self) -> datetime | None:
+        return self._s.scalar(
+            select(func.min(OutboxMessage.not_before)).where(OutboxMessage.state == "pending")
+        )
+
+    def mark_sent(self, message_id: int, remote_event_id: str, now: datetime) -> None:
+        self._s.execute(
+            update(OutboxMessage)
+            .where(OutboxMessage.id == message_id)
+            .values(state="sent", sent_at=now, remote_event_id=remote_event_id, last_error=None)
+        )
+
+    def mark_failed(self, message_id: int, error: str, retry_at: datetime) -> None:
+        self._s.execute(
+            update(OutboxMessage)
+            .where(OutboxMessage.id == message_id)
+            .values(
+                attempts=OutboxMessage.attempts + 1,
+                last_error=error[:500],
+                not_before=retry_at,
+            )
+        )
+
+    def mark_refused(self, message_id: int, reason: str) -> None:
+        self._s.execute(
+            update(OutboxMessage)
+            .where(OutboxMessage.id == message_id)
+            .values(state="refused", last_error=reason[:500])
+        )
+
+    def all(self) -> Sequence[OutboxMessage]:
+        return self._s.scalars(select(OutboxMessage).order_by(OutboxMessage.id)).all()
+
+
+class PendingDecryptionRepository:
+    def __init__(self, session: Session) -> None:
+        self._s = session
+
+    def add_if_new(self, row: PendingDecryption) -> bool:
+        if self._s.get(PendingDecryption, row.event_id) is not None:
+            return False
+        self._s.add(row)
+        self._s.flush()
+        return True
+
+    def waiting(self) -> Sequence[PendingDecryption]:
+        return self._s.scalars(
+            select(PendingDecryption)
+            .where(PendingDecryption.state.in_(("waiting", "notified")))
+            .order_by(PendingDecryption.first_seen_at)
+        ).all()
+
+    def get(self, event_id: str) -> PendingDecryption:
+        row = self._s.get(PendingDecryption, event_id)
+        if row is None:
+            raise NotFoundError(event_id)
+        return row

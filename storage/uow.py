@@ -1,0 +1,85 @@
+"""Unit of work: one transaction, rolled back unless explicitly committed."""
+
+from __future__ import annotations
+
+from types import TracebackType
+from typing import Self
+
+from sqlalchemy import Engine
+from sqlalchemy.orm import Session, sessionmaker
+
+from storage.repositories import (
+    InboxRepository,
+    OutboxRepository,
+    PendingDecryptionRepository,
+    SyncRepository,
+)
+
+
+class UnitOfWork:
+    """``with uow_factory() as uow: ...; uow.commit()`` — nothing is written without commit."""
+
+    session: Session
+    sync: SyncRepository
+    inbox: InboxRepository
+    outbox: OutboxRepository
+    pending: PendingDecryptionRepository
+
+    def __init__(self, session_factory: sessionmaker[Session]) -> None:
+        self._factory = session_factory
+
+    def __enter__(self) -> Self:
+        self.session = self._factory()
+        self.sync = SyncRepository(self.session)
+        self.inbox = InboxRepository(self.session)
+        self.outbox = OutboxRepository(self.session)
+        self.pending = PendingDecryptionRepository(self.session)
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        # close() rolls back whatever was not committed; objects stay readable.
+        self.session.close()
+
+    def commit(self) -> None:
+        self.session.commit()
+
+    def savepoint(self) -> Savepoint:
+        return Savepoint(self.session)
+
+
+class Savepoint:
+    """A nested transaction: a failing command rolls back only its own writes."""
+
+    def __init__(self, session: Session) -> None:
+        self._session = session
+
+    def __enter__(self) -> Self:
+        self._tx = self._session.begin_nested()
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        if exc_type is None:
+            self._tx.commit()
+        else:
+            self._tx.rollback()
+
+
+class Database:
+    """Owns the engine's session factory; hands out units of work."""
+
+    def __init__(self, engine: Engine) -> None:
+        self.engine = engine
+        self._factory = sessionmaker(engine, expire_on_commit=False)
+
+    def uow(self) -> UnitOfWork:
+        return UnitOfWork(self._factory)
