@@ -1,0 +1,1 @@
+"""Test, demo and benchmark helpers (not used by the bot at runtime)."""
