@@ -1,0 +1,181 @@
+"""The one place that wires everything: storage, Matrix edge, engine, outbox, commands.
+
+Construction has no side effects; :meth:`App.run` acquires the store lock,
+migrates the database, restores the login, and then loops: sync → durable
+ingest → send. Start and stop mirror each other.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import random
+from datetime import timedelta
+
+from bot.clock import Clock, SystemClock
+from bot.config import Settings
+from bot.engine import Engine, RoleResolver, no_roles
+from bot.errors import HomeserverUnavailable, MatrixError
+from bot.events import SyncBatch, TextMessage
+from bot.faults import CrashPoints
+from bot.ids import server_name
+from bot.matrix import MatrixGateway
+from bot.outbox import OutboxSender
+from bot.storelock import StoreLock
+from commands.core import build_registry
+from commands.dispatch import Dispatcher
+from commands.framework import CommandRegistry
+from storage.db import make_engine, upgrade
+from storage.uow import Database
+
+log = logging.getLogger(__name__)
+
+
+class Backoff:
+    """Exponential backoff with jitter: 1, 2, 4 … seconds up to a cap; never a busy loop."""
+
+    def __init__(self, cap: float, base: float = 1.0) -> None:
+        self._cap = cap
+        self._base = base
+        self._attempt = 0
+
+    def next(self) -> float:
+        delay = min(self._cap, self._base * 2**self._attempt)
+        self._attempt += 1
+        return float(delay * random.uniform(0.8, 1.0))
+
+    def reset(self) -> None:
+        self._attempt = 0
+
+
+class App:
+    def __init__(
+        self,
+        settings: Settings,
+        *,
+        clock: Clock | None = None,
+        registry: CommandRegistry | None = None,
+        roles: RoleResolver = no_roles,
+        crash: CrashPoints | None = None,
+    ) -> None:
+        self.settings = settings
+        self.clock = clock or SystemClock()
+        self.registry = registry or build_registry()
+        self.roles = roles
+        self.crash = crash or CrashPoints()
+        self.stopping = asyncio.Event()
+        self.first_sync_done = asyncio.Event()
+
+    def stop(self) -> None:
+        self.stopping.set()
+
+    async def run(self) -> None:
+        matrix_cfg = self.settings.matrix
+        if matrix_cfg.pickle_key is None:
+            raise MatrixError("Kein Pickle-Schlüssel konfiguriert (FKBOT_MATRIX__PICKLE_KEY).")
+        with StoreLock(matrix_cfg.store_path):
+            engine = make_engine(self.settings.database.url)
+            try:
+                upgrade(engine)
+                db = Database(engine)
+                gateway = MatrixGateway(
+                    matrix_cfg, pickle_key=matrix_cfg.pickle_key.get_secret_value()
+                )
+                try:
+                    password = matrix_cfg.password
+                    await gateway.open(password.get_secret_value() if password else None)
+                    await self._loop(db, gateway)
+                finally:
+                    await gateway.close()
+            finally:
+                engine.dispose()
+
+    async def _loop(self, db: Database, gateway: MatrixGateway) -> None:
+        cfg = self.settings
+        dispatcher = Dispatcher(self.registry, cfg.bot.command_prefix, cfg.bot.max_message_length)
+        engine = Engine(
+            db,
+            dispatcher,
+            self.clock,
+            allowed_homeservers=cfg.matrix.allowed_homeservers,
+            require_encryption=cfg.matrix.require_encryption,
+            undecryptable_timeout=timedelta(seconds=cfg.matrix.undecryptable_timeout_seconds),
+            roles=self.roles,
+        )
+        sender = OutboxSender(
+            db,
+            gateway,
+            self.clock,
+            require_encryption=cfg.matrix.require_encryption,
+            crash=self.crash,
+        )
+        sender_task: asyncio.Task[None] | None = None
+        backoff = Backoff(cfg.matrix.reconnect_max_seconds)
+        full_state = True  # nio keeps no room state across restarts
+        stop_wait = asyncio.create_task(self.stopping.wait())
+        try:
+            while not self.stopping.is_set():
+                with db.uow() as uow:
+                    since = uow.sync.checkpoint()
+                timeout_ms = 0 if full_state else int(cfg.matrix.sync_timeout_seconds * 1000)
+                sync = asyncio.create_task(
+                    gateway.sync(since, full_state=full_state, timeout_ms=timeout_ms)
+                )
+                done, _ = await asyncio.wait({sync, stop_wait}, return_when=asyncio.FIRST_COMPLETED)
+                if sync not in done:
+                    sync.cancel()
+                    with contextlib.suppress(asyncio.CancelledError, MatrixError):
+                        await sync
+                    break
+                try:
+                    batch = sync.result()
+                except HomeserverUnavailable as exc:
+                    delay = backoff.next()
+                    log.warning(
+                        "Homeserver nicht erreichbar (%s); neuer Versuch in %.1f s", exc, delay
+                    )
+                    with contextlib.suppress(TimeoutError):
+                        await asyncio.wait_for(self.stopping.wait(), delay)
+                    continue
+                backoff.reset()
+                await self._handle_invites(gateway, batch)
+                if any(isinstance(e, TextMessage) for e in batch.events):
+                    self.crash.hit("after_sync_before_commit")
+                result = engine.ingest(batch)
+                for source, room_id in result.key_requests:
+                    await gateway.request_room_key(source, room_id)
+                pending = engine.process_pending(gateway.try_decrypt)
+                if result.outbox_added or pending.outbox_added:
+                    self.crash.hit("after_commit_before_send")
+                if sender_task is None:
+                    # Replies left over from before a crash go out once we are in sync.
+                    sender_task = asyncio.create_task(sender.run(), name="outbox")
+                sender.wake()
+                full_state = False
+                self.first_sync_done.set()
+        finally:
+            stop_wait.cancel()
+            if sender_task is not None:
+                sender_task.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await sender_task
+            with contextlib.suppress(TimeoutError, MatrixError):
+                await asyncio.wait_for(sender.flush(), 5)
+
+    async def _handle_invites(self, gateway: MatrixGateway, batch: SyncBatch) -> None:
+        allowed = self.settings.matrix.allowed_homeservers
+        for invite in batch.invites:
+            try:
+                if server_name(invite.inviter).lower() in allowed:
+                    log.info("Einladung in %s von %s angenommen", invite.room_id, invite.inviter)
+                    await gateway.join(invite.room_id)
+                else:
+                    log.warning(
+                        "Einladung in %s von %s abgelehnt: Homeserver nicht zugelassen",
+                        invite.room_id,
+                        invite.inviter,
+                    )
+                    await gateway.decline(invite.room_id)
+            except MatrixError as exc:
+                log.warning("Einladung %s nicht bearbeitet: %s", invite.room_id, exc)

@@ -1,0 +1,199 @@
+"""The ``fkbot`` command line: run, check, demo, db upgrade."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import logging
+import signal
+import sys
+import urllib.error
+import urllib.request
+from pathlib import Path
+
+from bot.config import ConfigError, Settings, load_config
+from bot.errors import BotError
+from bot.matrix import load_credentials
+
+log = logging.getLogger("bot")
+
+
+class _JsonFormatter(logging.Formatter):
+    def format(self, record: logging.LogRecord) -> str:
+        data = {
+            "ts": self.formatTime(record),
+            "level": record.levelname,
+            "logger": record.name,
+            "msg": record.getMessage(),
+        }
+        if record.exc_info:
+            data["exc"] = self.formatException(record.exc_info)
+        return json.dumps(data, ensure_ascii=False)
+
+
+def setup_logging(level: str, json_format: bool = False) -> None:
+    handler = logging.StreamHandler(sys.stderr)
+    if json_format:
+        handler.setFormatter(_JsonFormatter())
+    else:
+        handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+    root = logging.getLogger()
+    root.handlers[:] = [handler]
+    root.setLevel(level)
+    # nio logs decrypted event contents at DEBUG; keep it quiet whatever our level is.
+    logging.getLogger("nio").setLevel(max(logging.WARNING, logging.getLevelName(level)))
+    logging.getLogger("aiohttp").setLevel(logging.WARNING)
+    logging.getLogger("alembic").setLevel(logging.WARNING)
+
+
+def _load(path: Path) -> Settings:
+    try:
+        return load_config(path)
+    except ConfigError as exc:
+        print(str(exc), file=sys.stderr)
+        raise SystemExit(2) from None
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    settings = _load(args.config)
+    setup_logging(settings.logging.level, settings.logging.json_format)
+    from bot.app import App
+
+    app = App(settings)
+
+    async def main() -> None:
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(sig, app.stop)
+        await app.run()
+
+    try:
+        asyncio.run(main())
+    except BotError as exc:
+        log.error("%s", exc)
+        return 1
+    return 0
+
+
+def cmd_db_upgrade(args: argparse.Namespace) -> int:
+    settings = _load(args.config)
+    setup_logging(settings.logging.level)
+    from storage.db import current_revision, make_engine, upgrade
+
+    engine = make_engine(settings.database.url)
+    upgrade(engine)
+    print(f"Datenbank auf Stand {current_revision(engine)}")
+    engine.dispose()
+    return 0
+
+
+def cmd_check(args: argparse.Namespace) -> int:
+    """Validate the configuration and reach the homeserver; one line per check."""
+    settings = _load(args.config)
+    problems = 0
+
+    def report(ok: bool, text: str) -> None:
+        nonlocal problems
+        print(("✓ " if ok else "✗ ") + text)
+        problems += 0 if ok else 1
+
+    report(True, f"Konfiguration {args.config} gültig")
+    matrix = settings.matrix
+    report(
+        matrix.pickle_key is not None,
+        "Pickle-Schlüssel gesetzt"
+        if matrix.pickle_key
+        else "Pickle-Schlüssel fehlt (FKBOT_MATRIX__PICKLE_KEY oder matrix.pickle_key_file)",
+    )
+    creds = load_credentials(matrix.store_path)
+    if creds is None:
+        report(
+            matrix.password is not None,
+            "Passwort für die erste Anmeldung gesetzt"
+            if matrix.password
+            else "Passwort fehlt für die erste Anmeldung "
+            "(FKBOT_MATRIX__PASSWORD oder matrix.password_file)",
+        )
+    else:
+        report(
+            creds.user_id == matrix.user_id and creds.device_id == matrix.device_id,
+            f"Gespeicherte Anmeldung: {creds.user_id}, Gerät {creds.device_id}",
+        )
+    try:
+        with urllib.request.urlopen(  # noqa: S310 - URL scheme validated by config
+            f"{matrix.homeserver}/_matrix/client/versions", timeout=10
+        ) as resp:
+            versions = json.load(resp).get("versions", [])
+        report(True, f"Homeserver {matrix.homeserver} erreichbar ({len(versions)} API-Versionen)")
+    except (urllib.error.URLError, OSError, ValueError) as exc:
+        reason = getattr(exc, "reason", exc)
+        report(False, f"Homeserver {matrix.homeserver} nicht erreichbar: {reason}")
+    if creds is not None:
+        request = urllib.request.Request(  # noqa: S310
+            f"{matrix.homeserver}/_matrix/client/v3/account/whoami",
+            headers={"Authorization": f"Bearer {creds.access_token}"},
+        )
+        try:
+            with urllib.request.urlopen(request, timeout=10) as resp:  # noqa: S310
+                who = json.load(resp)
+            report(
+                who.get("device_id") == creds.device_id,
+                f"Zugangstoken gültig (Gerät {who.get('device_id')})",
+            )
+        except (urllib.error.URLError, OSError, ValueError) as exc:
+            report(False, f"Zugangstoken nicht bestätigt: {getattr(exc, 'reason', exc)}")
+    try:
+        from sqlalchemy import text
+
+        from storage.db import current_revision, head_revision, make_engine
+
+        engine = make_engine(settings.database.url)
+        with engine.connect() as conn:
+            conn.execute(text("SELECT 1"))
+        current, head = current_revision(engine), head_revision(engine)
+        report(True, f"Datenbank erreichbar (Schema {current or 'leer'}, Code {head})")
+        engine.dispose()
+    except Exception as exc:
+        report(False, f"Datenbank nicht erreichbar: {type(exc).__name__}")
+    print("Alles in Ordnung." if problems == 0 else f"{problems} Problem(e) gefunden.")
+    return 0 if problems == 0 else 1
+
+
+def cmd_demo(args: argparse.Namespace) -> int:
+    setup_logging("WARNING")
+    from bot.demo import run_demo
+
+    code: int = asyncio.run(run_demo(keep=args.keep, workdir=args.workdir))
+    return code
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="fkbot", description="Fallkonferenz-Bot für Matrix")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    run = sub.add_parser("run", help="den Bot starten")
+    run.add_argument("--config", type=Path, required=True)
+    run.set_defaults(func=cmd_run)
+
+    check = sub.add_parser("check", help="Konfiguration und Homeserver prüfen")
+    check.add_argument("--config", type=Path, required=True)
+    check.set_defaults(func=cmd_check)
+
+    demo = sub.add_parser("demo", help="lokale Vorführung mit Wegwerf-Homeserver")
+    demo.add_argument("--workdir", type=Path, default=None, help="Arbeitsverzeichnis")
+    demo.add_argument("--keep", action="store_true", help="Arbeitsverzeichnis behalten")
+    demo.set_defaults(func=cmd_demo)
+
+    db = sub.add_parser("db", help="Datenbank verwalten")
+    db_sub = db.add_subparsers(dest="db_command", required=True)
+    db_up = db_sub.add_parser("upgrade", help="Schema auf den neuesten Stand bringen")
+    db_up.add_argument("--config", type=Path, required=True)
+    db_up.set_defaults(func=cmd_db_upgrade)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    result: int = args.func(args)
+    return result

@@ -1,0 +1,205 @@
+"""Configuration: one typed model, read from TOML and overridden by ``FKBOT_*`` variables.
+
+Secrets (the Matrix password and the crypto-store pickle key) are never read
+from the TOML file: they come from the environment or from a file whose path the
+TOML names, so the TOML can be checked in or shown to a colleague.
+"""
+
+from __future__ import annotations
+
+import tomllib
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    SecretStr,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
+from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
+
+ENV_PREFIX = "FKBOT_"
+SECRET_KEYS = ("password", "pickle_key")
+
+
+class ConfigError(Exception):
+    """The configuration cannot be used; the message says what to fix, in German."""
+
+
+class _Section(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class MatrixConfig(_Section):
+    homeserver: str = Field(description="URL des Homeservers (Client-API)")
+    user_id: str = Field(pattern=r"^@[a-z0-9._=\-/+]+:[A-Za-z0-9.\-]+(:\d+)?$")
+    device_id: str = Field(default="FALLKONFERENZBOT", pattern=r"^[A-Za-z0-9_\-]{4,64}$")
+    device_name: str = "Fallkonferenz-Bot"
+    password: SecretStr | None = None
+    password_file: Path | None = None
+    pickle_key: SecretStr | None = None
+    pickle_key_file: Path | None = None
+    store_path: Path = Path("var/store")
+    allowed_homeservers: tuple[str, ...] = Field(min_length=1)
+    require_encryption: bool = True
+    sync_timeout_seconds: float = Field(default=30, ge=1, le=120)
+    timeline_limit: int = Field(default=100, ge=1, le=1000)
+    undecryptable_timeout_seconds: float = Field(default=60, ge=0)
+    reconnect_max_seconds: float = Field(default=60, ge=1)
+
+    @field_validator("homeserver")
+    @classmethod
+    def _url(cls, value: str) -> str:
+        if not value.startswith(("http://", "https://")):
+            raise ValueError("muss mit http:// oder https:// beginnen")
+        return value.rstrip("/")
+
+    @field_validator("allowed_homeservers")
+    @classmethod
+    def _lower(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        return tuple(v.strip().lower() for v in value)
+
+    @model_validator(mode="after")
+    def _read_secret_files(self) -> MatrixConfig:
+        updates: dict[str, Any] = {}
+        for key in SECRET_KEYS:
+            path: Path | None = getattr(self, f"{key}_file")
+            if getattr(self, key) is None and path is not None:
+                try:
+                    text = path.read_text(encoding="utf-8").strip()
+                except OSError as exc:
+                    raise ValueError(
+                        f"{key}_file {path} kann nicht gelesen werden: {exc.strerror}"
+                    ) from exc
+                if not text:
+                    raise ValueError(f"{key}_file {path} ist leer")
+                updates[key] = SecretStr(text)
+        if updates:
+            # frozen model: rebuild via object.__setattr__ inside the validator only
+            for key, value in updates.items():
+                object.__setattr__(self, key, value)
+        return self
+
+    @property
+    def server_name(self) -> str:
+        return self.user_id.split(":", 1)[1]
+
+
+class BotConfig(_Section):
+    command_prefix: str = Field(default="!fk", pattern=r"^\S{1,16}$")
+    language: Literal["de", "en"] = "de"
+    max_message_length: int = Field(default=4000, ge=100, le=65536)
+
+
+class DatabaseConfig(_Section):
+    url: str = "sqlite:///var/fkbot.sqlite3"
+
+
+class LoggingConfig(_Section):
+    level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
+    json_format: bool = False
+
+
+class Settings(BaseSettings):
+    """The whole configuration. Build it with :func:`load_config`."""
+
+    model_config = SettingsConfigDict(
+        env_prefix=ENV_PREFIX,
+        env_nested_delimiter="__",
+        extra="forbid",
+        frozen=True,
+    )
+
+    matrix: MatrixConfig
+    bot: BotConfig = BotConfig()
+    database: DatabaseConfig = DatabaseConfig()
+    logging: LoggingConfig = LoggingConfig()
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        # The TOML arrives as init kwargs; the environment must win over it.
+        return (env_settings, init_settings)
+
+    def resolve_paths(self, base: Path) -> Settings:
+        """Relative paths in the file are relative to the file, not to the cwd."""
+        matrix = self.matrix
+        store = matrix.store_path if matrix.store_path.is_absolute() else base / matrix.store_path
+        db_url = self.database.url
+        prefix = "sqlite:///"
+        if db_url.startswith(prefix) and not db_url.startswith(prefix + "/"):
+            rest = db_url[len(prefix) :]
+            if rest and rest != ":memory:":
+                db_url = prefix + str(base / rest)
+        return self.model_copy(
+            update={
+                "matrix": matrix.model_copy(update={"store_path": store}),
+                "database": self.database.model_copy(update={"url": db_url}),
+            }
+        )
+
+
+def load_config(path: Path | None) -> Settings:
+    """Read and validate the configuration; raise ConfigError with every problem listed."""
+    data: dict[str, Any] = {}
+    base = Path.cwd()
+    if path is not None:
+        try:
+            with path.open("rb") as fh:
+                data = tomllib.load(fh)
+        except FileNotFoundError as exc:
+            raise ConfigError(f"Konfigurationsdatei {path} nicht gefunden.") from exc
+        except tomllib.TOMLDecodeError as exc:
+            raise ConfigError(f"{path}: kein gültiges TOML: {exc}") from exc
+        base = path.resolve().parent
+        matrix = data.get("matrix")
+        if isinstance(matrix, dict):
+            for key in SECRET_KEYS:
+                if key in matrix:
+                    raise ConfigError(
+                        f"{path}: matrix.{key} darf nicht in der TOML-Datei stehen. "
+                        f"Setze {ENV_PREFIX}MATRIX__{key.upper()} oder matrix.{key}_file."
+                    )
+    try:
+        settings = Settings(**data)
+    except ValidationError as exc:
+        raise ConfigError(format_validation_error(exc, path)) from None
+    return settings.resolve_paths(base)
+
+
+_MESSAGES = {
+    "missing": "fehlt",
+    "extra_forbidden": "unbekannter Schlüssel",
+    "string_pattern_mismatch": "hat nicht das erwartete Format",
+    "greater_than_equal": "ist zu klein",
+    "less_than_equal": "ist zu groß",
+    "too_short": "darf nicht leer sein",
+    "literal_error": "ist keiner der erlaubten Werte",
+    "bool_parsing": "muss true oder false sein",
+    "int_parsing": "muss eine ganze Zahl sein",
+    "float_parsing": "muss eine Zahl sein",
+}
+
+
+def format_validation_error(exc: ValidationError, path: Path | None) -> str:
+    where = str(path) if path else "Konfiguration"
+    lines = [f"{where}: {exc.error_count()} Fehler in der Konfiguration:"]
+    for err in exc.errors():
+        loc = ".".join(str(p) for p in err["loc"])
+        text = _MESSAGES.get(err["type"])
+        if text is None:
+            text = str(err["msg"]).removeprefix("Value error, ")
+        elif err["type"] == "literal_error":
+            text = f"{text} ({err.get('ctx', {}).get('expected', '')})"
+        lines.append(f"  - {loc}: {text}")
+    return "\n".join(lines)

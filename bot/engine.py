@@ -1,0 +1,264 @@
+"""Turns sync batches into durable work: inbox, command results and outbox in one transaction.
+
+For each batch, in one transaction: every new command event is recorded in the
+inbox (deduplicated by event id), run, and its reply written to the outbox; the
+sync checkpoint moves forward. Replaying a batch after a crash therefore changes
+nothing, and a reply that is in the outbox is sent later, exactly once.
+"""
+
+from __future__ import annotations
+
+import logging
+import secrets
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import timedelta
+from typing import Any
+
+from bot.clock import Clock
+from bot.events import OwnJoin, Reaction, RoomEvent, SyncBatch, TextMessage, Undecryptable
+from bot.ids import EventId, RoomId, UserId, server_name
+from bot.txn import txn_id_for
+from commands.dispatch import Dispatcher, Outcome, invocation
+from commands.framework import CommandContext, Role
+from commands.reply import Doc, Reply, code
+from storage.models import InboxEvent, PendingDecryption
+from storage.uow import Database, UnitOfWork
+
+log = logging.getLogger(__name__)
+
+RoleResolver = Callable[[UserId], frozenset[Role]]
+Decryptor = Callable[[dict[str, Any], RoomId], RoomEvent | None]
+
+PENDING_MAX_AGE = timedelta(days=7)
+
+
+def no_roles(_user: UserId) -> frozenset[Role]:
+    return frozenset()
+
+
+@dataclass
+class IngestResult:
+    commands: int = 0
+    outbox_added: int = 0
+    key_requests: list[tuple[dict[str, Any], RoomId]] = field(default_factory=list)
+
+
+def reply_content(reply: Reply, *, in_reply_to: EventId, mention: UserId) -> dict[str, Any]:
+    return {
+        "msgtype": "m.notice" if reply.notice else "m.text",
+        "body": reply.plain,
+        "format": "org.matrix.custom.html",
+        "formatted_body": reply.html,
+        "m.relates_to": {"m.in_reply_to": {"event_id": in_reply_to}},
+        "m.mentions": {"user_ids": [mention]},
+    }
+
+
+class Engine:
+    def __init__(
+        self,
+        db: Database,
+        dispatcher: Dispatcher,
+        clock: Clock,
+        *,
+        allowed_homeservers: tuple[str, ...],
+        require_encryption: bool,
+        undecryptable_timeout: timedelta,
+        roles: RoleResolver = no_roles,
+    ) -> None:
+        self._db = db
+        self._dispatcher = dispatcher
+        self._clock = clock
+        self._allowed = frozenset(allowed_homeservers)
+        self._require_encryption = require_encryption
+        self._undecryptable_timeout = undecryptable_timeout
+        self._roles = roles
+
+    def is_allowed(self, user_id: str) -> bool:
+        return server_name(user_id).lower() in self._allowed
+
+    # -- batches ---------------------------------------------------------------
+
+    def ingest(self, batch: SyncBatch) -> IngestResult:
+        result = IngestResult()
+        now = self._clock.now()
+        with self._db.uow() as uow:
+            first_start = uow.sync.checkpoint() is None
+            known = uow.sync.known_rooms()
+            live: set[RoomId] = set() if first_start else {RoomId(r) for r in known}
+            for event in batch.events:
+                if isinstance(event, OwnJoin):
+                    if not first_start:
+                        live.add(event.room_id)
+                    continue
+                if event.room_id in live:
+                    self._handle(uow, event, result)
+            for room_id in batch.joined_rooms:
+                if room_id not in known:
+                    uow.sync.add_room(room_id, now)
+            uow.sync.save_checkpoint(batch.next_batch, now)
+            uow.commit()
+        if first_start:
+            log.info("Erster Start: Verlauf von %d Räumen übersprungen", len(batch.joined_rooms))
+        return result
+
+    def _handle(self, uow: UnitOfWork, event: RoomEvent, result: IngestResult) -> None:
+        if isinstance(event, OwnJoin) or not self.is_allowed(event.sender):
+            return  # strangers get silence
+        if isinstance(event, TextMessage):
+            self._command(uow, event, result)
+        elif isinstance(event, Undecryptable):
+            self._undecryptable(uow, event, result)
+        elif isinstance(event, Reaction):
+            log.debug("Reaktion %s auf %s angenommen", event.event_id, event.relates_to)
+
+    def _command(self, uow: UnitOfWork, msg: TextMessage, result: IngestResult) -> None:
+        text = invocation(msg.body, self._dispatcher.prefix)
+        if text is None or uow.inbox.seen(msg.event_id):
+            return
+        now = self._clock.now()
+        ctx = CommandContext(
+            room_id=msg.room_id,
+            sender=msg.sender,
+            event_id=msg.event_id,
+            now=now,
+            uow=uow,
+            registry=self._dispatcher.registry,
+            prefix=self._dispatcher.prefix,
+            roles=self._roles(msg.sender),
+        )
+        error_ref: str | None = None
+        try:
+            with uow.savepoint():
+                outcome = self._dispatcher.run(
+                    ctx,
+                    text,
+                    room_encrypted=msg.room_encrypted,
+                    require_encryption=self._require_encryption,
+                )
+        except Exception:
+            error_ref = secrets.token_hex(4).upper()
+            # The reference ties the room's message to this log line; the body is never logged.
+            log.exception("Interner Fehler Ref %s bei Ereignis %s", error_ref, msg.event_id)
+            outcome = Outcome(
+                Doc()
+                .para(
+                    "❌ Interner Fehler (Ref ",
+                    code(error_ref),
+                    "). Es wurde nichts geändert. Bitte der Administration die Referenz nennen.",
+                )
+                .build(),
+                None,
+                "internal_error",
+            )
+        uow.inbox.add(
+            InboxEvent(
+                event_id=msg.event_id,
+                room_id=msg.room_id,
+                sender=msg.sender,
+                kind="command",
+                command=outcome.command,
+                outcome=outcome.kind,
+                error_ref=error_ref,
+                origin_ts=msg.origin_ts,
+                received_at=now,
+            )
+        )
+        log.info(
+            "Befehl %s von Ereignis %s: %s", outcome.command or "?", msg.event_id, outcome.kind
+        )
+        self._enqueue_reply(
+            uow,
+            msg.room_id,
+            msg.event_id,
+            msg.sender,
+            outcome.reply,
+            "reply",
+            requires_encryption=outcome.case_data,
+        )
+        result.commands += 1
+        result.outbox_added += 1
+
+    def _enqueue_reply(
+        self,
+        uow: UnitOfWork,
+        room_id: RoomId,
+        event_id: EventId,
+        sender: UserId,
+        reply: Reply,
+        purpose: str,
+        *,
+        requires_encryption: bool = False,
+    ) -> None:
+        uow.outbox.add(
+            txn_id=txn_id_for(event_id, purpose),
+            room_id=room_id,
+            event_type="m.room.message",
+            content=reply_content(reply, in_reply_to=event_id, mention=sender),
+            requires_encryption=requires_encryption,
+            now=self._clock.now(),
+        )
+
+    # -- undecryptable events ----------------------------------------------------
+
+    def _undecryptable(self, uow: UnitOfWork, event: Undecryptable, result: IngestResult) -> None:
+        if uow.inbox.seen(event.event_id):
+            return
+        added = uow.pending.add_if_new(
+            PendingDecryption(
+                event_id=event.event_id,
+                room_id=event.room_id,
+                sender=event.sender,
+                session_id=event.session_id,
+                source=event.source,
+                first_seen_at=self._clock.now(),
+                state="waiting",
+            )
+        )
+        if added:
+            log.warning("Ereignis %s nicht entschlüsselbar; Schlüssel angefragt", event.event_id)
+            result.key_requests.append((event.source, event.room_id))
+
+    def process_pending(self, decrypt: Decryptor) -> IngestResult:
+        """Retry undecryptable events; tell the sender once per key session after the timeout."""
+        result = IngestResult()
+        now = self._clock.now()
+        with self._db.uow() as uow:
+            rows = uow.pending.waiting()
+            notified = {(r.room_id, r.session_id) for r in rows if r.state == "notified"}
+            for row in rows:
+                event = decrypt(row.source, RoomId(row.room_id))
+                if event is not None:
+                    row.state = "decrypted"
+                    row.resolved_at = now
+                    log.info("Ereignis %s nachträglich entschlüsselt", row.event_id)
+                    self._handle(uow, event, result)
+                    continue
+                if row.state == "notified":
+                    if now - row.first_seen_at > PENDING_MAX_AGE:
+                        row.state = "expired"
+                        row.resolved_at = now
+                    continue
+                if now - row.first_seen_at < self._undecryptable_timeout:
+                    continue
+                row.state = "notified"
+                session = (row.room_id, row.session_id)
+                if session in notified:
+                    continue  # one notice per key session, not one per message
+                notified.add(session)
+                self._enqueue_reply(
+                    uow,
+                    RoomId(row.room_id),
+                    EventId(row.event_id),
+                    UserId(row.sender),
+                    Reply.text(
+                        "🔒 Ich konnte diese Nachricht nicht entschlüsseln: mir fehlt der "
+                        "Raumschlüssel. Bitte prüfe, ob dein Gerät verifiziert ist, und sende "
+                        "den Befehl dann erneut."
+                    ),
+                    "undecryptable",
+                )
+                result.outbox_added += 1
+            uow.commit()
+        return result

@@ -1,0 +1,38 @@
+"""Exceptions of the bot runtime (user-input errors live in commands.errors).
+
+BotError
+ ├── StoreLockedError        another process holds the store lock
+ ├── CredentialsError        stored login does not match the configuration
+ └── MatrixError             anything that went wrong at the Matrix edge
+      ├── HomeserverUnavailable   transient: connection refused, 5xx, timeout → back off
+      ├── AuthenticationError     the homeserver rejects our token or password → stop
+      └── SendError               a message was not accepted → the outbox retries
+"""
+
+
+class BotError(Exception):
+    pass
+
+
+class StoreLockedError(BotError):
+    pass
+
+
+class CredentialsError(BotError):
+    pass
+
+
+class MatrixError(BotError):
+    pass
+
+
+class HomeserverUnavailable(MatrixError):
+    pass
+
+
+class AuthenticationError(MatrixError):
+    pass
+
+
+class SendError(MatrixError):
+    pass

@@ -1,0 +1,73 @@
+"""What the Matrix edge hands to the rest of the bot: small frozen dataclasses, no nio types."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from bot.ids import EventId, RoomId, UserId
+
+
+@dataclass(frozen=True)
+class TextMessage:
+    event_id: EventId
+    room_id: RoomId
+    sender: UserId
+    body: str
+    origin_ts: datetime
+    room_encrypted: bool
+    was_encrypted: bool
+
+
+@dataclass(frozen=True)
+class Reaction:
+    """An ``m.reaction`` annotation; Element sends these unencrypted even in encrypted rooms."""
+
+    event_id: EventId
+    room_id: RoomId
+    sender: UserId
+    relates_to: EventId
+    key: str
+    origin_ts: datetime
+
+
+@dataclass(frozen=True)
+class Undecryptable:
+    """An ``m.room.encrypted`` event whose room key the bot does not have (yet)."""
+
+    event_id: EventId
+    room_id: RoomId
+    sender: UserId
+    session_id: str
+    origin_ts: datetime
+    source: dict[str, Any] = field(repr=False)
+
+
+@dataclass(frozen=True)
+class OwnJoin:
+    """The bot's own join; in a newly joined room only later events are commands."""
+
+    event_id: EventId
+    room_id: RoomId
+
+
+@dataclass(frozen=True)
+class Invite:
+    room_id: RoomId
+    inviter: UserId
+
+
+RoomEvent = TextMessage | Reaction | Undecryptable | OwnJoin
+
+
+@dataclass(frozen=True)
+class SyncBatch:
+    """One sync response, gaps already filled, events in room order."""
+
+    next_batch: str
+    since: str | None
+    events: tuple[RoomEvent, ...]
+    invites: tuple[Invite, ...]
+    joined_rooms: tuple[RoomId, ...]
+    keys_arrived: bool

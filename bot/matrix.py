@@ -1,0 +1,445 @@
+"""The Matrix edge: the only module that talks to ``nio.AsyncClient``.
+
+It logs in once and restores that login ever after, runs one sync at a time
+(the caller persists the checkpoint), fills timeline gaps, turns nio events into
+the frozen dataclasses of :mod:`bot.events`, and sends messages through one path
+that applies the key-sharing policy. nio's error responses become
+:mod:`bot.errors` exceptions here and nowhere else.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any, Protocol
+
+import aiohttp
+from nio import (
+    AsyncClient,
+    AsyncClientConfig,
+    Event,
+    ForwardedRoomKeyEvent,
+    InviteMemberEvent,
+    JoinError,
+    LocalProtocolError,
+    LoginResponse,
+    MegolmEvent,
+    MessageDirection,
+    ReactionEvent,
+    RoomEncryptedEvent,
+    RoomKeyEvent,
+    RoomLeaveResponse,
+    RoomMemberEvent,
+    RoomMessagesError,
+    RoomMessageText,
+    RoomSendResponse,
+    SyncError,
+    SyncResponse,
+    UnknownEvent,
+)
+from nio.crypto import OlmDevice
+from nio.exceptions import OlmTrustError, OlmUnverifiedDeviceError, SendRetryError
+from nio.store import SqliteStore
+
+from bot.config import MatrixConfig
+from bot.errors import (
+    AuthenticationError,
+    CredentialsError,
+    HomeserverUnavailable,
+    MatrixError,
+    SendError,
+)
+from bot.events import (
+    Invite,
+    OwnJoin,
+    Reaction,
+    RoomEvent,
+    SyncBatch,
+    TextMessage,
+    Undecryptable,
+)
+from bot.ids import EventId, RoomId, UserId
+
+log = logging.getLogger(__name__)
+
+CREDENTIALS_FILE = "credentials.json"
+CRYPTO_STORE_NAME = "crypto.db"
+MAX_GAP_PAGES = 50
+GAP_PAGE_SIZE = 100
+
+
+@dataclass(frozen=True)
+class Credentials:
+    homeserver: str
+    user_id: str
+    device_id: str
+    access_token: str
+
+
+def load_credentials(store_path: Path) -> Credentials | None:
+    path = store_path / CREDENTIALS_FILE
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        return None
+    return Credentials(**data)
+
+
+def save_credentials(store_path: Path, creds: Credentials) -> None:
+    """Atomically, readable only by the bot's user: the token is as good as the password."""
+    store_path.mkdir(parents=True, exist_ok=True, mode=0o700)
+    tmp = store_path / (CREDENTIALS_FILE + ".tmp")
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w", encoding="utf-8") as fh:
+        json.dump(creds.__dict__, fh)
+        fh.flush()
+        os.fsync(fh.fileno())
+    os.replace(tmp, store_path / CREDENTIALS_FILE)
+
+
+class KeySharingPolicy(Protocol):
+    """Decides which member devices receive the bot's room keys (issue: trusted identity)."""
+
+    def apply(self, client: AsyncClient, room_id: str) -> None: ...
+
+
+class TrustCurrentMembers:
+    """Interim policy: every current member device is marked verified in nio's trust store.
+
+    Explicit per-device decisions (instead of ``ignore_unverified_devices``) keep
+    the one place where trust is decided, so a stricter policy can replace this.
+    """
+
+    def apply(self, client: AsyncClient, room_id: str) -> None:
+        room = client.rooms.get(room_id)
+        if room is None:
+            return
+        for user_id in room.users:
+            devices: Iterable[OlmDevice] = client.device_store.active_user_devices(user_id)
+            for device in devices:
+                if not device.verified and not device.blacklisted:
+                    client.verify_device(device)
+
+
+def _ts(event: Event) -> datetime:
+    return datetime.fromtimestamp(event.server_timestamp / 1000, UTC)
+
+
+class MatrixGateway:
+    def __init__(
+        self,
+        config: MatrixConfig,
+        *,
+        pickle_key: str,
+        policy: KeySharingPolicy | None = None,
+    ) -> None:
+        self._config = config
+        self._policy = policy or TrustCurrentMembers()
+        client_config = AsyncClientConfig(
+            store=SqliteStore,
+            store_name=CRYPTO_STORE_NAME,
+            store_sync_tokens=False,
+            encryption_enabled=True,
+            pickle_key=pickle_key,
+            # We back off ourselves (see App); nio's own retry loop would hide outages.
+            max_timeouts=0,
+            request_timeout=config.sync_timeout_seconds + 30,
+        )
+        self.client = AsyncClient(
+            config.homeserver,
+            config.user_id,
+            device_id=config.device_id,
+            store_path=str(config.store_path),
+            config=client_config,
+        )
+        self._keys_arrived = False
+        self.client.add_to_device_callback(self._on_room_key, (RoomKeyEvent, ForwardedRoomKeyEvent))
+        self._sync_filter = {
+            "room": {
+                "timeline": {"limit": config.timeline_limit},
+                "state": {"lazy_load_members": False},
+            },
+            "presence": {"not_types": ["*"]},
+        }
+
+    @property
+    def user_id(self) -> UserId:
+        return UserId(self.client.user_id)
+
+    @property
+    def device_id(self) -> str:
+        return str(self.client.device_id)
+
+    # -- login ---------------------------------------------------------------
+
+    async def open(self, password: str | None) -> None:
+        """Restore the stored login, or log in once with the configured device id."""
+        store = self._config.store_path
+        store.mkdir(parents=True, exist_ok=True, mode=0o700)
+        creds = load_credentials(store)
+        if creds is not None:
+            if creds.user_id != self._config.user_id or creds.device_id != self._config.device_id:
+                raise CredentialsError(
+                    f"Gespeicherte Anmeldung ({creds.user_id}, Gerät {creds.device_id}) passt "
+                    f"nicht zur Konfiguration ({self._config.user_id}, Gerät "
+                    f"{self._config.device_id}). Speicher {store} prüfen."
+                )
+            self.client.restore_login(creds.user_id, creds.device_id, creds.access_token)
+            log.info("Anmeldung wiederhergestellt (Gerät %s)", creds.device_id)
+            return
+        if password is None:
+            raise CredentialsError(
+                "Erster Start: kein Passwort konfiguriert (FKBOT_MATRIX__PASSWORD oder "
+                "matrix.password_file)."
+            )
+        try:
+            response = await self.client.login(password, device_name=self._config.device_name)
+        except (aiohttp.ClientError, TimeoutError) as exc:
+            raise HomeserverUnavailable(f"Homeserver nicht erreichbar: {exc}") from exc
+        if not isinstance(response, LoginResponse):
+            raise AuthenticationError(f"Anmeldung abgelehnt: {response.message}")
+        save_credentials(
+            store,
+            Credentials(
+                homeserver=self._config.homeserver,
+                user_id=response.user_id,
+                device_id=response.device_id,
+                access_token=response.access_token,
+            ),
+        )
+        log.info("Erstmals angemeldet (Gerät %s)", response.device_id)
+
+    async def close(self) -> None:
+        """Close the HTTP session. Never logs out: that would destroy the device."""
+        await self.client.close()
+
+    # -- sync ----------------------------------------------------------------
+
+    async def sync(self, since: str | None, *, full_state: bool, timeout_ms: int) -> SyncBatch:
+        try:
+            response = await self.client.sync(
+                timeout=timeout_ms,
+                sync_filter=self._sync_filter,
+                since=since,
+                full_state=full_state,
+            )
+        except (aiohttp.ClientError, TimeoutError) as exc:
+            raise HomeserverUnavailable(f"Sync fehlgeschlagen: {exc!r}") from exc
+        if isinstance(response, SyncError):
+            self._raise_for(response.status_code, response.message)
+        assert isinstance(response, SyncResponse)
+        await self._maintain_keys()
+        events: list[RoomEvent] = []
+        for room_id, info in response.rooms.join.items():
+            timeline = list(info.timeline.events)
+            if info.timeline.limited and since is not None and info.timeline.prev_batch:
+                gap = await self._fill_gap(room_id, info.timeline.prev_batch, since)
+                log.info("Lücke in %s gefüllt: %d Ereignisse", room_id, len(gap))
+                timeline = gap + timeline
+            events.extend(self._convert(room_id, timeline))
+        invites = tuple(self._invites(response))
+        arrived, self._keys_arrived = self._keys_arrived, False
+        return SyncBatch(
+            next_batch=response.next_batch,
+            since=since,
+            events=tuple(events),
+            invites=invites,
+            joined_rooms=tuple(RoomId(r) for r in response.rooms.join),
+            keys_arrived=arrived,
+        )
+
+    async def _maintain_keys(self) -> None:
+        """What nio's sync_forever does between syncs: keep one-time keys and device lists fresh."""
+        try:
+            await self.client.send_to_device_messages()
+            if self.client.should_upload_keys:
+                await self.client.keys_upload()
+            if self.client.should_query_keys:
+                await self.client.keys_query()
+            if self.client.should_claim_keys:
+                await self.client.keys_claim(self.client.get_users_for_key_claiming())
+        except (aiohttp.ClientError, TimeoutError) as exc:
+            raise HomeserverUnavailable(f"Schlüsselabgleich fehlgeschlagen: {exc!r}") from exc
+
+    async def _fill_gap(self, room_id: str, prev_batch: str, since: str) -> list[Event]:
+        """Page back from the limited timeline's start to our last checkpoint."""
+        collected: list[Event] = []
+        start = prev_batch
+        for _ in range(MAX_GAP_PAGES):
+            try:
+                response = await self.client.room_messages(
+                    room_id,
+                    start=start,
+                    end=since,
+                    direction=MessageDirection.back,
+                    limit=GAP_PAGE_SIZE,
+                )
+            except (aiohttp.ClientError, TimeoutError) as exc:
+                raise HomeserverUnavailable(f"/messages fehlgeschlagen: {exc!r}") from exc
+            if isinstance(response, RoomMessagesError):
+                self._raise_for(response.status_code, response.message)
+            collected.extend(response.chunk)
+            if not response.chunk or not response.end or response.end == start:
+                break
+            start = response.end
+        else:
+            log.error(
+                "Lücke in %s größer als %d Seiten; älteste Ereignisse fehlen",
+                room_id,
+                MAX_GAP_PAGES,
+            )
+        collected.reverse()
+        return collected
+
+    def _convert(self, room_id: str, timeline: list[Event]) -> Iterable[RoomEvent]:
+        rid = RoomId(room_id)
+        own = self.client.user_id
+        room = self.client.rooms.get(room_id)
+        encrypted = bool(room and room.encrypted)
+        for event in timeline:
+            if isinstance(event, RoomMemberEvent):
+                if (
+                    event.state_key == own
+                    and event.membership == "join"
+                    and ((event.prev_content or {}).get("membership") != "join")
+                ):
+                    yield OwnJoin(EventId(event.event_id), rid)
+                continue
+            if event.sender == own:
+                continue
+            if isinstance(event, RoomMessageText):
+                yield TextMessage(
+                    event_id=EventId(event.event_id),
+                    room_id=rid,
+                    sender=UserId(event.sender),
+                    body=event.body,
+                    origin_ts=_ts(event),
+                    room_encrypted=encrypted,
+                    was_encrypted=bool(getattr(event, "decrypted", False)),
+                )
+            elif isinstance(event, ReactionEvent):
+                yield Reaction(
+                    event_id=EventId(event.event_id),
+                    room_id=rid,
+                    sender=UserId(event.sender),
+                    relates_to=EventId(event.reacts_to),
+                    key=event.key,
+                    origin_ts=_ts(event),
+                )
+            elif isinstance(event, MegolmEvent):
+                yield Undecryptable(
+                    event_id=EventId(event.event_id),
+                    room_id=rid,
+                    sender=UserId(event.sender),
+                    session_id=event.session_id,
+                    origin_ts=_ts(event),
+                    source=event.source,
+                )
+            elif isinstance(event, UnknownEvent | RoomEncryptedEvent):
+                log.debug(
+                    "Ereignis %s (%s) ignoriert",
+                    event.event_id,
+                    event.type if isinstance(event, UnknownEvent) else "encrypted",
+                )
+
+    def _invites(self, response: SyncResponse) -> Iterable[Invite]:
+        own = self.client.user_id
+        for room_id, info in response.rooms.invite.items():
+            inviter = None
+            for event in info.invite_state:
+                if (
+                    isinstance(event, InviteMemberEvent)
+                    and event.state_key == own
+                    and event.membership == "invite"
+                ):
+                    inviter = event.sender
+            if inviter:
+                yield Invite(RoomId(room_id), UserId(inviter))
+
+    # -- decryption ------------------------------------------------------------
+
+    def _on_room_key(self, _event: Any) -> None:
+        self._keys_arrived = True
+
+    def try_decrypt(self, source: dict[str, Any], room_id: RoomId) -> RoomEvent | None:
+        """Decrypt a stored undecryptable event, if its room key has arrived since."""
+        event = MegolmEvent.from_dict(source)
+        if not isinstance(event, MegolmEvent):
+            return None
+        event.room_id = room_id
+        try:
+            decrypted = self.client.decrypt_event(event)
+        except Exception:
+            return None
+        if isinstance(decrypted, MegolmEvent):
+            return None
+        decrypted.decrypted = True
+        converted = list(self._convert(room_id, [decrypted]))
+        return converted[0] if converted else None
+
+    async def request_room_key(self, source: dict[str, Any], room_id: RoomId) -> None:
+        event = MegolmEvent.from_dict(source)
+        if not isinstance(event, MegolmEvent):
+            return
+        event.room_id = room_id
+        try:
+            await self.client.request_room_key(event)
+        except LocalProtocolError:
+            pass  # already requested for this session
+        except (aiohttp.ClientError, TimeoutError) as exc:
+            log.warning("Schlüsselanfrage nicht gesendet: %r", exc)
+
+    # -- rooms -----------------------------------------------------------------
+
+    def room_is_encrypted(self, room_id: RoomId) -> bool:
+        room = self.client.rooms.get(room_id)
+        return bool(room and room.encrypted)
+
+    def is_joined(self, room_id: RoomId) -> bool:
+        return room_id in self.client.rooms
+
+    async def join(self, room_id: RoomId) -> None:
+        response = await self.client.join(room_id)
+        if isinstance(response, JoinError):
+            raise MatrixError(f"Beitritt zu {room_id} fehlgeschlagen: {response.message}")
+
+    async def decline(self, room_id: RoomId) -> None:
+        response = await self.client.room_leave(room_id)
+        if not isinstance(response, RoomLeaveResponse):
+            raise MatrixError(f"Ablehnen von {room_id} fehlgeschlagen: {response.message}")
+
+    # -- sending -----------------------------------------------------------------
+
+    async def send(
+        self, room_id: RoomId, event_type: str, content: dict[str, Any], txn_id: str
+    ) -> EventId:
+        """The one sending path. A retry with the same ``txn_id`` never posts twice."""
+        for attempt in (1, 2):
+            self._policy.apply(self.client, room_id)
+            try:
+                response = await self.client.room_send(room_id, event_type, content, tx_id=txn_id)
+            except (OlmUnverifiedDeviceError, OlmTrustError) as exc:
+                if attempt == 2:
+                    raise SendError(f"Schlüsselverteilung verweigert: {exc}") from exc
+                await self.client.keys_query()
+                continue
+            except SendRetryError as exc:
+                raise SendError(str(exc)) from exc
+            except LocalProtocolError as exc:
+                raise SendError(str(exc)) from exc
+            except (aiohttp.ClientError, TimeoutError) as exc:
+                raise HomeserverUnavailable(f"Senden fehlgeschlagen: {exc!r}") from exc
+            if isinstance(response, RoomSendResponse):
+                return EventId(response.event_id)
+            raise SendError(f"{response.status_code}: {response.message}")
+        raise SendError("unreachable")
+
+    def _raise_for(self, status: str | None, message: str) -> None:
+        if status in ("M_UNKNOWN_TOKEN", "M_MISSING_TOKEN", "M_FORBIDDEN"):
+            raise AuthenticationError(f"{status}: {message}")
+        raise HomeserverUnavailable(f"{status}: {message}")

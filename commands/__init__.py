@@ -1,0 +1,1 @@
+"""Chat commands: declarations, argument conversion, and the handlers themselves."""

@@ -1,0 +1,62 @@
+"""The bot-core commands: help generated from the declarations, and a liveness check."""
+
+from __future__ import annotations
+
+from commands.errors import UnknownCommand
+from commands.framework import CommandContext, CommandRegistry
+from commands.reply import Doc, Reply, b, code
+
+
+def register(registry: CommandRegistry) -> None:
+    @registry.command(
+        "hilfe",
+        aliases=("help", "?"),
+        summary="Zeigt alle Befehle oder die Hilfe zu einem Befehl.",
+        case_data=False,
+        params={"befehl": "Name eines Befehls, z. B. ping"},
+        examples=("hilfe", "hilfe ping"),
+    )
+    def hilfe(ctx: CommandContext, befehl: str | None = None) -> Reply:
+        if befehl is None:
+            doc = Doc().para(b("Befehle des Fallkonferenz-Bots"))
+            doc.items(
+                [
+                    (code(spec.usage(ctx.prefix)), " — ", spec.summary)
+                    + ((f" (Rolle: {spec.role.value})",) if spec.role else ())
+                    for spec in ctx.registry
+                ]
+            )
+            doc.para("Details zu einem Befehl: ", code(f"{ctx.prefix} hilfe <befehl>"))
+            return doc.build()
+        spec = ctx.registry.lookup(befehl)
+        if spec is None:
+            raise UnknownCommand(befehl, ctx.registry.suggest(befehl), ctx.prefix)
+        doc = Doc().para(b(f"{ctx.prefix} {spec.name}"), " — ", spec.summary)
+        doc.para("Aufruf: ", code(spec.usage(ctx.prefix)))
+        described = [p for p in spec.params if p.description]
+        if described:
+            doc.items([(code(p.name), ": ", p.description) for p in described])
+        if spec.details:
+            doc.para(spec.details)
+        if spec.aliases:
+            doc.para("Andere Namen: ", ", ".join(spec.aliases))
+        if spec.role:
+            doc.para("Rolle: ", spec.role.value)
+        if spec.examples:
+            doc.para("Beispiele:")
+            doc.items([(code(f"{ctx.prefix} {e}"),) for e in spec.examples])
+        return doc.build()
+
+    @registry.command(
+        "ping",
+        summary="Prüft, ob der Bot da ist und antwortet.",
+        case_data=False,
+    )
+    def ping(ctx: CommandContext) -> Reply:
+        return Reply.text("pong 🏓")
+
+
+def build_registry() -> CommandRegistry:
+    registry = CommandRegistry()
+    register(registry)
+    return registry

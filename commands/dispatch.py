@@ -1,0 +1,110 @@
+"""From a message body to a Reply: validate, find the command, check access, bind, run."""
+
+from __future__ import annotations
+
+import unicodedata
+from dataclasses import dataclass
+
+from commands.errors import (
+    InvalidInput,
+    NotAllowedHere,
+    PermissionDenied,
+    UnknownCommand,
+    UserError,
+)
+from commands.framework import (
+    CommandContext,
+    CommandRegistry,
+    CommandSpec,
+    Role,
+    bind_arguments,
+)
+from commands.reply import Doc, Reply, code
+
+ALLOWED_CONTROL = {"\n", "\t"}
+
+
+def invocation(body: str, prefix: str) -> str | None:
+    """The text after the prefix if ``body`` is a command for us, else None.
+
+    The prefix must be a word of its own: ``!fkx`` is not ``!fk``.
+    """
+    stripped = body.lstrip()
+    if not stripped.casefold().startswith(prefix.casefold()):
+        return None
+    rest = stripped[len(prefix) :]
+    if rest and not rest[0].isspace():
+        return None
+    return rest.strip()
+
+
+def check_text(text: str, max_length: int) -> None:
+    if len(text) > max_length:
+        raise InvalidInput(
+            f"Die Nachricht ist zu lang ({len(text)} Zeichen, höchstens {max_length})."
+        )
+    for char in text:
+        if char in ALLOWED_CONTROL:
+            continue
+        category = unicodedata.category(char)
+        if category in ("Cc", "Cf", "Co", "Cs") or category == "Cn":
+            raise InvalidInput(
+                "Die Nachricht enthält unsichtbare Steuer- oder Richtungszeichen "
+                f"(U+{ord(char):04X}). Bitte ohne diese Zeichen erneut senden."
+            )
+
+
+@dataclass(frozen=True)
+class Outcome:
+    reply: Reply
+    command: str | None
+    kind: str  # "ok" | "user_error" | "internal_error"
+    case_data: bool = False
+
+
+class Dispatcher:
+    def __init__(self, registry: CommandRegistry, prefix: str, max_length: int) -> None:
+        self.registry = registry
+        self.prefix = prefix
+        self.max_length = max_length
+
+    def find(self, text: str) -> tuple[CommandSpec, str]:
+        word, _, rest = text.partition(" ")
+        word = word.strip()
+        if not word:
+            word = "hilfe"
+        spec = self.registry.lookup(word)
+        if spec is None:
+            raise UnknownCommand(word, self.registry.suggest(word), self.prefix)
+        return spec, rest
+
+    def run(
+        self, ctx: CommandContext, text: str, *, room_encrypted: bool, require_encryption: bool
+    ) -> Outcome:
+        """Run one command; raises only for bugs — user mistakes become the reply."""
+        spec: CommandSpec | None = None
+        try:
+            check_text(text, self.max_length)
+            text = text.replace("\n", " ").replace("\t", " ")
+            spec, rest = self.find(text)
+            if spec.role is not None and spec.role not in ctx.roles and Role.ADMIN not in ctx.roles:
+                raise PermissionDenied(
+                    f"„{self.prefix} {spec.name}“ ist der Rolle „{spec.role.value}“ vorbehalten."
+                )
+            if spec.case_data and require_encryption and not room_encrypted:
+                raise NotAllowedHere(
+                    "Dieser Raum ist nicht verschlüsselt. Falldaten gibt es nur in "
+                    "Ende-zu-Ende-verschlüsselten Räumen."
+                )
+            kwargs = bind_arguments(spec, rest)
+            reply = spec.handler(ctx, **kwargs)
+            return Outcome(reply, spec.name, "ok", spec.case_data)
+        except UserError as err:
+            return Outcome(self.render_error(err, spec), spec.name if spec else None, "user_error")
+
+    def render_error(self, err: UserError, spec: CommandSpec | None) -> Reply:
+        doc = Doc().para("⚠️ ", err.message)
+        if spec is not None and err.show_usage:
+            doc.para("Aufruf: ", code(spec.usage(self.prefix)))
+            doc.para("Mehr dazu: ", code(f"{self.prefix} hilfe {spec.name}"))
+        return doc.build()

@@ -1,0 +1,85 @@
+"""Mistakes a user can make. Each becomes a German reply plus the command's usage.
+
+UserError
+ ├── InvalidInput        the message itself is unusable (too long, control characters)
+ ├── UnknownCommand      no command of that name (with suggestions)
+ ├── ArgumentError       the arguments do not fit the declaration
+ │    ├── MissingArgument
+ │    ├── BadArgument
+ │    ├── TooManyArguments
+ │    └── UnknownOption
+ ├── PermissionDenied    the sender lacks the role the command needs
+ └── NotAllowedHere      the room does not allow this command (e.g. not encrypted)
+
+Anything that is not a UserError is a bug: it is logged with a reference number
+and the room sees only that number.
+"""
+
+from __future__ import annotations
+
+import re
+
+# Only words that cannot carry personal data are ever echoed back into the room.
+# Command and option names are letters; anything else (digits, @, dots) could be a
+# phone number or an address and is replaced by an ellipsis.
+SAFE_WORD = re.compile(r"[A-Za-zÄÖÜäöüß][A-Za-zÄÖÜäöüß_\-]{0,31}")
+
+
+def shown(word: str) -> str:
+    return word if SAFE_WORD.fullmatch(word) else "…"
+
+
+class UserError(Exception):
+    """A mistake the user can fix; ``message`` is shown in the room as is."""
+
+    show_usage = False
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
+        self.message = message
+
+
+class InvalidInput(UserError):
+    pass
+
+
+class UnknownCommand(UserError):
+    def __init__(self, name: str, suggestions: list[str], prefix: str) -> None:
+        hint = ""
+        if suggestions:
+            hint = " Meintest du: " + ", ".join(f"{prefix} {s}" for s in suggestions) + "?"
+        super().__init__(f"Unbekannter Befehl „{shown(name)}“.{hint} Alle Befehle: {prefix} hilfe")
+        self.name = name
+
+
+class ArgumentError(UserError):
+    show_usage = True
+
+
+class MissingArgument(ArgumentError):
+    def __init__(self, param: str) -> None:
+        super().__init__(f"Es fehlt die Angabe <{param}>.")
+
+
+class BadArgument(ArgumentError):
+    def __init__(self, param: str, reason: str) -> None:
+        super().__init__(f"Ungültige Angabe für <{param}>: {reason}")
+
+
+class TooManyArguments(ArgumentError):
+    def __init__(self) -> None:
+        super().__init__("Zu viele Angaben.")
+
+
+class UnknownOption(ArgumentError):
+    def __init__(self, key: str, allowed: list[str]) -> None:
+        choices = ", ".join(f"{k}=" for k in allowed) or "keine"
+        super().__init__(f"Unbekannte Option „{shown(key)}=“. Erlaubt: {choices}")
+
+
+class PermissionDenied(UserError):
+    pass
+
+
+class NotAllowedHere(UserError):
+    pass

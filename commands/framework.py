@@ -1,0 +1,294 @@
+"""Declarative commands: name, aliases, role, typed arguments and help live with the handler.
+
+A handler is a plain function ``(ctx, <arguments>) -> Reply``. Its parameters
+after ``ctx`` are the command's arguments, converted from their annotations:
+
+* positional parameters are positional words (``!fk hilfe ping``);
+* keyword-only parameters are ``name=value`` options (``dringlichkeit=dringend``);
+* a parameter annotated ``Annotated[str, REST]`` takes the rest of the line verbatim;
+* a default (usually ``None``) makes a parameter optional.
+
+``!fk hilfe`` is generated from these declarations; nothing is written twice.
+"""
+
+from __future__ import annotations
+
+import difflib
+import inspect
+import re
+import types
+import typing
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from datetime import datetime
+from enum import StrEnum
+from typing import TYPE_CHECKING, Annotated, Any
+
+from commands.errors import (
+    BadArgument,
+    InvalidInput,
+    MissingArgument,
+    TooManyArguments,
+    UnknownOption,
+)
+from commands.reply import Reply
+
+if TYPE_CHECKING:
+    from bot.ids import EventId, RoomId, UserId
+    from storage.uow import UnitOfWork
+
+
+class Role(StrEnum):
+    FACHKRAFT = "fachkraft"
+    MODERATION = "moderation"
+    ADMIN = "admin"
+
+
+class _Rest:
+    """Marker: the parameter takes the rest of the message verbatim."""
+
+
+REST = _Rest()
+
+
+@dataclass(frozen=True)
+class CommandContext:
+    """Everything a handler may use. No Matrix client, no SQL: a unit of work and ids."""
+
+    room_id: RoomId
+    sender: UserId
+    event_id: EventId
+    now: datetime
+    uow: UnitOfWork
+    registry: CommandRegistry
+    prefix: str
+    roles: frozenset[Role]
+
+
+Converter = Callable[[str], Any]
+
+
+def _convert_int(text: str) -> int:
+    if not re.fullmatch(r"-?\d{1,9}", text):
+        raise ValueError("keine ganze Zahl")
+    return int(text)
+
+
+_CONVERTERS: dict[Any, tuple[Converter, str]] = {
+    str: (str, "Text"),
+    int: (_convert_int, "Zahl"),
+}
+
+
+@dataclass(frozen=True)
+class Param:
+    name: str
+    kind: str  # "positional" | "option" | "rest"
+    convert: Converter
+    type_name: str
+    optional: bool
+    default: Any
+    description: str
+
+    def usage(self) -> str:
+        label = (
+            f"{self.name}=<{self.type_name.lower()}>" if self.kind == "option" else f"<{self.name}>"
+        )
+        return f"[{label}]" if self.optional else label
+
+
+@dataclass(frozen=True)
+class CommandSpec:
+    name: str
+    aliases: tuple[str, ...]
+    summary: str
+    role: Role | None
+    params: tuple[Param, ...]
+    handler: Callable[..., Reply]
+    case_data: bool
+    details: str
+    examples: tuple[str, ...]
+
+    def usage(self, prefix: str) -> str:
+        return " ".join([prefix, self.name, *(p.usage() for p in self.params)])
+
+
+def _unwrap_optional(annotation: Any) -> Any:
+    origin = typing.get_origin(annotation)
+    if origin in (typing.Union, types.UnionType):
+        args = [a for a in typing.get_args(annotation) if a is not type(None)]
+        if len(args) == 1:
+            return args[0]
+    return annotation
+
+
+def _converter_for(annotation: Any) -> tuple[Converter, str]:
+    annotation = _unwrap_optional(annotation)
+    if annotation in _CONVERTERS:
+        return _CONVERTERS[annotation]
+    convert = getattr(annotation, "convert", None)
+    if callable(convert):
+        return convert, getattr(annotation, "type_name", annotation.__name__)
+    raise TypeError(f"no converter for {annotation!r}")
+
+
+def _params_of(handler: Callable[..., Reply], help_texts: dict[str, str]) -> tuple[Param, ...]:
+    hints = typing.get_type_hints(handler, include_extras=True)
+    params: list[Param] = []
+    signature = inspect.signature(handler)
+    for name, p in list(signature.parameters.items())[1:]:  # skip ctx
+        annotation = hints[name]
+        rest = False
+        if typing.get_origin(annotation) is Annotated:
+            base, *extras = typing.get_args(annotation)
+            rest = any(isinstance(e, _Rest) for e in extras)
+            annotation = base
+        convert, type_name = _converter_for(annotation)
+        if p.kind is inspect.Parameter.KEYWORD_ONLY:
+            kind = "option"
+        elif rest:
+            kind = "rest"
+        else:
+            kind = "positional"
+        optional = p.default is not inspect.Parameter.empty
+        params.append(
+            Param(
+                name=name,
+                kind=kind,
+                convert=convert,
+                type_name=type_name,
+                optional=optional,
+                default=p.default if optional else None,
+                description=help_texts.get(name, ""),
+            )
+        )
+    rests = [p for p in params if p.kind == "rest"]
+    if rests and [p for p in params if p.kind != "option"][-1] is not rests[0]:
+        raise TypeError(f"{handler.__name__}: the REST parameter must be the last positional one")
+    return tuple(params)
+
+
+class CommandRegistry:
+    def __init__(self) -> None:
+        self._specs: dict[str, CommandSpec] = {}
+        self._names: dict[str, str] = {}
+
+    def command(
+        self,
+        name: str,
+        *,
+        summary: str,
+        aliases: tuple[str, ...] = (),
+        role: Role | None = None,
+        case_data: bool = True,
+        details: str = "",
+        examples: tuple[str, ...] = (),
+        params: dict[str, str] | None = None,
+    ) -> Callable[[Callable[..., Reply]], Callable[..., Reply]]:
+        def register(handler: Callable[..., Reply]) -> Callable[..., Reply]:
+            spec = CommandSpec(
+                name=name,
+                aliases=aliases,
+                summary=summary,
+                role=role,
+                params=_params_of(handler, params or {}),
+                handler=handler,
+                case_data=case_data,
+                details=details,
+                examples=examples,
+            )
+            for word in (name, *aliases):
+                key = word.casefold()
+                if key in self._names:
+                    raise ValueError(f"command word {word!r} registered twice")
+                self._names[key] = name
+            self._specs[name] = spec
+            return handler
+
+        return register
+
+    def lookup(self, word: str) -> CommandSpec | None:
+        name = self._names.get(word.casefold())
+        return self._specs[name] if name else None
+
+    def suggest(self, word: str) -> list[str]:
+        matches = difflib.get_close_matches(word.casefold(), list(self._names), n=3, cutoff=0.6)
+        return sorted({self._names[m] for m in matches})
+
+    def __iter__(self) -> Iterator[CommandSpec]:
+        return iter(sorted(self._specs.values(), key=lambda s: s.name))
+
+
+# -- parsing ----------------------------------------------------------------
+
+_TOKEN = re.compile(r'"([^"]*)"|„([^“]*)“|(\S+)')
+_UNBALANCED = re.compile(r'"|„|“')
+
+
+@dataclass(frozen=True)
+class Token:
+    text: str
+    start: int
+    quoted: bool
+
+
+def tokenize(text: str) -> list[Token]:
+    tokens: list[Token] = []
+    for match in _TOKEN.finditer(text):
+        if match.group(3) is not None:
+            word = match.group(3)
+            if _UNBALANCED.search(word):
+                raise InvalidInput(
+                    "Anführungszeichen sind nicht geschlossen. Text in Anführungszeichen "
+                    'bitte so schreiben: "mehrere Wörter".'
+                )
+            tokens.append(Token(word, match.start(), False))
+        else:
+            quoted = match.group(1) if match.group(1) is not None else match.group(2)
+            tokens.append(Token(quoted, match.start(), True))
+    return tokens
+
+
+def bind_arguments(spec: CommandSpec, text: str) -> dict[str, Any]:
+    """Turn the text after the command word into the handler's keyword arguments."""
+    tokens = tokenize(text)
+    options = {p.name: p for p in spec.params if p.kind == "option"}
+    positional = [p for p in spec.params if p.kind != "option"]
+    values: dict[str, Any] = {}
+    words: list[Token] = []
+    for token in tokens:
+        key, sep, value = token.text.partition("=")
+        if options and sep and not token.quoted and re.fullmatch(r"[a-zäöüß_]+", key):
+            if key not in options:
+                raise UnknownOption(key, list(options))
+            values[key] = _convert(options[key], value)
+        else:
+            words.append(token)
+    index = 0
+    for param in positional:
+        if param.kind == "rest":
+            if index < len(words):
+                raw = text[words[index].start :].strip()
+                values[param.name] = _convert(param, raw)
+                index = len(words)
+            continue
+        if index < len(words):
+            values[param.name] = _convert(param, words[index].text)
+            index += 1
+    if index < len(words):
+        raise TooManyArguments()
+    for param in spec.params:
+        if param.name not in values:
+            if not param.optional:
+                raise MissingArgument(param.name)
+            values[param.name] = param.default
+    return values
+
+
+def _convert(param: Param, raw: str) -> Any:
+    if raw == "":
+        raise BadArgument(param.name, "leer")
+    try:
+        return param.convert(raw)
+    except ValueError as exc:
+        raise BadArgument(param.name, str(exc) or f"erwartet: {param.type_name}") from None

@@ -1,0 +1,82 @@
+"""Replies built once, rendered twice: a plain ``body`` and an HTML ``formatted_body``.
+
+Every piece of text goes through :func:`html.escape` unless it is one of the
+few trusted markup spans below, so user input can never inject markup.
+"""
+
+from __future__ import annotations
+
+import html
+from dataclasses import dataclass, field
+
+
+@dataclass(frozen=True)
+class Span:
+    text: str
+    tag: str | None = None  # "b", "i" or "code"
+
+    def plain(self) -> str:
+        return f"`{self.text}`" if self.tag == "code" else self.text
+
+    def html(self) -> str:
+        escaped = html.escape(self.text, quote=False)
+        return f"<{self.tag}>{escaped}</{self.tag}>" if self.tag else escaped
+
+
+Part = str | Span
+
+
+def b(text: str) -> Span:
+    return Span(text, "b")
+
+
+def i(text: str) -> Span:
+    return Span(text, "i")
+
+
+def code(text: str) -> Span:
+    return Span(text, "code")
+
+
+def _spans(parts: tuple[Part, ...]) -> list[Span]:
+    return [p if isinstance(p, Span) else Span(p) for p in parts]
+
+
+@dataclass(frozen=True)
+class Reply:
+    plain: str
+    html: str
+    notice: bool = True
+
+    @classmethod
+    def text(cls, *parts: Part) -> Reply:
+        return Doc().para(*parts).build()
+
+
+@dataclass
+class Doc:
+    """A small document: paragraphs and bullet lists."""
+
+    _plain: list[str] = field(default_factory=list)
+    _html: list[str] = field(default_factory=list)
+
+    def para(self, *parts: Part) -> Doc:
+        spans = _spans(parts)
+        self._plain.append("".join(s.plain() for s in spans))
+        self._html.append("<p>" + "".join(s.html() for s in spans) + "</p>")
+        return self
+
+    def items(self, rows: list[tuple[Part, ...]]) -> Doc:
+        if not rows:
+            return self
+        plain_rows, html_rows = [], []
+        for row in rows:
+            spans = _spans(row)
+            plain_rows.append("• " + "".join(s.plain() for s in spans))
+            html_rows.append("<li>" + "".join(s.html() for s in spans) + "</li>")
+        self._plain.append("\n".join(plain_rows))
+        self._html.append("<ul>" + "".join(html_rows) + "</ul>")
+        return self
+
+    def build(self, *, notice: bool = True) -> Reply:
+        return Reply("\n\n".join(self._plain), "".join(self._html), notice)
