@@ -114,8 +114,7 @@ class Engine:
             log.debug("Reaktion %s auf %s angenommen", event.event_id, event.relates_to)
 
     def _command(self, uow: UnitOfWork, msg: TextMessage, result: IngestResult) -> None:
-        text = invocation(msg.body, self._dispatcher.prefix)
-        if text is None or uow.inbox.seen(msg.event_id):
+        if invocation(msg.body, self._dispatcher.prefix) is None or uow.inbox.seen(msg.event_id):
             return
         now = self._clock.now()
         ctx = CommandContext(
@@ -133,7 +132,7 @@ class Engine:
             with uow.savepoint():
                 outcome = self._dispatcher.run(
                     ctx,
-                    text,
+                    msg.body,
                     room_encrypted=msg.room_encrypted,
                     require_encryption=self._require_encryption,
                 )

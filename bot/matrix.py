@@ -31,7 +31,6 @@ from nio import (
     MegolmEvent,
     MessageDirection,
     ReactionEvent,
-    RoomEncryptedEvent,
     RoomKeyEvent,
     RoomLeaveResponse,
     RoomMemberEvent,
@@ -340,12 +339,8 @@ class MatrixGateway:
                     origin_ts=_ts(event),
                     source=event.source,
                 )
-            elif isinstance(event, UnknownEvent | RoomEncryptedEvent):
-                log.debug(
-                    "Ereignis %s (%s) ignoriert",
-                    event.event_id,
-                    event.type if isinstance(event, UnknownEvent) else "encrypted",
-                )
+            elif isinstance(event, UnknownEvent):
+                log.debug("Ereignis %s (%s) ignoriert", event.event_id, event.type)
 
     def _invites(self, response: SyncResponse) -> Iterable[Invite]:
         own = self.client.user_id

@@ -79,13 +79,13 @@ class Dispatcher:
         return spec, rest
 
     def run(
-        self, ctx: CommandContext, text: str, *, room_encrypted: bool, require_encryption: bool
+        self, ctx: CommandContext, body: str, *, room_encrypted: bool, require_encryption: bool
     ) -> Outcome:
-        """Run one command; raises only for bugs — user mistakes become the reply."""
+        """Run the command in ``body``; raises only for bugs — user mistakes become the reply."""
         spec: CommandSpec | None = None
         try:
-            check_text(text, self.max_length)
-            text = text.replace("\n", " ").replace("\t", " ")
+            check_text(body, self.max_length)
+            text = (invocation(body, self.prefix) or "").replace("\n", " ").replace("\t", " ")
             spec, rest = self.find(text)
             if spec.role is not None and spec.role not in ctx.roles and Role.ADMIN not in ctx.roles:
                 raise PermissionDenied(

@@ -1,0 +1,217 @@
+"""Real matrix-nio clients that play caseworkers and moderators in tests, the demo and benchmarks.
+
+A :class:`Participant` syncs in the background, decrypts what it receives and
+records every message, so a test can send ``!fk ping`` and wait for the reply
+to exactly that event. It trusts the devices of the room's members explicitly
+(as a person who verified them would), never with a blanket switch.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from nio import (
+    AsyncClient,
+    AsyncClientConfig,
+    MatrixRoom,
+    MegolmEvent,
+    RoomCreateResponse,
+    RoomMessageNotice,
+    RoomMessageText,
+    RoomSendResponse,
+)
+from nio.api import RoomPreset
+from nio.store import SqliteStore
+
+from bot.testing.synapse import RegisteredUser
+
+
+@dataclass(frozen=True)
+class Seen:
+    """A message as a room member saw it."""
+
+    event_id: str
+    room_id: str
+    sender: str
+    body: str
+    html: str | None
+    in_reply_to: str | None
+    msgtype: str
+    decrypted: bool
+    raw: dict[str, Any]
+
+
+class Participant:
+    def __init__(self, base_url: str, user: RegisteredUser, store_dir: Path) -> None:
+        self.user = user
+        store_dir.mkdir(parents=True, exist_ok=True)
+        self.client = AsyncClient(
+            base_url,
+            user.user_id,
+            device_id=user.device_id,
+            store_path=str(store_dir),
+            config=AsyncClientConfig(
+                store=SqliteStore, encryption_enabled=True, store_sync_tokens=True
+            ),
+        )
+        self.seen: list[Seen] = []
+        self.undecryptable: list[str] = []
+        self._changed = asyncio.Condition()
+        self._task: asyncio.Task[None] | None = None
+
+    @property
+    def user_id(self) -> str:
+        return self.user.user_id
+
+    async def start(self) -> None:
+        self.client.restore_login(self.user.user_id, self.user.device_id, self.user.access_token)
+        self.client.add_event_callback(self._on_message, (RoomMessageText, RoomMessageNotice))
+        self.client.add_event_callback(self._on_undecryptable, (MegolmEvent,))
+        await self.client.sync(timeout=0, full_state=True)
+        if self.client.should_upload_keys:
+            await self.client.keys_upload()
+        self._task = asyncio.create_task(self._sync_loop(), name=f"sync {self.user_id}")
+
+    async def _sync_loop(self) -> None:
+        await self.client.sync_forever(timeout=1000, full_state=True)
+
+    async def stop(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await self._task
+        await self.client.close()
+
+    async def _on_message(self, room: MatrixRoom, event: RoomMessageText | RoomMessageNotice) -> None:
+        content = event.source.get("content", {})
+        relates = content.get("m.relates_to") or {}
+        seen = Seen(
+            event_id=event.event_id,
+            room_id=room.room_id,
+            sender=event.sender,
+            body=event.body,
+            html=getattr(event, "formatted_body", None),
+            in_reply_to=(relates.get("m.in_reply_to") or {}).get("event_id"),
+            msgtype=content.get("msgtype", ""),
+            decrypted=bool(getattr(event, "decrypted", False)),
+            raw=event.source,
+        )
+        async with self._changed:
+            self.seen.append(seen)
+            self._changed.notify_all()
+
+    async def _on_undecryptable(self, room: MatrixRoom, event: MegolmEvent) -> None:
+        self.undecryptable.append(event.event_id)
+
+    # -- rooms -------------------------------------------------------------------
+
+    async def create_encrypted_room(self, name: str, invite: list[str]) -> str:
+        response = await self.client.room_create(
+            name=name,
+            invite=invite,
+            preset=RoomPreset.private_chat,
+            initial_state=[
+                {
+                    "type": "m.room.encryption",
+                    "state_key": "",
+                    "content": {"algorithm": "m.megolm.v1.aes-sha2"},
+                }
+            ],
+        )
+        if not isinstance(response, RoomCreateResponse):
+            raise RuntimeError(f"room_create failed: {response}")
+        return str(response.room_id)
+
+    async def create_plain_room(self, name: str, invite: list[str]) -> str:
+        response = await self.client.room_create(
+            name=name, invite=invite, preset=RoomPreset.private_chat
+        )
+        if not isinstance(response, RoomCreateResponse):
+            raise RuntimeError(f"room_create failed: {response}")
+        return str(response.room_id)
+
+    async def invite(self, room_id: str, user_id: str) -> None:
+        await self.client.room_invite(room_id, user_id)
+
+    async def join(self, room_id: str) -> None:
+        await self.client.join(room_id)
+        await self.wait_until(lambda: room_id in self.client.rooms, 20)
+
+    async def wait_for_member(self, room_id: str, user_id: str, timeout: float = 30) -> None:
+        """Until ``user_id`` has joined ``room_id`` as this client sees it."""
+
+        def joined() -> bool:
+            room = self.client.rooms.get(room_id)
+            return bool(room and user_id in room.users and user_id not in room.invited_users)
+
+        await self.wait_until(joined, timeout)
+
+    async def wait_until(self, predicate: Any, timeout: float) -> None:
+        deadline = time.monotonic() + timeout
+        while not predicate():
+            if time.monotonic() > deadline:
+                raise TimeoutError("condition not met in time")
+            await asyncio.sleep(0.05)
+
+    # -- messages -----------------------------------------------------------------
+
+    def trust_room(self, room_id: str) -> None:
+        """Mark every member device trusted, as someone who verified them would."""
+        room = self.client.rooms.get(room_id)
+        if room is None:
+            return
+        for user_id in room.users:
+            for device in self.client.device_store.active_user_devices(user_id):
+                if not device.verified and not device.blacklisted:
+                    self.client.verify_device(device)
+
+    async def send(self, room_id: str, body: str, *, txn_id: str | None = None) -> str:
+        room = self.client.rooms[room_id]
+        if not room.members_synced:
+            await self.client.joined_members(room_id)
+        if self.client.should_query_keys:
+            await self.client.keys_query()
+        self.trust_room(room_id)
+        response = await self.client.room_send(
+            room_id, "m.room.message", {"msgtype": "m.text", "body": body}, tx_id=txn_id
+        )
+        if not isinstance(response, RoomSendResponse):
+            raise RuntimeError(f"send failed: {response}")
+        return str(response.event_id)
+
+    async def react(self, room_id: str, event_id: str, key: str) -> str:
+        response = await self.client.room_send(
+            room_id,
+            "m.reaction",
+            {"m.relates_to": {"rel_type": "m.annotation", "event_id": event_id, "key": key}},
+        )
+        if not isinstance(response, RoomSendResponse):
+            raise RuntimeError(f"reaction failed: {response}")
+        return str(response.event_id)
+
+    def replies_to(self, event_id: str) -> list[Seen]:
+        return [m for m in self.seen if m.in_reply_to == event_id]
+
+    async def wait_reply(self, event_id: str, timeout: float = 30) -> Seen:
+        deadline = time.monotonic() + timeout
+        async with self._changed:
+            while True:
+                replies = self.replies_to(event_id)
+                if replies:
+                    return replies[0]
+                remaining = deadline - time.monotonic()
+                if remaining <= 0:
+                    raise TimeoutError(f"no reply to {event_id} within {timeout} s")
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self._changed.wait(), remaining)
+
+    async def wait_replies(self, event_ids: list[str], timeout: float = 60) -> dict[str, Seen]:
+        deadline = time.monotonic() + timeout
+        for event_id in event_ids:
+            await self.wait_reply(event_id, max(0.1, deadline - time.monotonic()))
+        return {e: self.replies_to(e)[0] for e in event_ids}
