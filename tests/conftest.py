@@ -25,7 +25,7 @@ def _postgres_available() -> str | None:
         with engine.connect() as conn:
             conn.execute(text("SELECT 1"))
         engine.dispose()
-    except Exception as exc:  # noqa: BLE001 - any failure means "not available"
+    except Exception as exc:
         return f"PostgreSQL unter {PG_ADMIN_URL} nicht erreichbar: {type(exc).__name__}"
     return None
 

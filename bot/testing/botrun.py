@@ -63,7 +63,10 @@ def drop_registration_device(server: SynapseServer, user: RegisteredUser) -> Non
         f"{server.base_url}/_matrix/client/v3/logout",
         data=b"{}",
         method="POST",
-        headers={"Authorization": f"Bearer {user.access_token}", "Content-Type": "application/json"},
+        headers={
+            "Authorization": f"Bearer {user.access_token}",
+            "Content-Type": "application/json",
+        },
     )
     with _opener.open(request, timeout=10):
         pass
@@ -94,8 +97,14 @@ def prepare_bot(
     matrix.update(matrix_overrides)
     lines = ["[matrix]"]
     lines += [f"{k} = {_toml_value(v)}" for k, v in matrix.items()]
-    lines += ["", "[database]", 'url = "sqlite:///fkbot.sqlite3"', "", "[logging]",
-              'level = "INFO"']
+    lines += [
+        "",
+        "[database]",
+        'url = "sqlite:///fkbot.sqlite3"',
+        "",
+        "[logging]",
+        'level = "INFO"',
+    ]
     config_path = workdir / "config.toml"
     config_path.write_text("\n".join(lines) + "\n", encoding="utf-8")
     env = {
@@ -116,8 +125,9 @@ class InProcessBot:
     async def start(self, timeout: float = 60) -> None:
         self._task = asyncio.create_task(self.app.run(), name="bot")
         waiter = asyncio.create_task(self.app.first_sync_done.wait())
-        done, _ = await asyncio.wait({self._task, waiter}, timeout=timeout,
-                                     return_when=asyncio.FIRST_COMPLETED)
+        done, _ = await asyncio.wait(
+            {self._task, waiter}, timeout=timeout, return_when=asyncio.FIRST_COMPLETED
+        )
         if self._task in done:
             waiter.cancel()
             self._task.result()  # raises what stopped the bot

@@ -87,7 +87,9 @@ class Participant:
                 await self._task
         await self.client.close()
 
-    async def _on_message(self, room: MatrixRoom, event: RoomMessageText | RoomMessageNotice) -> None:
+    async def _on_message(
+        self, room: MatrixRoom, event: RoomMessageText | RoomMessageNotice
+    ) -> None:
         content = event.source.get("content", {})
         relates = content.get("m.relates_to") or {}
         seen = Seen(

@@ -34,8 +34,12 @@ def registry_with_test_commands() -> CommandRegistry:
     @registry.command("kaputt", summary="Testbefehl, der schreibt und dann abstürzt.")
     def kaputt(ctx: CommandContext) -> Reply:
         ctx.uow.outbox.add(
-            txn_id="must-not-survive", room_id=ctx.room_id, event_type="m.room.message",
-            content={"body": "x"}, requires_encryption=True, now=ctx.now,
+            txn_id="must-not-survive",
+            room_id=ctx.room_id,
+            event_type="m.room.message",
+            content={"body": "x"},
+            requires_encryption=True,
+            now=ctx.now,
         )
         raise RuntimeError("Fehler im Handler")
 
@@ -131,7 +135,8 @@ async def test_internal_error_shows_only_a_reference_and_changes_nothing(
     caplog.set_level(logging.ERROR, logger="bot.engine")
     body = await ask(test_room, "!fk kaputt")
     assert body.startswith("❌ Interner Fehler (Ref `")
-    assert "RuntimeError" not in body and "Traceback" not in body
+    assert "RuntimeError" not in body
+    assert "Traceback" not in body
     ref = body.split("`")[1]
     assert any(ref in r.getMessage() for r in caplog.records)
     db = test_room.bot.app
@@ -181,8 +186,10 @@ async def test_invite_from_a_server_not_on_the_allow_list_is_declined(
 
         def declined() -> bool:
             room = stranger.client.rooms.get(room_id)
-            return bool(room) and setup.user_id not in room.users and (
-                setup.user_id not in room.invited_users
+            return (
+                bool(room)
+                and setup.user_id not in room.users
+                and (setup.user_id not in room.invited_users)
             )
 
         await stranger.wait_until(declined, 30)

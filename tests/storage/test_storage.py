@@ -62,9 +62,14 @@ def test_checkpoint_and_inbox_commit_together(database: Database, clock: FakeClo
 def test_savepoint_rolls_back_only_its_own_writes(database: Database, clock: FakeClock) -> None:
     with database.uow() as uow:
         uow.inbox.add(_inbox("$kept", clock.now()))
-        with pytest.raises(RuntimeError), uow.savepoint():
-            uow.inbox.add(_inbox("$dropped", clock.now()))
-            raise RuntimeError("boom")
+
+        def failing_command() -> None:
+            with uow.savepoint():
+                uow.inbox.add(_inbox("$dropped", clock.now()))
+                raise RuntimeError("boom")
+
+        with pytest.raises(RuntimeError):
+            failing_command()
         uow.commit()
     with database.uow() as uow:
         assert uow.inbox.seen("$kept")
@@ -86,19 +91,27 @@ def test_times_come_back_aware_utc(database: Database) -> None:
 
 def test_naive_datetimes_are_refused(database: Database) -> None:
     with database.uow() as uow, pytest.raises(Exception, match="naive"):
-        uow.inbox.add(_inbox("$n", datetime(2026, 1, 1)))  # noqa: DTZ001
+        uow.inbox.add(_inbox("$n", datetime(2026, 1, 1)))
 
 
 def test_outbox_due_sent_and_retry(database: Database, clock: FakeClock) -> None:
     now = clock.now()
     with database.uow() as uow:
         a = uow.outbox.add(
-            txn_id="t1", room_id="!r", event_type="m.room.message",
-            content={"body": "ä"}, requires_encryption=True, now=now,
+            txn_id="t1",
+            room_id="!r",
+            event_type="m.room.message",
+            content={"body": "ä"},
+            requires_encryption=True,
+            now=now,
         )
         b = uow.outbox.add(
-            txn_id="t2", room_id="!r", event_type="m.room.message",
-            content={"body": "b"}, requires_encryption=False, now=now,
+            txn_id="t2",
+            room_id="!r",
+            event_type="m.room.message",
+            content={"body": "b"},
+            requires_encryption=False,
+            now=now,
         )
         uow.commit()
     with database.uow() as uow:
@@ -120,13 +133,21 @@ def test_outbox_due_sent_and_retry(database: Database, clock: FakeClock) -> None
 def test_outbox_txn_id_is_unique(database: Database, clock: FakeClock) -> None:
     with database.uow() as uow:
         uow.outbox.add(
-            txn_id="same", room_id="!r", event_type="m.room.message",
-            content={}, requires_encryption=False, now=clock.now(),
+            txn_id="same",
+            room_id="!r",
+            event_type="m.room.message",
+            content={},
+            requires_encryption=False,
+            now=clock.now(),
         )
-        with pytest.raises(Exception, match="(?i)unique|duplicate"):
+        with pytest.raises(Exception, match=r"(?i)unique|duplicate"):
             uow.outbox.add(
-                txn_id="same", room_id="!r", event_type="m.room.message",
-                content={}, requires_encryption=False, now=clock.now(),
+                txn_id="same",
+                room_id="!r",
+                event_type="m.room.message",
+                content={},
+                requires_encryption=False,
+                now=clock.now(),
             )
 
 
