@@ -59,8 +59,9 @@ def cmd_run(args: argparse.Namespace) -> int:
     settings = _load(args.config)
     setup_logging(settings.logging.level, settings.logging.json_format)
     from bot.app import App
+    from bot.faults import CrashPoints
 
-    app = App(settings)
+    app = App(settings, crash=CrashPoints.from_env())
 
     async def main() -> None:
         loop = asyncio.get_running_loop()
