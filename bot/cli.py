@@ -163,6 +163,8 @@ def cmd_check(args: argparse.Namespace) -> int:
 
 def cmd_demo(args: argparse.Namespace) -> int:
     setup_logging("WARNING")
+    # nio warns about routine Olm session set-up; the transcript is what matters here.
+    logging.getLogger("nio").setLevel(logging.ERROR)
     from bot.demo import run_demo
 
     code: int = asyncio.run(run_demo(keep=args.keep, workdir=args.workdir))

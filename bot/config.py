@@ -91,7 +91,6 @@ class MatrixConfig(_Section):
 
 class BotConfig(_Section):
     command_prefix: str = Field(default="!fk", pattern=r"^\S{1,16}$")
-    language: Literal["de", "en"] = "de"
     max_message_length: int = Field(default=4000, ge=100, le=65536)
 
 
