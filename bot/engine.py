@@ -20,7 +20,7 @@ from bot.events import OwnJoin, Reaction, RoomEvent, SyncBatch, TextMessage, Und
 from bot.ids import EventId, RoomId, UserId, server_name
 from bot.txn import txn_id_for
 from commands.dispatch import Dispatcher, Outcome, invocation
-from commands.framework import CommandContext, Role
+from commands.framework import CommandContext, ReactionContext, Role
 from commands.reply import Doc, Reply, code
 from storage.models import InboxEvent, PendingDecryption
 from storage.uow import Database, UnitOfWork
@@ -42,6 +42,18 @@ class IngestResult:
     commands: int = 0
     outbox_added: int = 0
     key_requests: list[tuple[dict[str, Any], RoomId]] = field(default_factory=list)
+
+
+def internal_error_reply(ref: str) -> Reply:
+    return (
+        Doc()
+        .para(
+            "❌ Interner Fehler (Ref ",
+            code(ref),
+            "). Es wurde nichts geändert. Bitte der Administration die Referenz nennen.",
+        )
+        .build()
+    )
 
 
 def reply_content(reply: Reply, *, in_reply_to: EventId, mention: UserId) -> dict[str, Any]:
@@ -111,7 +123,7 @@ class Engine:
         elif isinstance(event, Undecryptable):
             self._undecryptable(uow, event, result)
         elif isinstance(event, Reaction):
-            log.debug("Reaktion %s auf %s angenommen", event.event_id, event.relates_to)
+            self._reaction(uow, event, result)
 
     def _command(self, uow: UnitOfWork, msg: TextMessage, result: IngestResult) -> None:
         if invocation(msg.body, self._dispatcher.prefix) is None or uow.inbox.seen(msg.event_id):
@@ -140,17 +152,7 @@ class Engine:
             error_ref = secrets.token_hex(4).upper()
             # The reference ties the room's message to this log line; the body is never logged.
             log.exception("Interner Fehler Ref %s bei Ereignis %s", error_ref, msg.event_id)
-            outcome = Outcome(
-                Doc()
-                .para(
-                    "❌ Interner Fehler (Ref ",
-                    code(error_ref),
-                    "). Es wurde nichts geändert. Bitte der Administration die Referenz nennen.",
-                )
-                .build(),
-                None,
-                "internal_error",
-            )
+            outcome = Outcome(internal_error_reply(error_ref), None, "internal_error")
         uow.inbox.add(
             InboxEvent(
                 event_id=msg.event_id,
@@ -178,6 +180,62 @@ class Engine:
         )
         result.commands += 1
         result.outbox_added += 1
+
+    def _reaction(self, uow: UnitOfWork, reaction: Reaction, result: IngestResult) -> None:
+        """Reactions arrive unencrypted even in encrypted rooms; handled like commands."""
+        handlers = self._dispatcher.registry.reaction_handlers(reaction.key)
+        if not handlers or uow.inbox.seen(reaction.event_id):
+            return
+        now = self._clock.now()
+        ctx = ReactionContext(
+            room_id=reaction.room_id,
+            sender=reaction.sender,
+            event_id=reaction.event_id,
+            now=now,
+            uow=uow,
+            registry=self._dispatcher.registry,
+            prefix=self._dispatcher.prefix,
+            roles=self._roles(reaction.sender),
+            relates_to=reaction.relates_to,
+            key=reaction.key,
+        )
+        for spec in handlers:
+            error_ref: str | None = None
+            try:
+                with uow.savepoint():
+                    reply = spec.handler(ctx)
+            except Exception:
+                error_ref = secrets.token_hex(4).upper()
+                log.exception(
+                    "Interner Fehler Ref %s bei Reaktion %s", error_ref, reaction.event_id
+                )
+                reply = internal_error_reply(error_ref)
+            if reply is None:
+                continue
+            uow.inbox.add(
+                InboxEvent(
+                    event_id=reaction.event_id,
+                    room_id=reaction.room_id,
+                    sender=reaction.sender,
+                    kind="reaction",
+                    command=None,
+                    outcome="internal_error" if error_ref else "ok",
+                    error_ref=error_ref,
+                    origin_ts=reaction.origin_ts,
+                    received_at=now,
+                )
+            )
+            self._enqueue_reply(
+                uow,
+                reaction.room_id,
+                reaction.relates_to,
+                reaction.sender,
+                reply,
+                f"reaction:{reaction.event_id}",
+                requires_encryption=True,
+            )
+            result.outbox_added += 1
+            return  # the first handler that answers owns the reaction
 
     def _enqueue_reply(
         self,

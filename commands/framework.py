@@ -65,6 +65,23 @@ class CommandContext:
     roles: frozenset[Role]
 
 
+@dataclass(frozen=True)
+class ReactionContext(CommandContext):
+    """A reaction's context: ``event_id`` is the reaction, ``relates_to`` what it reacts to."""
+
+    relates_to: EventId
+    key: str
+
+
+ReactionHandler = Callable[[ReactionContext], Reply | None]
+
+
+@dataclass(frozen=True)
+class ReactionSpec:
+    key: str
+    handler: ReactionHandler
+
+
 Converter = Callable[[str], Any]
 
 
@@ -172,6 +189,24 @@ class CommandRegistry:
     def __init__(self) -> None:
         self._specs: dict[str, CommandSpec] = {}
         self._names: dict[str, str] = {}
+        self._reactions: dict[str, list[ReactionSpec]] = {}
+
+    def reaction(self, key: str) -> Callable[[ReactionHandler], ReactionHandler]:
+        """Register a handler for reactions with ``key`` (e.g. "✅").
+
+        Handlers decide themselves whether a reaction matters (which message, whose
+        role); returning None means "not for me" and nothing is recorded.
+        """
+
+        def register(handler: ReactionHandler) -> ReactionHandler:
+            self._reactions.setdefault(key, []).append(ReactionSpec(key, handler))
+            return handler
+
+        return register
+
+    def reaction_handlers(self, key: str) -> list[ReactionSpec]:
+        # Clients append U+FE0F (emoji presentation) inconsistently: ✅ vs ✅️.
+        return self._reactions.get(key.removesuffix("\ufe0f"), [])
 
     def command(
         self,

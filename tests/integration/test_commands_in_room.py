@@ -11,7 +11,7 @@ from sqlalchemy import select
 
 from bot.testing.botrun import BotSetup, InProcessBot
 from commands.core import build_registry
-from commands.framework import REST, CommandContext, CommandRegistry
+from commands.framework import REST, CommandContext, CommandRegistry, ReactionContext
 from commands.reply import Reply
 from storage.models import InboxEvent, OutboxMessage
 from tests.integration.conftest import AgencyRoom, People, open_room
@@ -42,6 +42,10 @@ def registry_with_test_commands() -> CommandRegistry:
             now=ctx.now,
         )
         raise RuntimeError("Fehler im Handler")
+
+    @registry.reaction("✅")
+    def bestaetigt(ctx: ReactionContext) -> Reply | None:
+        return Reply.text(f"Reaktion {ctx.key} auf {ctx.relates_to} erhalten")
 
     return registry
 
@@ -197,3 +201,20 @@ async def test_invite_from_a_server_not_on_the_allow_list_is_declined(
         assert setup.user_id not in stranger.client.rooms[room_id].users
     finally:
         await bot.stop()
+
+
+async def test_unencrypted_reaction_in_encrypted_room_reaches_its_handler(
+    test_room: AgencyRoom,
+) -> None:
+    cw = test_room.caseworker
+    command = await cw.send(test_room.room_id, "!fk ping")
+    reply = await cw.wait_reply(command)
+    await cw.react(test_room.room_id, reply.event_id, "👍")  # no handler: ignored
+    reaction = await cw.react(test_room.room_id, reply.event_id, "✅")
+    answer = await cw.wait_reply(reply.event_id)
+    assert answer.body == f"Reaktion ✅ auf {reply.event_id} erhalten"
+    assert answer.decrypted
+    raw = await cw.client.room_get_event(test_room.room_id, reaction)
+    assert raw.event.source["type"] == "m.reaction", "the reaction itself travels unencrypted"
+    await asyncio.sleep(1)
+    assert len(cw.replies_to(reply.event_id)) == 1
