@@ -41,7 +41,7 @@ class Backoff:
         self._attempt = 0
 
     def next(self) -> float:
-        delay = min(self._cap, self._base * 2**self._attempt)
+        delay = min(self._cap, self._base * 2 ** min(self._attempt, 30))
         self._attempt += 1
         return float(delay * random.uniform(0.8, 1.0))
 

@@ -21,6 +21,7 @@ from pydantic import (
     model_validator,
 )
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
+from sqlalchemy.engine import make_url
 
 ENV_PREFIX = "FKBOT_"
 SECRET_KEYS = ("password", "pickle_key")
@@ -135,11 +136,15 @@ class Settings(BaseSettings):
         matrix = self.matrix
         store = matrix.store_path if matrix.store_path.is_absolute() else base / matrix.store_path
         db_url = self.database.url
-        prefix = "sqlite:///"
-        if db_url.startswith(prefix) and not db_url.startswith(prefix + "/"):
-            rest = db_url[len(prefix) :]
-            if rest and rest != ":memory:":
-                db_url = prefix + str(base / rest)
+        url = make_url(db_url)
+        database = url.database
+        if (
+            url.get_backend_name() == "sqlite"
+            and database
+            and database != ":memory:"
+            and not Path(database).is_absolute()
+        ):
+            db_url = url.set(database=str(base / database)).render_as_string(hide_password=False)
         return self.model_copy(
             update={
                 "matrix": matrix.model_copy(update={"store_path": store}),
@@ -169,6 +174,10 @@ def load_config(path: Path | None) -> Settings:
                         f"{path}: matrix.{key} darf nicht in der TOML-Datei stehen. "
                         f"Setze {ENV_PREFIX}MATRIX__{key.upper()} oder matrix.{key}_file."
                     )
+                file_key = f"{key}_file"
+                if isinstance(matrix.get(file_key), str):
+                    # Read during validation, so resolve against the file's folder first.
+                    matrix[file_key] = str(base / Path(matrix[file_key]).expanduser())
     try:
         settings = Settings(**data)
     except ValidationError as exc:

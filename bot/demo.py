@@ -42,6 +42,7 @@ SCRIPT: tuple[tuple[str, str, str], ...] = (
     ("becker", "!fk hilfe", "Die Jobcenter-Kollegin lässt sich die Befehle zeigen."),
     ("lehmann", "!fk hilfe ping", "Die Moderatorin fragt nach einem Befehl im Detail."),
     ("becker", "!fk pnig", "Ein Tippfehler: der Bot schlägt den richtigen Befehl vor."),
+    ("yilmaz", "!fk Mustermann", "Ein Name statt eines Befehls: der Bot wiederholt ihn nicht."),
     ("yilmaz", "!fk ping bitte", "Zu viele Angaben: klare Fehlermeldung mit Aufruf."),
     ("becker", "!fk hilfe <b>fett</b>", "HTML in der Eingabe wird nie als HTML ausgegeben."),
 )

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import logging
 import secrets
+import traceback
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import timedelta
@@ -42,6 +43,19 @@ class IngestResult:
     commands: int = 0
     outbox_added: int = 0
     key_requests: list[tuple[dict[str, Any], RoomId]] = field(default_factory=list)
+
+
+def log_internal_error(exc: BaseException, where: str) -> str:
+    """Log a bug under a fresh reference: exception type and stack, never its message.
+
+    Exception messages can carry user input or SQL parameters; the stack and type
+    are enough to find the bug, and the reference ties it to the room's message.
+    """
+    ref = secrets.token_hex(4).upper()
+    frames = traceback.extract_tb(exc.__traceback__)
+    stack = "\n".join(f"  {f.filename}:{f.lineno} in {f.name}" for f in frames)
+    log.error("Interner Fehler Ref %s bei %s: %s\n%s", ref, where, type(exc).__name__, stack)
+    return ref
 
 
 def internal_error_reply(ref: str) -> Reply:
@@ -148,11 +162,13 @@ class Engine:
                     room_encrypted=msg.room_encrypted,
                     require_encryption=self._require_encryption,
                 )
-        except Exception:
-            error_ref = secrets.token_hex(4).upper()
-            # The reference ties the room's message to this log line; the body is never logged.
-            log.exception("Interner Fehler Ref %s bei Ereignis %s", error_ref, msg.event_id)
-            outcome = Outcome(internal_error_reply(error_ref), None, "internal_error")
+        except Exception as exc:
+            error_ref = log_internal_error(exc, f"Ereignis {msg.event_id}")
+            outcome = Outcome(
+                internal_error_reply(error_ref),
+                self._dispatcher.command_name(msg.body),
+                "internal_error",
+            )
         uow.inbox.add(
             InboxEvent(
                 event_id=msg.event_id,
@@ -204,11 +220,8 @@ class Engine:
             try:
                 with uow.savepoint():
                     reply = spec.handler(ctx)
-            except Exception:
-                error_ref = secrets.token_hex(4).upper()
-                log.exception(
-                    "Interner Fehler Ref %s bei Reaktion %s", error_ref, reaction.event_id
-                )
+            except Exception as exc:
+                error_ref = log_internal_error(exc, f"Reaktion {reaction.event_id}")
                 reply = internal_error_reply(error_ref)
             if reply is None:
                 continue

@@ -21,6 +21,9 @@ from storage.uow import Database
 log = logging.getLogger(__name__)
 
 MAX_RETRY_DELAY = timedelta(minutes=10)
+# About two hours of retries (1 s doubling to 10 min); then the message is given up,
+# loudly: a permanent refusal (bot removed from the room) must not retry forever.
+MAX_ATTEMPTS = 20
 
 
 class Sender(Protocol):
@@ -65,7 +68,6 @@ class OutboxSender:
                 rows = list(uow.outbox.due(self._clock.now()))
             if not rows:
                 return sent
-            progress = False
             for row in rows:
                 room = RoomId(row.room_id)
                 if (
@@ -77,7 +79,6 @@ class OutboxSender:
                     with self._db.uow() as uow:
                         uow.outbox.mark_refused(row.id, "room not encrypted")
                         uow.commit()
-                    progress = True
                     continue
                 try:
                     event_id = await self._sender.send(
@@ -95,11 +96,15 @@ class OutboxSender:
                     uow.commit()
                 sent += 1
                 self.sent += 1
-                progress = True
-            if not progress:
-                return sent
+            # Failed rows now have a future not_before, so the next page is new work.
 
     def _failed(self, row_id: int, attempts: int, exc: Exception) -> None:
+        if attempts + 1 >= MAX_ATTEMPTS:
+            log.error("Nachricht %s nach %d Versuchen aufgegeben: %s", row_id, attempts + 1, exc)
+            with self._db.uow() as uow:
+                uow.outbox.mark_given_up(row_id, str(exc))
+                uow.commit()
+            return
         delay = retry_delay(attempts)
         log.warning(
             "Senden von Nachricht %s fehlgeschlagen (%s); neuer Versuch in %s", row_id, exc, delay

@@ -30,7 +30,7 @@ def register(registry: CommandRegistry) -> None:
             return doc.build()
         spec = ctx.registry.lookup(befehl)
         if spec is None:
-            raise UnknownCommand(befehl, ctx.registry.suggest(befehl), ctx.prefix)
+            raise UnknownCommand(ctx.registry.suggest(befehl), ctx.prefix)
         doc = Doc().para(b(f"{ctx.prefix} {spec.name}"), " — ", spec.summary)
         doc.para("Aufruf: ", code(spec.usage(ctx.prefix)))
         described = [p for p in spec.params if p.description]

@@ -22,6 +22,9 @@ from commands.framework import (
 from commands.reply import Doc, Reply, code
 
 ALLOWED_CONTROL = {"\n", "\t"}
+# Format characters that ordinary text needs: joiners inside emoji (👩‍⚕️) and
+# scripts, and the soft hyphen that text pasted from word processors carries.
+ALLOWED_FORMAT = {"\u200c", "\u200d", "\u00ad"}
 
 
 def invocation(body: str, prefix: str) -> str | None:
@@ -44,10 +47,12 @@ def check_text(text: str, max_length: int) -> None:
             f"Die Nachricht ist zu lang ({len(text)} Zeichen, höchstens {max_length})."
         )
     for char in text:
-        if char in ALLOWED_CONTROL:
+        if char in ALLOWED_CONTROL or char in ALLOWED_FORMAT:
             continue
-        category = unicodedata.category(char)
-        if category in ("Cc", "Cf", "Co", "Cs") or category == "Cn":
+        # Cc: control, Cf: format (bidi overrides, zero-width space, BOM), Co: private
+        # use, Cs: lone surrogates. Unassigned code points (Cn) pass: newer emoji are
+        # unassigned in older Unicode tables.
+        if unicodedata.category(char) in ("Cc", "Cf", "Co", "Cs"):
             raise InvalidInput(
                 "Die Nachricht enthält unsichtbare Steuer- oder Richtungszeichen "
                 f"(U+{ord(char):04X}). Bitte ohne diese Zeichen erneut senden."
@@ -68,14 +73,19 @@ class Dispatcher:
         self.prefix = prefix
         self.max_length = max_length
 
+    def command_name(self, body: str) -> str | None:
+        """The command a body asks for, if any; never raises (used for the inbox record)."""
+        words = (invocation(body, self.prefix) or "").split(None, 1)
+        spec = self.registry.lookup(words[0]) if words else None
+        return spec.name if spec else None
+
     def find(self, text: str) -> tuple[CommandSpec, str]:
-        word, _, rest = text.partition(" ")
-        word = word.strip()
-        if not word:
-            word = "hilfe"
+        parts = text.split(None, 1)
+        word = parts[0] if parts else "hilfe"
+        rest = parts[1] if len(parts) > 1 else ""
         spec = self.registry.lookup(word)
         if spec is None:
-            raise UnknownCommand(word, self.registry.suggest(word), self.prefix)
+            raise UnknownCommand(self.registry.suggest(word), self.prefix)
         return spec, rest
 
     def run(

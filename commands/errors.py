@@ -17,17 +17,6 @@ and the room sees only that number.
 
 from __future__ import annotations
 
-import re
-
-# Only words that cannot carry personal data are ever echoed back into the room.
-# Command and option names are letters; anything else (digits, @, dots) could be a
-# phone number or an address and is replaced by an ellipsis.
-SAFE_WORD = re.compile(r"[A-Za-zÄÖÜäöüß][A-Za-zÄÖÜäöüß_\-]{0,31}")
-
-
-def shown(word: str) -> str:
-    return word if SAFE_WORD.fullmatch(word) else "…"
-
 
 class UserError(Exception):
     """A mistake the user can fix; ``message`` is shown in the room as is."""
@@ -44,12 +33,13 @@ class InvalidInput(UserError):
 
 
 class UnknownCommand(UserError):
-    def __init__(self, name: str, suggestions: list[str], prefix: str) -> None:
+    """The unknown word is never repeated: it could be a name someone typed by mistake."""
+
+    def __init__(self, suggestions: list[str], prefix: str) -> None:
         hint = ""
         if suggestions:
             hint = " Meintest du: " + ", ".join(f"{prefix} {s}" for s in suggestions) + "?"
-        super().__init__(f"Unbekannter Befehl „{shown(name)}“.{hint} Alle Befehle: {prefix} hilfe")
-        self.name = name
+        super().__init__(f"Unbekannter Befehl.{hint} Alle Befehle: {prefix} hilfe")
 
 
 class ArgumentError(UserError):
@@ -72,9 +62,9 @@ class TooManyArguments(ArgumentError):
 
 
 class UnknownOption(ArgumentError):
-    def __init__(self, key: str, allowed: list[str]) -> None:
+    def __init__(self, allowed: list[str]) -> None:
         choices = ", ".join(f"{k}=" for k in allowed) or "keine"
-        super().__init__(f"Unbekannte Option „{shown(key)}=“. Erlaubt: {choices}")
+        super().__init__(f"Unbekannte Option. Erlaubt: {choices}")
 
 
 class PermissionDenied(UserError):

@@ -86,7 +86,7 @@ Converter = Callable[[str], Any]
 
 
 def _convert_int(text: str) -> int:
-    if not re.fullmatch(r"-?\d{1,9}", text):
+    if not re.fullmatch(r"-?[0-9]{1,9}", text):
         raise ValueError("keine ganze Zahl")
     return int(text)
 
@@ -232,11 +232,11 @@ class CommandRegistry:
                 details=details,
                 examples=examples,
             )
-            for word in (name, *aliases):
-                key = word.casefold()
-                if key in self._names:
-                    raise ValueError(f"command word {word!r} registered twice")
-                self._names[key] = name
+            words = [w.casefold() for w in (name, *aliases)]
+            taken = [w for w in words if w in self._names]
+            if taken or len(set(words)) != len(words):
+                raise ValueError(f"command words registered twice: {taken or words}")
+            self._names.update(dict.fromkeys(words, name))
             self._specs[name] = spec
             return handler
 
@@ -256,62 +256,75 @@ class CommandRegistry:
 
 # -- parsing ----------------------------------------------------------------
 
-_TOKEN = re.compile(r'"([^"]*)"|„([^“]*)“|(\S+)')
-_UNBALANCED = re.compile(r'"|„|“')
+# A token is a quoted phrase ("…" or „…“), optionally after an option key
+# (modus="zwei Wörter"), or a bare word.
+_TOKEN = re.compile(r'(?:(?P<key>[^\s"„“=]+)=)?(?:"(?P<dq>[^"]*)"|„(?P<gq>[^“]*)“)|(?P<word>\S+)')
+_QUOTES = re.compile(r'"|„|“')
+_OPTION_KEY = re.compile(r"[a-zäöüß_]+", re.IGNORECASE)
 
 
 @dataclass(frozen=True)
 class Token:
     text: str
     start: int
-    quoted: bool
+    key: str | None  # set when the token has the form key=value
+
+    @property
+    def option_key(self) -> str | None:
+        return self.key.casefold() if self.key and _OPTION_KEY.fullmatch(self.key) else None
 
 
 def tokenize(text: str) -> list[Token]:
     tokens: list[Token] = []
     for match in _TOKEN.finditer(text):
-        if match.group(3) is not None:
-            word = match.group(3)
-            if _UNBALANCED.search(word):
+        word = match.group("word")
+        if word is not None:
+            if _QUOTES.search(word):
                 raise InvalidInput(
                     "Anführungszeichen sind nicht geschlossen. Text in Anführungszeichen "
                     'bitte so schreiben: "mehrere Wörter".'
                 )
-            tokens.append(Token(word, match.start(), False))
+            key, sep, value = word.partition("=")
+            if sep and key:
+                tokens.append(Token(value, match.start(), key))
+            else:
+                tokens.append(Token(word, match.start(), None))
         else:
-            quoted = match.group(1) if match.group(1) is not None else match.group(2)
-            tokens.append(Token(quoted, match.start(), True))
+            quoted = match.group("dq") if match.group("dq") is not None else match.group("gq")
+            tokens.append(Token(quoted, match.start(), match.group("key")))
     return tokens
 
 
+def _as_word(token: Token) -> str:
+    return f"{token.key}={token.text}" if token.key is not None else token.text
+
+
 def bind_arguments(spec: CommandSpec, text: str) -> dict[str, Any]:
-    """Turn the text after the command word into the handler's keyword arguments."""
+    """Turn the text after the command word into the handler's keyword arguments.
+
+    Options (``name=value``) may stand anywhere before the free text; once a REST
+    parameter starts, the rest of the line is taken verbatim, options included.
+    """
     tokens = tokenize(text)
     options = {p.name: p for p in spec.params if p.kind == "option"}
     positional = [p for p in spec.params if p.kind != "option"]
     values: dict[str, Any] = {}
-    words: list[Token] = []
-    for token in tokens:
-        key, sep, value = token.text.partition("=")
-        if options and sep and not token.quoted and re.fullmatch(r"[a-zäöüß_]+", key):
-            if key not in options:
-                raise UnknownOption(key, list(options))
-            values[key] = _convert(options[key], value)
-        else:
-            words.append(token)
     index = 0
-    for param in positional:
-        if param.kind == "rest":
-            if index < len(words):
-                raw = text[words[index].start :].strip()
-                values[param.name] = _convert(param, raw)
-                index = len(words)
+    for token in tokens:
+        key = token.option_key
+        if options and key is not None:
+            if key not in options:
+                raise UnknownOption(list(options))
+            values[key] = _convert(options[key], token.text)
             continue
-        if index < len(words):
-            values[param.name] = _convert(param, words[index].text)
-            index += 1
-    if index < len(words):
-        raise TooManyArguments()
+        if index >= len(positional):
+            raise TooManyArguments()
+        param = positional[index]
+        index += 1
+        if param.kind == "rest":
+            values[param.name] = _convert(param, text[token.start :].strip())
+            break
+        values[param.name] = _convert(param, _as_word(token))
     for param in spec.params:
         if param.name not in values:
             if not param.optional:

@@ -130,6 +130,13 @@ class OutboxRepository:
             )
         )
 
+    def mark_given_up(self, message_id: int, error: str) -> None:
+        self._s.execute(
+            update(OutboxMessage)
+            .where(OutboxMessage.id == message_id)
+            .values(state="failed", attempts=OutboxMessage.attempts + 1, last_error=error[:500])
+        )
+
     def mark_refused(self, message_id: int, reason: str) -> None:
         self._s.execute(
             update(OutboxMessage)

@@ -1,0 +1,230 @@
+"""The outbox sender delivers committed replies, retries failures with the same txn id."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from typing import Any
+
+import pytest
+
+from bot.clock import FakeClock
+from bot.errors import HomeserverUnavailable, SendError
+from bot.ids import EventId, RoomId
+from bot.outbox import MAX_RETRY_DELAY, OutboxSender, retry_delay
+from bot.txn import txn_id_for
+from storage.models import OutboxMessage
+from storage.uow import Database
+
+ENCRYPTED = RoomId("!verschluesselt:fk.test")
+PLAIN = RoomId("!offen:fk.test")
+
+
+class FakeSender:
+    """Records every send; can be told to fail the next sends."""
+
+    def __init__(self) -> None:
+        self.calls: list[tuple[RoomId, str, dict[str, Any], str]] = []
+        self.failures: list[Exception] = []
+        self.encrypted_rooms = {ENCRYPTED}
+
+    async def send(
+        self, room_id: RoomId, event_type: str, content: dict[str, Any], txn_id: str
+    ) -> EventId:
+        self.calls.append((room_id, event_type, content, txn_id))
+        if self.failures:
+            raise self.failures.pop(0)
+        return EventId(f"$gesendet-{txn_id}")
+
+    def room_is_encrypted(self, room_id: RoomId) -> bool:
+        return room_id in self.encrypted_rooms
+
+    @property
+    def txn_ids(self) -> list[str]:
+        return [call[3] for call in self.calls]
+
+
+@pytest.fixture
+def homeserver() -> FakeSender:
+    return FakeSender()
+
+
+@pytest.fixture
+def sender(sqlite_database: Database, homeserver: FakeSender, clock: FakeClock) -> OutboxSender:
+    return OutboxSender(sqlite_database, homeserver, clock, require_encryption=True)
+
+
+def enqueue(
+    db: Database,
+    clock: FakeClock,
+    event_id: str,
+    *,
+    room: RoomId = ENCRYPTED,
+    requires_encryption: bool = False,
+) -> str:
+    txn_id = txn_id_for(event_id)
+    with db.uow() as uow:
+        uow.outbox.add(
+            txn_id=txn_id,
+            room_id=room,
+            event_type="m.room.message",
+            content={"msgtype": "m.notice", "body": f"Antwort auf {event_id}"},
+            requires_encryption=requires_encryption,
+            now=clock.now(),
+        )
+        uow.commit()
+    return txn_id
+
+
+def rows(db: Database) -> dict[str, OutboxMessage]:
+    with db.uow() as uow:
+        return {r.txn_id: r for r in uow.outbox.all()}
+
+
+async def test_pending_rows_are_sent_in_order_and_marked_sent(
+    sender: OutboxSender, homeserver: FakeSender, sqlite_database: Database, clock: FakeClock
+) -> None:
+    txns = [enqueue(sqlite_database, clock, f"$e{n}") for n in range(3)]
+
+    assert await sender.flush() == 3
+
+    assert homeserver.txn_ids == txns
+    room, event_type, content, _ = homeserver.calls[0]
+    assert room == ENCRYPTED
+    assert event_type == "m.room.message"
+    assert content == {"msgtype": "m.notice", "body": "Antwort auf $e0"}
+    for txn in txns:
+        row = rows(sqlite_database)[txn]
+        assert row.state == "sent"
+        assert row.remote_event_id == f"$gesendet-{txn}"
+        assert row.sent_at == clock.now()
+        assert row.attempts == 0
+    assert sender.sent == 3
+
+
+async def test_nothing_is_sent_twice(
+    sender: OutboxSender, homeserver: FakeSender, sqlite_database: Database, clock: FakeClock
+) -> None:
+    enqueue(sqlite_database, clock, "$e1")
+    await sender.flush()
+    assert await sender.flush() == 0
+    assert len(homeserver.calls) == 1
+
+
+async def test_empty_outbox_sends_nothing(sender: OutboxSender, homeserver: FakeSender) -> None:
+    assert await sender.flush() == 0
+    assert homeserver.calls == []
+
+
+async def test_send_error_is_retried_later_with_the_same_txn_id(
+    sender: OutboxSender, homeserver: FakeSender, sqlite_database: Database, clock: FakeClock
+) -> None:
+    failing = enqueue(sqlite_database, clock, "$e1")
+    fine = enqueue(sqlite_database, clock, "$e2")
+    homeserver.failures = [SendError("M_LIMIT_EXCEEDED")]
+
+    assert await sender.flush() == 1  # the second row is not held up by the first
+
+    row = rows(sqlite_database)[failing]
+    assert row.state == "pending"
+    assert row.attempts == 1
+    assert row.last_error is not None
+    assert "M_LIMIT_EXCEEDED" in row.last_error
+    assert row.not_before == clock.now() + retry_delay(0)
+    assert row.not_before > clock.now()
+    assert rows(sqlite_database)[fine].state == "sent"
+
+    # not due yet: nothing happens
+    assert await sender.flush() == 0
+    assert homeserver.txn_ids == [failing, fine]
+
+    clock.advance(retry_delay(0))
+    assert await sender.flush() == 1
+    assert homeserver.txn_ids == [failing, fine, failing]
+    row = rows(sqlite_database)[failing]
+    assert row.state == "sent"
+    assert row.remote_event_id == f"$gesendet-{failing}"
+    assert row.last_error is None
+
+
+async def test_repeated_failures_back_off_further(
+    sender: OutboxSender, homeserver: FakeSender, sqlite_database: Database, clock: FakeClock
+) -> None:
+    txn = enqueue(sqlite_database, clock, "$e1")
+    homeserver.failures = [SendError("eins"), SendError("zwei"), SendError("drei")]
+    waits = []
+    for _ in range(3):
+        await sender.flush()
+        row = rows(sqlite_database)[txn]
+        waits.append(row.not_before - clock.now())  # type: ignore[operator]
+        clock.advance(row.not_before - clock.now())  # type: ignore[operator]
+    assert waits == [timedelta(seconds=1), timedelta(seconds=2), timedelta(seconds=4)]
+    assert rows(sqlite_database)[txn].attempts == 3
+    assert await sender.flush() == 1
+    assert homeserver.txn_ids == [txn] * 4
+
+
+def test_retry_delay_doubles_and_is_capped() -> None:
+    assert [retry_delay(n).total_seconds() for n in range(5)] == [1, 2, 4, 8, 16]
+    assert retry_delay(10) == MAX_RETRY_DELAY == timedelta(minutes=10)
+    assert retry_delay(10_000) == MAX_RETRY_DELAY
+
+
+async def test_unavailable_homeserver_stops_the_flush(
+    sender: OutboxSender, homeserver: FakeSender, sqlite_database: Database, clock: FakeClock
+) -> None:
+    first, second, third = (enqueue(sqlite_database, clock, f"$e{n}") for n in range(3))
+    homeserver.failures = [HomeserverUnavailable("connection refused")]
+
+    assert await sender.flush() == 0
+
+    assert homeserver.txn_ids == [first]
+    state = rows(sqlite_database)
+    assert state[first].attempts == 1
+    assert state[first].not_before is not None
+    for untouched in (second, third):
+        assert state[untouched].state == "pending"
+        assert state[untouched].attempts == 0
+        assert state[untouched].not_before is None
+
+    # once the server is back, the rest goes out, and the first after its delay
+    assert await sender.flush() == 2
+    clock.advance(retry_delay(0))
+    assert await sender.flush() == 1
+    assert homeserver.txn_ids == [first, second, third, first]
+
+
+async def test_case_data_is_never_sent_into_an_unencrypted_room(
+    sender: OutboxSender, homeserver: FakeSender, sqlite_database: Database, clock: FakeClock
+) -> None:
+    refused = enqueue(sqlite_database, clock, "$e1", room=PLAIN, requires_encryption=True)
+    harmless = enqueue(sqlite_database, clock, "$e2", room=PLAIN, requires_encryption=False)
+    protected = enqueue(sqlite_database, clock, "$e3", room=ENCRYPTED, requires_encryption=True)
+
+    assert await sender.flush() == 2
+
+    assert homeserver.txn_ids == [harmless, protected]
+    row = rows(sqlite_database)[refused]
+    assert row.state == "refused"
+    assert row.last_error == "room not encrypted"
+    assert row.sent_at is None
+
+    clock.advance(timedelta(days=1))
+    assert await sender.flush() == 0
+    assert refused not in homeserver.txn_ids
+
+
+async def test_without_required_encryption_case_data_may_go_to_an_unencrypted_room(
+    sqlite_database: Database, homeserver: FakeSender, clock: FakeClock
+) -> None:
+    relaxed = OutboxSender(sqlite_database, homeserver, clock, require_encryption=False)
+    txn = enqueue(sqlite_database, clock, "$e1", room=PLAIN, requires_encryption=True)
+    assert await relaxed.flush() == 1
+    assert homeserver.txn_ids == [txn]
+
+
+async def test_more_rows_than_one_page_are_all_sent(
+    sender: OutboxSender, homeserver: FakeSender, sqlite_database: Database, clock: FakeClock
+) -> None:
+    txns = [enqueue(sqlite_database, clock, f"$e{n}") for n in range(120)]
+    assert await sender.flush() == 120
+    assert homeserver.txn_ids == txns
