@@ -10,7 +10,7 @@ import pytest
 from bot.clock import FakeClock
 from bot.errors import HomeserverUnavailable, SendError
 from bot.ids import EventId, RoomId
-from bot.outbox import MAX_RETRY_DELAY, OutboxSender, retry_delay
+from bot.outbox import MAX_ATTEMPTS, MAX_RETRY_DELAY, OutboxSender, retry_delay
 from bot.txn import txn_id_for
 from storage.models import OutboxMessage
 from storage.uow import Database
@@ -228,3 +228,36 @@ async def test_more_rows_than_one_page_are_all_sent(
     txns = [enqueue(sqlite_database, clock, f"$e{n}") for n in range(120)]
     assert await sender.flush() == 120
     assert homeserver.txn_ids == txns
+
+
+async def test_a_message_refused_again_and_again_is_given_up_loudly(
+    sender: OutboxSender,
+    homeserver: FakeSender,
+    sqlite_database: Database,
+    clock: FakeClock,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    txn = enqueue(sqlite_database, clock, "$rausgeworfen")
+    homeserver.failures = [SendError("M_FORBIDDEN: not in room")] * MAX_ATTEMPTS
+    for _ in range(MAX_ATTEMPTS):
+        await sender.flush()
+        clock.advance(MAX_RETRY_DELAY)
+    row = rows(sqlite_database)[txn]
+    assert row.state == "failed"
+    assert row.attempts == MAX_ATTEMPTS
+    assert len(homeserver.calls) == MAX_ATTEMPTS
+    assert any("aufgegeben" in r.getMessage() for r in caplog.records)
+    clock.advance(MAX_RETRY_DELAY)
+    assert await sender.flush() == 0
+    assert len(homeserver.calls) == MAX_ATTEMPTS, "a given-up message is not tried again"
+
+
+async def test_a_failing_page_does_not_hold_back_the_rows_behind_it(
+    sqlite_database: Database, homeserver: FakeSender, clock: FakeClock
+) -> None:
+    sender = OutboxSender(sqlite_database, homeserver, clock, require_encryption=True)
+    for i in range(60):
+        enqueue(sqlite_database, clock, f"$e{i}")
+    homeserver.failures = [SendError("kaputt")] * 50  # the whole first page fails
+    assert await sender.flush() == 10
+    assert len(homeserver.calls) == 60
