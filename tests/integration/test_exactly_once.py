@@ -161,7 +161,17 @@ async def test_undecryptable_message_gets_one_notice(people: People, tmp_path: P
         room_id = await cw.create_encrypted_room("Ohne Schlüssel", [setup.user_id])
         await cw.wait_for_member(room_id, setup.user_id, 30)
         await cw.client.joined_members(room_id)
-        await cw.client.keys_query()
+
+        async def bot_device_known() -> bool:
+            if cw.client.should_query_keys:
+                await cw.client.keys_query()
+            return any(True for _ in cw.client.device_store.active_user_devices(setup.user_id))
+
+        for _ in range(100):
+            if await bot_device_known():
+                break
+            await asyncio.sleep(0.1)
+        assert await bot_device_known(), "the caseworker must know the bot's device"
         for device in cw.client.device_store.active_user_devices(setup.user_id):
             cw.client.blacklist_device(device)  # the bot gets no room key
         first = await cw.send(room_id, "!fk ping")
