@@ -116,11 +116,15 @@ class App:
         stop_wait = asyncio.create_task(self.stopping.wait())
         try:
             while not self.stopping.is_set():
-                with db.uow() as uow:
-                    since = uow.sync.checkpoint()
+                if sender_task is not None and sender_task.done():
+                    sender_task.result()  # a dead outbox is fatal, never silent
+                since = engine.checkpoint()
+                known_rooms = engine.known_rooms()
                 timeout_ms = 0 if full_state else int(cfg.matrix.sync_timeout_seconds * 1000)
                 sync = asyncio.create_task(
-                    gateway.sync(since, full_state=full_state, timeout_ms=timeout_ms)
+                    gateway.sync(
+                        since, full_state=full_state, timeout_ms=timeout_ms, known_rooms=known_rooms
+                    )
                 )
                 done, _ = await asyncio.wait({sync, stop_wait}, return_when=asyncio.FIRST_COMPLETED)
                 if sync not in done:

@@ -13,7 +13,7 @@ import secrets
 import traceback
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 from bot.clock import Clock
@@ -32,6 +32,10 @@ RoleResolver = Callable[[UserId], frozenset[Role]]
 Decryptor = Callable[[dict[str, Any], RoomId], RoomEvent | None]
 
 PENDING_MAX_AGE = timedelta(days=7)
+# A sync without events (typically the echo of our own reply) need not be made
+# durable at once: replaying it after a crash changes nothing. Saving it at most this
+# often keeps the hot path to one commit per command.
+IDLE_CHECKPOINT_INTERVAL = timedelta(seconds=30)
 
 
 def no_roles(_user: UserId) -> frozenset[Role]:
@@ -100,6 +104,27 @@ class Engine:
         self._require_encryption = require_encryption
         self._undecryptable_timeout = undecryptable_timeout
         self._roles = roles
+        # Caches of what only this process writes (the store lock makes it the only
+        # writer); they save several queries per sync on the hot path.
+        self._checkpoint: str | None = None
+        self._known: set[str] | None = None
+        self._pending_possible = True  # scan once at start
+        self._saved_at: datetime | None = None
+
+    def _load(self) -> set[str]:
+        if self._known is None:
+            with self._db.uow() as uow:
+                self._checkpoint = uow.sync.checkpoint()
+                self._known = set(uow.sync.known_rooms())
+        return self._known
+
+    def checkpoint(self) -> str | None:
+        """The sync token up to which everything is durably handled."""
+        self._load()
+        return self._checkpoint
+
+    def known_rooms(self) -> frozenset[str]:
+        return frozenset(self._load())
 
     def is_allowed(self, user_id: str) -> bool:
         return server_name(user_id).lower() in self._allowed
@@ -109,9 +134,19 @@ class Engine:
     def ingest(self, batch: SyncBatch) -> IngestResult:
         result = IngestResult()
         now = self._clock.now()
+        known = self._load()
+        first_start = self._checkpoint is None
+        new_rooms = [r for r in batch.joined_rooms if r not in known]
+        if (
+            not batch.events
+            and not new_rooms
+            and not first_start
+            and self._saved_at is not None
+            and now - self._saved_at < IDLE_CHECKPOINT_INTERVAL
+        ):
+            self._checkpoint = batch.next_batch
+            return result
         with self._db.uow() as uow:
-            first_start = uow.sync.checkpoint() is None
-            known = uow.sync.known_rooms()
             live: set[RoomId] = set() if first_start else {RoomId(r) for r in known}
             for event in batch.events:
                 if isinstance(event, OwnJoin):
@@ -120,11 +155,13 @@ class Engine:
                     continue
                 if event.room_id in live:
                     self._handle(uow, event, result)
-            for room_id in batch.joined_rooms:
-                if room_id not in known:
-                    uow.sync.add_room(room_id, now)
+            for room_id in new_rooms:
+                uow.sync.add_room(room_id, now)
             uow.sync.save_checkpoint(batch.next_batch, now)
             uow.commit()
+        known.update(new_rooms)
+        self._checkpoint = batch.next_batch
+        self._saved_at = now
         if first_start:
             log.info("Erster Start: Verlauf von %d Räumen übersprungen", len(batch.joined_rooms))
         return result
@@ -287,15 +324,19 @@ class Engine:
             )
         )
         if added:
+            self._pending_possible = True
             log.warning("Ereignis %s nicht entschlüsselbar; Schlüssel angefragt", event.event_id)
             result.key_requests.append((event.source, event.room_id))
 
     def process_pending(self, decrypt: Decryptor) -> IngestResult:
         """Retry undecryptable events; tell the sender once per key session after the timeout."""
         result = IngestResult()
+        if not self._pending_possible:
+            return result
         now = self._clock.now()
         with self._db.uow() as uow:
             rows = uow.pending.waiting()
+            self._pending_possible = bool(rows)
             notified = {(r.room_id, r.session_id) for r in rows if r.state == "notified"}
             for row in rows:
                 event = decrypt(row.source, RoomId(row.room_id))

@@ -219,7 +219,14 @@ class MatrixGateway:
 
     # -- sync ----------------------------------------------------------------
 
-    async def sync(self, since: str | None, *, full_state: bool, timeout_ms: int) -> SyncBatch:
+    async def sync(
+        self,
+        since: str | None,
+        *,
+        full_state: bool,
+        timeout_ms: int,
+        known_rooms: frozenset[str] = frozenset(),
+    ) -> SyncBatch:
         try:
             response = await self.client.sync(
                 timeout=timeout_ms,
@@ -236,7 +243,12 @@ class MatrixGateway:
         events: list[RoomEvent] = []
         for room_id, info in response.rooms.join.items():
             timeline = list(info.timeline.events)
-            if info.timeline.limited and since is not None and info.timeline.prev_batch:
+            if (
+                info.timeline.limited
+                and since is not None
+                and info.timeline.prev_batch
+                and (room_id in known_rooms or not self._joins_in(timeline))
+            ):
                 gap = await self._fill_gap(room_id, info.timeline.prev_batch, since)
                 log.info("Lücke in %s gefüllt: %d Ereignisse", room_id, len(gap))
                 timeline = gap + timeline
@@ -250,6 +262,15 @@ class MatrixGateway:
             invites=invites,
             joined_rooms=tuple(RoomId(r) for r in response.rooms.join),
             keys_arrived=arrived,
+        )
+
+    def _joins_in(self, timeline: list[Event]) -> bool:
+        """Our own join is in this timeline: nothing before it will be executed anyway,
+        so a newly joined room's older history need not be paged in."""
+        own = self.client.user_id
+        return any(
+            isinstance(e, RoomMemberEvent) and e.state_key == own and e.membership == "join"
+            for e in timeline
         )
 
     async def _maintain_keys(self) -> None:

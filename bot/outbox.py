@@ -24,6 +24,7 @@ MAX_RETRY_DELAY = timedelta(minutes=10)
 # About two hours of retries (1 s doubling to 10 min); then the message is given up,
 # loudly: a permanent refusal (bot removed from the room) must not retry forever.
 MAX_ATTEMPTS = 20
+PAGE = 50
 
 
 class Sender(Protocol):
@@ -55,6 +56,7 @@ class OutboxSender:
         self._require_encryption = require_encryption
         self._crash = crash or CrashPoints()
         self._wake = asyncio.Event()
+        self._may_retry = True  # rows from before a restart may be waiting for a retry
         self.sent = 0
 
     def wake(self) -> None:
@@ -65,7 +67,7 @@ class OutboxSender:
         sent = 0
         while True:
             with self._db.uow() as uow:
-                rows = list(uow.outbox.due(self._clock.now()))
+                rows = list(uow.outbox.due(self._clock.now(), PAGE))
             if not rows:
                 return sent
             for row in rows:
@@ -96,6 +98,9 @@ class OutboxSender:
                     uow.commit()
                 sent += 1
                 self.sent += 1
+            if len(rows) < PAGE:
+                # Nothing more was due; rows committed meanwhile have set the wake event.
+                return sent
             # Failed rows now have a future not_before, so the next page is new work.
 
     def _failed(self, row_id: int, attempts: int, exc: Exception) -> None:
@@ -105,6 +110,7 @@ class OutboxSender:
                 uow.outbox.mark_given_up(row_id, str(exc))
                 uow.commit()
             return
+        self._may_retry = True
         delay = retry_delay(attempts)
         log.warning(
             "Senden von Nachricht %s fehlgeschlagen (%s); neuer Versuch in %s", row_id, exc, delay
@@ -118,8 +124,11 @@ class OutboxSender:
         while True:
             self._wake.clear()  # before flushing, so a wake during the flush is not lost
             await self.flush()
-            with self._db.uow() as uow:
-                retry_at = uow.outbox.next_retry_at()
+            retry_at = None
+            if self._may_retry:
+                with self._db.uow() as uow:
+                    retry_at = uow.outbox.next_retry_at()
+                self._may_retry = retry_at is not None
             timeout = None
             if retry_at is not None:
                 timeout = max(0.05, (retry_at - self._clock.now()).total_seconds())

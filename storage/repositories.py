@@ -28,12 +28,13 @@ class SyncRepository:
         return row.next_batch if row else None
 
     def save_checkpoint(self, next_batch: str, now: datetime) -> None:
-        row = self._s.get(SyncCheckpoint, 1)
-        if row is None:
+        updated = self._s.execute(
+            update(SyncCheckpoint)
+            .where(SyncCheckpoint.id == 1)
+            .values(next_batch=next_batch, updated_at=now)
+        )
+        if getattr(updated, "rowcount", 0) == 0:
             self._s.add(SyncCheckpoint(id=1, next_batch=next_batch, updated_at=now))
-        else:
-            row.next_batch = next_batch
-            row.updated_at = now
 
     def known_rooms(self) -> set[str]:
         return set(self._s.scalars(select(KnownRoom.room_id)))

@@ -13,7 +13,7 @@ import contextlib
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 from nio import (
     AsyncClient,
@@ -77,8 +77,12 @@ class Participant:
             await self.client.keys_upload()
         self._task = asyncio.create_task(self._sync_loop(), name=f"sync {self.user_id}")
 
+    # Synapse's default of 10 events per room and sync would silently drop replies
+    # in a busy room; the peers must see everything the bot sends.
+    SYNC_FILTER: ClassVar[dict[str, Any]] = {"room": {"timeline": {"limit": 500}}}
+
     async def _sync_loop(self) -> None:
-        await self.client.sync_forever(timeout=1000, full_state=True)
+        await self.client.sync_forever(timeout=1000, full_state=True, sync_filter=self.SYNC_FILTER)
 
     async def stop(self) -> None:
         if self._task is not None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import logging
 import urllib.request
 from pathlib import Path
 
@@ -182,5 +183,28 @@ async def test_undecryptable_message_gets_one_notice(people: People, tmp_path: P
         await asyncio.sleep(2.5)
         counts = {e: len(cw.replies_to(e)) for e in (first, second)}
         assert counts == {first: 1, second: 0}, "one notice per key session, never a flood"
+    finally:
+        await bot.stop()
+
+
+async def test_joining_a_busy_room_does_not_page_in_its_history(
+    people: People, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    setup = prepare_bot(people.server, tmp_path / "bot", timeline_limit=5)
+    bot = InProcessBot(setup)
+    await bot.start()
+    try:
+        cw = await people.person("fallmanager")
+        room_id = await cw.create_plain_room("Voller Raum", [])
+        old = [await cw.send(room_id, f"!fk ping {i}") for i in range(20)]
+        caplog.set_level(logging.INFO, logger="bot.matrix")
+        await cw.invite(room_id, setup.user_id)
+        await cw.wait_for_member(room_id, setup.user_id, 30)
+        new = await cw.send(room_id, "!fk ping")
+        assert (await cw.wait_reply(new)).body == "pong 🏓"
+        counts = await settle_and_count(cw, room_id, old)
+        assert set(counts.values()) == {0}, "history before the join is never executed"
+        gaps = [r.getMessage() for r in caplog.records if "Lücke" in r.getMessage()]
+        assert not any(room_id in g for g in gaps), gaps
     finally:
         await bot.stop()
