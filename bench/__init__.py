@@ -1,0 +1,1 @@
+"""Benchmarks against a real, throwaway Synapse: ``python bench/latency.py``."""
