@@ -6,7 +6,7 @@
 Everything runs on 127.0.0.1 in a temporary directory: one Synapse (log level WARNING),
 caseworkers as real matrix-nio clients (:class:`bot.testing.peers.Participant`, one
 user, device and store each; their sync asks for up to 500 timeline events per room,
-see :class:`BenchParticipant`), and two bots as subprocesses, so each one's memory and
+so no reply is skipped in a busy room), and two bots as subprocesses, so each one's memory and
 CPU can be read from ``/proc``:
 
 * ``floor`` — ``bench/echo_floor.py``, the smallest encrypted nio bot that answers
@@ -260,19 +260,6 @@ class RealBot(BenchBot):
 
 # --------------------------------------------------------------------------- replies
 
-# Participant syncs with the server's default of 10 timeline events per room. In the
-# shared room under load its syncs then come back `limited`, and the skipped events —
-# replies among them — are never seen: in the first full run 12 of the floor's and 5
-# of the bot's 400 replies were "lost" although both bots had sent every one.
-BENCH_SYNC_FILTER: dict[str, Any] = {"room": {"timeline": {"limit": 500}}}
-
-
-class BenchParticipant(Participant):
-    """A Participant whose background sync asks for up to 500 timeline events per room."""
-
-    async def _sync_loop(self) -> None:
-        await self.client.sync_forever(timeout=1000, full_state=True, sync_filter=BENCH_SYNC_FILTER)
-
 
 @dataclass(frozen=True)
 class Arrival:
@@ -477,7 +464,7 @@ class Bench:
             user = await asyncio.to_thread(
                 self.server.register, f"cw{i:02d}-{tag}", displayname=f"Fallmanagerin {i}"
             )
-            participant = BenchParticipant(
+            participant = Participant(
                 self.server.base_url, user, self.workdir / "people" / user.localpart
             )
             await participant.start()
