@@ -150,12 +150,12 @@ class App:
                 for source, room_id in result.key_requests:
                     await gateway.request_room_key(source, room_id)
                 pending = engine.process_pending(gateway.try_decrypt)
-                if result.outbox_added or pending.outbox_added:
+                if result.outbox or pending.outbox:
                     self.crash.hit("after_commit_before_send")
                 if sender_task is None:
                     # Replies left over from before a crash go out once we are in sync.
                     sender_task = asyncio.create_task(sender.run(), name="outbox")
-                sender.wake()
+                sender.submit(result.outbox + pending.outbox)
                 full_state = False
                 self.first_sync_done.set()
         finally:

@@ -19,6 +19,7 @@ from typing import Any
 from bot.clock import Clock
 from bot.events import OwnJoin, Reaction, RoomEvent, SyncBatch, TextMessage, Undecryptable
 from bot.ids import EventId, RoomId, UserId, server_name
+from bot.outbox import OutboxItem
 from bot.txn import txn_id_for
 from commands.dispatch import Dispatcher, Outcome, invocation
 from commands.framework import CommandContext, ReactionContext, Role
@@ -45,7 +46,12 @@ def no_roles(_user: UserId) -> frozenset[Role]:
 @dataclass
 class IngestResult:
     commands: int = 0
-    outbox_added: int = 0
+    outbox: list[OutboxItem] = field(default_factory=list)
+
+    @property
+    def outbox_added(self) -> int:
+        return len(self.outbox)
+
     key_requests: list[tuple[dict[str, Any], RoomId]] = field(default_factory=list)
 
 
@@ -179,17 +185,7 @@ class Engine:
     def _command(self, uow: UnitOfWork, msg: TextMessage, result: IngestResult) -> None:
         if invocation(msg.body, self._dispatcher.prefix) is None or uow.inbox.seen(msg.event_id):
             return
-        now = self._clock.now()
-        ctx = CommandContext(
-            room_id=msg.room_id,
-            sender=msg.sender,
-            event_id=msg.event_id,
-            now=now,
-            uow=uow,
-            registry=self._dispatcher.registry,
-            prefix=self._dispatcher.prefix,
-            roles=self._roles(msg.sender),
-        )
+        ctx = CommandContext(**self._context_fields(uow, msg))
         error_ref: str | None = None
         try:
             with uow.savepoint():
@@ -206,23 +202,12 @@ class Engine:
                 self._dispatcher.command_name(msg.body),
                 "internal_error",
             )
-        uow.inbox.add(
-            InboxEvent(
-                event_id=msg.event_id,
-                room_id=msg.room_id,
-                sender=msg.sender,
-                kind="command",
-                command=outcome.command,
-                outcome=outcome.kind,
-                error_ref=error_ref,
-                origin_ts=msg.origin_ts,
-                received_at=now,
-            )
-        )
+        self._record(uow, msg, "command", outcome.command, outcome.kind, error_ref)
         log.info(
             "Befehl %s von Ereignis %s: %s", outcome.command or "?", msg.event_id, outcome.kind
         )
         self._enqueue_reply(
+            result,
             uow,
             msg.room_id,
             msg.event_id,
@@ -232,23 +217,14 @@ class Engine:
             requires_encryption=outcome.case_data,
         )
         result.commands += 1
-        result.outbox_added += 1
 
     def _reaction(self, uow: UnitOfWork, reaction: Reaction, result: IngestResult) -> None:
         """Reactions arrive unencrypted even in encrypted rooms; handled like commands."""
         handlers = self._dispatcher.registry.reaction_handlers(reaction.key)
         if not handlers or uow.inbox.seen(reaction.event_id):
             return
-        now = self._clock.now()
         ctx = ReactionContext(
-            room_id=reaction.room_id,
-            sender=reaction.sender,
-            event_id=reaction.event_id,
-            now=now,
-            uow=uow,
-            registry=self._dispatcher.registry,
-            prefix=self._dispatcher.prefix,
-            roles=self._roles(reaction.sender),
+            **self._context_fields(uow, reaction),
             relates_to=reaction.relates_to,
             key=reaction.key,
         )
@@ -262,20 +238,10 @@ class Engine:
                 reply = internal_error_reply(error_ref)
             if reply is None:
                 continue
-            uow.inbox.add(
-                InboxEvent(
-                    event_id=reaction.event_id,
-                    room_id=reaction.room_id,
-                    sender=reaction.sender,
-                    kind="reaction",
-                    command=None,
-                    outcome="internal_error" if error_ref else "ok",
-                    error_ref=error_ref,
-                    origin_ts=reaction.origin_ts,
-                    received_at=now,
-                )
-            )
+            outcome = "internal_error" if error_ref else "ok"
+            self._record(uow, reaction, "reaction", None, outcome, error_ref)
             self._enqueue_reply(
+                result,
                 uow,
                 reaction.room_id,
                 reaction.relates_to,
@@ -284,11 +250,47 @@ class Engine:
                 f"reaction:{reaction.event_id}",
                 requires_encryption=True,
             )
-            result.outbox_added += 1
             return  # the first handler that answers owns the reaction
+
+    def _context_fields(self, uow: UnitOfWork, event: TextMessage | Reaction) -> dict[str, Any]:
+        return {
+            "room_id": event.room_id,
+            "sender": event.sender,
+            "event_id": event.event_id,
+            "now": self._clock.now(),
+            "uow": uow,
+            "registry": self._dispatcher.registry,
+            "prefix": self._dispatcher.prefix,
+            "roles": self._roles(event.sender),
+        }
+
+    def _record(
+        self,
+        uow: UnitOfWork,
+        event: TextMessage | Reaction,
+        kind: str,
+        command: str | None,
+        outcome: str,
+        error_ref: str | None,
+    ) -> None:
+        """The inbox row that makes this event handled, exactly once."""
+        uow.inbox.add(
+            InboxEvent(
+                event_id=event.event_id,
+                room_id=event.room_id,
+                sender=event.sender,
+                kind=kind,
+                command=command,
+                outcome=outcome,
+                error_ref=error_ref,
+                origin_ts=event.origin_ts,
+                received_at=self._clock.now(),
+            )
+        )
 
     def _enqueue_reply(
         self,
+        result: IngestResult,
         uow: UnitOfWork,
         room_id: RoomId,
         event_id: EventId,
@@ -298,7 +300,7 @@ class Engine:
         *,
         requires_encryption: bool = False,
     ) -> None:
-        uow.outbox.add(
+        row = uow.outbox.add(
             txn_id=txn_id_for(event_id, purpose),
             room_id=room_id,
             event_type="m.room.message",
@@ -306,6 +308,7 @@ class Engine:
             requires_encryption=requires_encryption,
             now=self._clock.now(),
         )
+        result.outbox.append(OutboxItem.of(row))
 
     # -- undecryptable events ----------------------------------------------------
 
@@ -359,6 +362,7 @@ class Engine:
                     continue  # one notice per key session, not one per message
                 notified.add(session)
                 self._enqueue_reply(
+                    result,
                     uow,
                     RoomId(row.room_id),
                     EventId(row.event_id),
@@ -370,6 +374,5 @@ class Engine:
                     ),
                     "undecryptable",
                 )
-                result.outbox_added += 1
             uow.commit()
         return result

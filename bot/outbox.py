@@ -7,8 +7,9 @@ transaction id, and the homeserver answers with the original event id.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
+from collections import deque
+from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any, Protocol
 
@@ -16,6 +17,7 @@ from bot.clock import Clock
 from bot.errors import HomeserverUnavailable, SendError
 from bot.faults import CrashPoints
 from bot.ids import EventId, RoomId
+from storage.models import OutboxMessage
 from storage.uow import Database
 
 log = logging.getLogger(__name__)
@@ -40,7 +42,39 @@ def retry_delay(attempts: int) -> timedelta:
     return min(timedelta(seconds=2 ** min(attempts, 20)), MAX_RETRY_DELAY)
 
 
+@dataclass(frozen=True)
+class OutboxItem:
+    """A committed outbox row, handed to the sender in memory to skip re-reading it."""
+
+    id: int
+    txn_id: str
+    room_id: str
+    event_type: str
+    content: dict[str, Any]
+    requires_encryption: bool
+    attempts: int
+
+    @classmethod
+    def of(cls, row: OutboxMessage) -> OutboxItem:
+        return cls(
+            row.id,
+            row.txn_id,
+            row.room_id,
+            row.event_type,
+            row.content,
+            row.requires_encryption,
+            row.attempts,
+        )
+
+
 class OutboxSender:
+    """Delivers outbox rows. The database is the truth; the queue is a shortcut.
+
+    Rows committed by this process are handed over with :meth:`submit` and sent at
+    once. The database is read at start (rows left from before a crash) and when a
+    retry falls due.
+    """
+
     def __init__(
         self,
         db: Database,
@@ -56,61 +90,101 @@ class OutboxSender:
         self._require_encryption = require_encryption
         self._crash = crash or CrashPoints()
         self._wake = asyncio.Event()
-        self._may_retry = True  # rows from before a restart may be waiting for a retry
+        self._queue: deque[OutboxItem] = deque()
+        self._queued: set[int] = set()
+        self._may_retry = True  # rows from before a restart may be waiting
         self.sent = 0
+
+    def submit(self, items: list[OutboxItem]) -> None:
+        for item in items:
+            if item.id not in self._queued:
+                self._queue.append(item)
+                self._queued.add(item.id)
+        if items:
+            self._wake.set()
 
     def wake(self) -> None:
         self._wake.set()
 
     async def flush(self) -> int:
-        """Send everything due now; returns how many messages were sent."""
-        sent = 0
+        """Send what was handed over, then everything else due in the database."""
+        sent = await self._drain()
+        if sent < 0:
+            return -sent - 1
         while True:
             with self._db.uow() as uow:
-                rows = list(uow.outbox.due(self._clock.now(), PAGE))
+                rows = [
+                    OutboxItem.of(r)
+                    for r in uow.outbox.due(self._clock.now(), PAGE)
+                    if r.id not in self._queued
+                ]
             if not rows:
                 return sent
-            for row in rows:
-                room = RoomId(row.room_id)
-                if (
-                    row.requires_encryption
-                    and self._require_encryption
-                    and not self._sender.room_is_encrypted(room)
-                ):
-                    log.error("Nachricht %s nicht gesendet: Raum %s unverschlüsselt", row.id, room)
-                    with self._db.uow() as uow:
-                        uow.outbox.mark_refused(row.id, "room not encrypted")
-                        uow.commit()
-                    continue
-                try:
-                    event_id = await self._sender.send(
-                        room, row.event_type, row.content, row.txn_id
-                    )
-                except HomeserverUnavailable as exc:
-                    self._failed(row.id, row.attempts, exc)
+            for item in rows:
+                delivered = await self._deliver(item)
+                if delivered is None:
                     return sent  # the whole server is away; the sync loop backs off
-                except SendError as exc:
-                    self._failed(row.id, row.attempts, exc)
-                    continue
-                self._crash.hit("after_send_before_mark")
-                with self._db.uow() as uow:
-                    uow.outbox.mark_sent(row.id, event_id, self._clock.now())
-                    uow.commit()
-                sent += 1
-                self.sent += 1
+                sent += delivered
             if len(rows) < PAGE:
-                # Nothing more was due; rows committed meanwhile have set the wake event.
-                return sent
+                return sent  # rows committed meanwhile were submitted and set the wake
             # Failed rows now have a future not_before, so the next page is new work.
 
+    async def drain(self) -> int:
+        """Send only what was submitted (the hot path); returns how many were sent."""
+        sent = await self._drain()
+        return -sent - 1 if sent < 0 else sent
+
+    async def _drain(self) -> int:
+        """Send the queue; returns the count, or -(count+1) if the server went away."""
+        sent = 0
+        while self._queue:
+            item = self._queue.popleft()
+            self._queued.discard(item.id)
+            delivered = await self._deliver(item)
+            if delivered is None:
+                # The rest stay pending in the database and go out with the retry.
+                self._queue.clear()
+                self._queued.clear()
+                return -sent - 1
+            sent += delivered
+        return sent
+
+    async def _deliver(self, item: OutboxItem) -> int | None:
+        """1 if sent, 0 if refused or failed (retry scheduled), None if the server is away."""
+        room = RoomId(item.room_id)
+        if (
+            item.requires_encryption
+            and self._require_encryption
+            and not self._sender.room_is_encrypted(room)
+        ):
+            log.error("Nachricht %s nicht gesendet: Raum %s unverschlüsselt", item.id, room)
+            with self._db.uow() as uow:
+                uow.outbox.mark_refused(item.id, "room not encrypted")
+                uow.commit()
+            return 0
+        try:
+            event_id = await self._sender.send(room, item.event_type, item.content, item.txn_id)
+        except HomeserverUnavailable as exc:
+            self._failed(item.id, item.attempts, exc)
+            return None
+        except SendError as exc:
+            self._failed(item.id, item.attempts, exc)
+            return 0
+        self._crash.hit("after_send_before_mark")
+        with self._db.uow() as uow:
+            uow.outbox.mark_sent(item.id, event_id, self._clock.now())
+            uow.commit()
+        self.sent += 1
+        return 1
+
     def _failed(self, row_id: int, attempts: int, exc: Exception) -> None:
+        self._may_retry = True
         if attempts + 1 >= MAX_ATTEMPTS:
             log.error("Nachricht %s nach %d Versuchen aufgegeben: %s", row_id, attempts + 1, exc)
             with self._db.uow() as uow:
                 uow.outbox.mark_given_up(row_id, str(exc))
                 uow.commit()
             return
-        self._may_retry = True
         delay = retry_delay(attempts)
         log.warning(
             "Senden von Nachricht %s fehlgeschlagen (%s); neuer Versuch in %s", row_id, exc, delay
@@ -120,17 +194,19 @@ class OutboxSender:
             uow.commit()
 
     async def run(self) -> None:
-        """Flush whenever woken, and when the earliest retry falls due."""
+        """Send submitted rows at once; read the database at start and when a retry is due."""
+        await self.flush()
         while True:
-            self._wake.clear()  # before flushing, so a wake during the flush is not lost
-            await self.flush()
-            retry_at = None
+            self._wake.clear()  # before draining, so a submit meanwhile is not lost
+            await self._drain()
+            timeout = None
             if self._may_retry:
                 with self._db.uow() as uow:
                     retry_at = uow.outbox.next_retry_at()
                 self._may_retry = retry_at is not None
-            timeout = None
-            if retry_at is not None:
-                timeout = max(0.05, (retry_at - self._clock.now()).total_seconds())
-            with contextlib.suppress(TimeoutError):
+                if retry_at is not None:
+                    timeout = max(0.05, (retry_at - self._clock.now()).total_seconds())
+            try:
                 await asyncio.wait_for(self._wake.wait(), timeout)
+            except TimeoutError:
+                await self.flush()

@@ -109,8 +109,11 @@ class OutboxRepository:
         ).all()
 
     def next_retry_at(self) -> datetime | None:
+        """When the next pending row is due; a row never tried counts as due since creation."""
         return self._s.scalar(
-            select(func.min(OutboxMessage.not_before)).where(OutboxMessage.state == "pending")
+            select(
+                func.min(func.coalesce(OutboxMessage.not_before, OutboxMessage.created_at))
+            ).where(OutboxMessage.state == "pending")
         )
 
     def mark_sent(self, message_id: int, remote_event_id: str, now: datetime) -> None:

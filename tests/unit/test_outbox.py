@@ -10,7 +10,7 @@ import pytest
 from bot.clock import FakeClock
 from bot.errors import HomeserverUnavailable, SendError
 from bot.ids import EventId, RoomId
-from bot.outbox import MAX_ATTEMPTS, MAX_RETRY_DELAY, OutboxSender, retry_delay
+from bot.outbox import MAX_ATTEMPTS, MAX_RETRY_DELAY, OutboxItem, OutboxSender, retry_delay
 from bot.txn import txn_id_for
 from storage.models import OutboxMessage
 from storage.uow import Database
@@ -261,3 +261,55 @@ async def test_a_failing_page_does_not_hold_back_the_rows_behind_it(
     homeserver.failures = [SendError("kaputt")] * 50  # the whole first page fails
     assert await sender.flush() == 10
     assert len(homeserver.calls) == 60
+
+
+def item(db: Database, txn: str) -> OutboxItem:
+    with db.uow() as uow:
+        return next(OutboxItem.of(r) for r in uow.outbox.all() if r.txn_id == txn)
+
+
+async def test_submitted_rows_are_sent_without_reading_the_database_again(
+    sender: OutboxSender,
+    homeserver: FakeSender,
+    sqlite_database: Database,
+    clock: FakeClock,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    txn = enqueue(sqlite_database, clock, "$schnell")
+    handed_over = item(sqlite_database, txn)
+    from storage.repositories import OutboxRepository
+
+    def no_reads(*args: object, **kwargs: object) -> None:
+        raise AssertionError("the hot path must not query due rows")
+
+    monkeypatch.setattr(OutboxRepository, "due", no_reads)
+    sender.submit([handed_over, handed_over])  # a double submit is sent once
+    assert await sender.drain() == 1
+    assert homeserver.txn_ids == [txn]
+    assert rows(sqlite_database)[txn].state == "sent"
+
+
+async def test_flush_does_not_send_a_queued_row_twice(
+    sender: OutboxSender, homeserver: FakeSender, sqlite_database: Database, clock: FakeClock
+) -> None:
+    first = enqueue(sqlite_database, clock, "$eins")
+    second = enqueue(sqlite_database, clock, "$zwei")
+    sender.submit([item(sqlite_database, second)])
+    assert await sender.flush() == 2
+    assert sorted(homeserver.txn_ids) == sorted([first, second])
+
+
+async def test_server_gone_during_drain_leaves_the_rest_for_the_retry(
+    sender: OutboxSender, homeserver: FakeSender, sqlite_database: Database, clock: FakeClock
+) -> None:
+    txns = [enqueue(sqlite_database, clock, f"$e{i}") for i in range(3)]
+    sender.submit([item(sqlite_database, t) for t in txns])
+    homeserver.failures = [HomeserverUnavailable("weg")]
+    assert await sender.drain() == 0
+    assert len(homeserver.calls) == 1, "no hammering a server that is away"
+    with sqlite_database.uow() as uow:
+        retry_at = uow.outbox.next_retry_at()
+    assert retry_at == clock.now(), "rows never tried are due at once for the retry path"
+    clock.advance(retry_delay(0))
+    assert await sender.flush() == 3
+    assert sorted(homeserver.txn_ids[1:]) == sorted(txns)
