@@ -113,11 +113,26 @@ class App:
         sender_task: asyncio.Task[None] | None = None
         backoff = Backoff(cfg.matrix.reconnect_max_seconds)
         full_state = True  # nio keeps no room state across restarts
+        identity_ready = False
         stop_wait = asyncio.create_task(self.stopping.wait())
         try:
             while not self.stopping.is_set():
                 if sender_task is not None and sender_task.done():
                     sender_task.result()  # a dead outbox is fatal, never silent
+                if not identity_ready:
+                    # Before the first sync: a message sent to a device that is not yet
+                    # cross-signed stays undecryptable for strict clients' senders.
+                    try:
+                        await gateway.ensure_identity(*self._identity_secrets())
+                    except HomeserverUnavailable as exc:
+                        delay = backoff.next()
+                        log.warning(
+                            "Identität nicht geprüft (%s); neuer Versuch in %.1f s", exc, delay
+                        )
+                        with contextlib.suppress(TimeoutError):
+                            await asyncio.wait_for(self.stopping.wait(), delay)
+                        continue
+                    identity_ready = True
                 since = engine.checkpoint()
                 known_rooms = engine.known_rooms()
                 timeout_ms = 0 if full_state else int(cfg.matrix.sync_timeout_seconds * 1000)
@@ -166,6 +181,12 @@ class App:
                     await sender_task
             with contextlib.suppress(TimeoutError, MatrixError):
                 await asyncio.wait_for(sender.flush(), 5)
+
+    def _identity_secrets(self) -> tuple[str, str | None]:
+        matrix = self.settings.matrix
+        assert matrix.pickle_key is not None
+        password = matrix.password.get_secret_value() if matrix.password else None
+        return matrix.pickle_key.get_secret_value(), password
 
     async def _handle_invites(self, gateway: MatrixGateway, batch: SyncBatch) -> None:
         allowed = self.settings.matrix.allowed_homeservers

@@ -161,6 +161,33 @@ def cmd_check(args: argparse.Namespace) -> int:
     return 0 if problems == 0 else 1
 
 
+def cmd_identity_show(args: argparse.Namespace) -> int:
+    """What an admin compares out of band with what Element shows for the bot."""
+    settings = _load(args.config)
+    from bot.identity import CrossSigningKeys, IdentityError
+
+    matrix = settings.matrix
+    if matrix.pickle_key is None:
+        print("Pickle-Schlüssel fehlt (FKBOT_MATRIX__PICKLE_KEY).", file=sys.stderr)
+        return 2
+    creds = load_credentials(matrix.store_path)
+    try:
+        keys = CrossSigningKeys.load(matrix.store_path, matrix.pickle_key.get_secret_value())
+    except IdentityError as exc:
+        print(str(exc), file=sys.stderr)
+        return 1
+    print(f"Nutzer:  {matrix.user_id}")
+    print(
+        f"Gerät:   {creds.device_id if creds else matrix.device_id}"
+        + ("" if creds else " (noch nicht angemeldet)")
+    )
+    if keys is None:
+        print("Master-Schlüssel: noch keiner (wird beim ersten Start erzeugt)")
+        return 1
+    print(f"Master-Schlüssel (Fingerabdruck): {keys.fingerprint()}")
+    return 0
+
+
 def cmd_demo(args: argparse.Namespace) -> int:
     setup_logging("WARNING")
     # nio warns about routine Olm session set-up; the transcript is what matters here.
@@ -187,6 +214,12 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_argument("--workdir", type=Path, default=None, help="Arbeitsverzeichnis")
     demo.add_argument("--keep", action="store_true", help="Arbeitsverzeichnis behalten")
     demo.set_defaults(func=cmd_demo)
+
+    identity = sub.add_parser("identity", help="Cross-Signing-Identität des Bots")
+    identity_sub = identity.add_subparsers(dest="identity_command", required=True)
+    show = identity_sub.add_parser("show", help="Nutzer, Gerät und Master-Fingerabdruck zeigen")
+    show.add_argument("--config", type=Path, required=True)
+    show.set_defaults(func=cmd_identity_show)
 
     db = sub.add_parser("db", help="Datenbank verwalten")
     db_sub = db.add_subparsers(dest="db_command", required=True)

@@ -62,6 +62,12 @@ from bot.events import (
     TextMessage,
     Undecryptable,
 )
+from bot.identity import (
+    CrossSigningKeys,
+    IdentityError,
+    device_is_cross_signed,
+    master_public_of,
+)
 from bot.ids import EventId, RoomId, UserId
 
 log = logging.getLogger(__name__)
@@ -216,6 +222,109 @@ class MatrixGateway:
     async def close(self) -> None:
         """Close the HTTP session. Never logs out: that would destroy the device."""
         await self.client.close()
+
+    # -- cross-signing identity ----------------------------------------------------
+
+    async def ensure_identity(self, pickle_key: str, password: str | None) -> CrossSigningKeys:
+        """Create once, or reuse, the bot's cross-signing keys and sign this device with them.
+
+        Never replaces a master key the server already has: a different one means
+        the store was lost or swapped, and an admin must decide (``fkbot identity reset``).
+        """
+        own = self.client.user_id
+        if self.client.should_upload_keys:
+            await self._checked(self.client.keys_upload(), "Geräteschlüssel hochladen")
+        store = self._config.store_path
+        local = CrossSigningKeys.load(store, pickle_key)
+        query = await self.query_keys_raw([own])
+        server_master = (query.get("master_keys") or {}).get(own)
+        if local is None:
+            if server_master is not None:
+                raise IdentityError(
+                    "Der Homeserver kennt für den Bot schon einen Master-Schlüssel, der "
+                    f"lokale Speicher {store} aber nicht (Speicher verloren?). Nichts wird "
+                    "ersetzt. Prüfen und dann bewusst: fkbot identity reset --config …"
+                )
+            local = CrossSigningKeys.generate()
+            local.save(store, pickle_key)  # durable before it is announced
+            await self._upload_cross_signing(local, password)
+            log.info("Cross-Signing-Identität erstellt: %s", local.fingerprint())
+        elif server_master is None:
+            await self._upload_cross_signing(local, password)
+        elif master_public_of(server_master) != local.master_public:
+            raise IdentityError(
+                "Der Master-Schlüssel auf dem Homeserver unterscheidet sich vom lokalen "
+                f"({local.fingerprint()}). Nichts wird ersetzt. Prüfen und dann bewusst: "
+                "fkbot identity reset --config …"
+            )
+        else:
+            if device_is_cross_signed(query, own, self.device_id):
+                return local
+        query = await self.query_keys_raw([own])
+        if not device_is_cross_signed(query, own, self.device_id):
+            device = query["device_keys"][own][self.device_id]
+            body = {own: {self.device_id: local.sign_device(own, device)}}
+            result = await self._post_json("/_matrix/client/v3/keys/signatures/upload", body)
+            if result.get("failures"):
+                # Synapse reports refused signatures with HTTP 200 and a failures map.
+                raise IdentityError(f"Gerätesignatur abgelehnt: {result['failures']}")
+            log.info("Gerät %s mit dem Self-Signing-Schlüssel signiert", self.device_id)
+        return local
+
+    async def query_keys_raw(self, user_ids: list[str]) -> dict[str, Any]:
+        """/keys/query as the server sent it: nio drops the cross-signing keys."""
+        return await self._post_json(
+            "/_matrix/client/v3/keys/query", {"device_keys": {u: [] for u in user_ids}}
+        )
+
+    async def _upload_cross_signing(self, keys: CrossSigningKeys, password: str | None) -> None:
+        path = "/_matrix/client/v3/keys/device_signing/upload"
+        body = keys.upload_body(self.client.user_id)
+        status, result = await self._request_json("POST", path, body)
+        if status == 401 and "flows" in result:
+            if password is None:
+                raise IdentityError(
+                    "Der Homeserver verlangt zum Hochladen der Cross-Signing-Schlüssel das "
+                    "Passwort (FKBOT_MATRIX__PASSWORD oder matrix.password_file)."
+                )
+            body["auth"] = {
+                "type": "m.login.password",
+                "identifier": {"type": "m.id.user", "user": self.client.user_id},
+                "password": password,
+                "session": result.get("session"),
+            }
+            status, result = await self._request_json("POST", path, body)
+        if status != 200:
+            raise IdentityError(
+                f"Cross-Signing-Schlüssel nicht angenommen ({status}: {result.get('errcode')})"
+            )
+
+    async def _post_json(self, path: str, body: dict[str, Any]) -> dict[str, Any]:
+        status, result = await self._request_json("POST", path, body)
+        if status != 200:
+            self._raise_for(result.get("errcode"), str(result.get("error", status)))
+        return result
+
+    async def _request_json(
+        self, method: str, path: str, body: dict[str, Any]
+    ) -> tuple[int, dict[str, Any]]:
+        headers = {
+            "Authorization": f"Bearer {self.client.access_token}",
+            "Content-Type": "application/json",
+        }
+        try:
+            response = await self.client.send(method, path, json.dumps(body), headers)
+            async with response:
+                data = await response.json(content_type=None)
+                return response.status, data if isinstance(data, dict) else {}
+        except (aiohttp.ClientError, TimeoutError) as exc:
+            raise HomeserverUnavailable(f"{path}: {exc!r}") from exc
+
+    async def _checked(self, request: Any, what: str) -> Any:
+        try:
+            return await request
+        except (aiohttp.ClientError, TimeoutError) as exc:
+            raise HomeserverUnavailable(f"{what}: {exc!r}") from exc
 
     # -- sync ----------------------------------------------------------------
 
