@@ -188,6 +188,50 @@ def cmd_identity_show(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_identity_reset(args: argparse.Namespace) -> int:
+    """Replace the bot's master key: only after checking why the old one was lost."""
+    settings = _load(args.config)
+    setup_logging(settings.logging.level)
+    if not args.yes:
+        print(
+            "Das ersetzt die Cross-Signing-Identität des Bots. Alle Räume sehen danach einen "
+            "neuen Master-Schlüssel, der außerhalb von Matrix bestätigt werden muss.\n"
+            "Wirklich? Dann mit --yes aufrufen.",
+            file=sys.stderr,
+        )
+        return 2
+    matrix = settings.matrix
+    if matrix.pickle_key is None or matrix.password is None:
+        print("Pickle-Schlüssel und Passwort werden gebraucht.", file=sys.stderr)
+        return 2
+    if load_credentials(matrix.store_path) is None:
+        print("Keine gespeicherte Anmeldung: zuerst einmal fkbot run.", file=sys.stderr)
+        return 2
+    from bot.matrix import MatrixGateway
+    from bot.storelock import StoreLock
+
+    pickle_key = matrix.pickle_key.get_secret_value()
+    password = matrix.password.get_secret_value()
+
+    async def reset() -> str:
+        gateway = MatrixGateway(matrix, pickle_key=pickle_key)
+        try:
+            await gateway.open(None)
+            keys = await gateway.reset_identity(pickle_key, password)
+            return keys.fingerprint()
+        finally:
+            await gateway.close()
+
+    try:
+        with StoreLock(matrix.store_path):
+            fingerprint = asyncio.run(reset())
+    except BotError as exc:
+        print(str(exc), file=sys.stderr)
+        return 1
+    print(f"Neuer Master-Schlüssel (Fingerabdruck): {fingerprint}")
+    return 0
+
+
 def cmd_demo(args: argparse.Namespace) -> int:
     setup_logging("WARNING")
     # nio warns about routine Olm session set-up; the transcript is what matters here.
@@ -220,6 +264,12 @@ def build_parser() -> argparse.ArgumentParser:
     show = identity_sub.add_parser("show", help="Nutzer, Gerät und Master-Fingerabdruck zeigen")
     show.add_argument("--config", type=Path, required=True)
     show.set_defaults(func=cmd_identity_show)
+    reset = identity_sub.add_parser(
+        "reset", help="Identität bewusst ersetzen (nach verlorenem Speicher)"
+    )
+    reset.add_argument("--config", type=Path, required=True)
+    reset.add_argument("--yes", action="store_true", help="wirklich ersetzen")
+    reset.set_defaults(func=cmd_identity_reset)
 
     db = sub.add_parser("db", help="Datenbank verwalten")
     db_sub = db.add_subparsers(dest="db_command", required=True)

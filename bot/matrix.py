@@ -271,6 +271,20 @@ class MatrixGateway:
             log.info("Gerät %s mit dem Self-Signing-Schlüssel signiert", self.device_id)
         return local
 
+    async def reset_identity(self, pickle_key: str, password: str | None) -> CrossSigningKeys:
+        """Replace the bot's cross-signing keys on purpose (after a lost store).
+
+        The new keys are stored before they are uploaded; the server asks for the
+        password because keys already exist there.
+        """
+        if self.client.should_upload_keys:
+            await self._checked(self.client.keys_upload(), "Geräteschlüssel hochladen")
+        keys = CrossSigningKeys.generate()
+        keys.save(self._config.store_path, pickle_key)
+        await self._upload_cross_signing(keys, password)
+        log.warning("Cross-Signing-Identität ersetzt: %s", keys.fingerprint())
+        return await self.ensure_identity(pickle_key, password)
+
     async def query_keys_raw(self, user_ids: list[str]) -> dict[str, Any]:
         """/keys/query as the server sent it: nio drops the cross-signing keys."""
         return await self._post_json(

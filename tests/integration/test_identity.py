@@ -147,3 +147,52 @@ async def test_identity_show_prints_the_fingerprint_the_server_has(
     shown = result.stdout.split("(Fingerabdruck): ")[1].strip()
     assert shown.replace(" ", "") == master
     assert bot.app.settings.matrix.device_id in result.stdout
+
+
+async def test_identity_reset_replaces_a_lost_identity_on_purpose(
+    people: People, bot_setup: BotSetup
+) -> None:
+    bot = InProcessBot(bot_setup)
+    await bot.start()
+    await bot.stop()
+    observer = await people.person("beobachter")
+    user, device = bot_setup.user_id, bot.app.settings.matrix.device_id
+    old = only_public(
+        keys_query(people.server.base_url, observer.user.access_token, user)["master_keys"][user]
+    )
+    (bot.app.settings.matrix.store_path / IDENTITY_FILE).unlink()
+
+    def fkbot(*args: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            [
+                sys.executable,
+                "-m",
+                "bot",
+                "identity",
+                *args,
+                "--config",
+                str(bot_setup.config_path),
+            ],
+            env={**os.environ, **bot_setup.env},
+            capture_output=True,
+            text=True,
+            timeout=60,
+            check=False,
+        )
+
+    unconfirmed = await asyncio.to_thread(fkbot, "reset")
+    assert unconfirmed.returncode == 2
+    assert "--yes" in unconfirmed.stderr
+    done = await asyncio.to_thread(fkbot, "reset", "--yes")
+    assert done.returncode == 0, done.stderr
+    query = keys_query(people.server.base_url, observer.user.access_token, user)
+    new = only_public(query["master_keys"][user])
+    assert new != old
+    assert done.stdout.split("(Fingerabdruck): ")[1].strip().replace(" ", "") == new
+    ssk = only_public(query["self_signing_keys"][user])
+    assert signed_by(query["self_signing_keys"][user], user, new)
+    assert signed_by(query["device_keys"][user][device], user, ssk)
+
+    again = InProcessBot(bot_setup)
+    await again.start()  # starts normally with the new identity
+    await again.stop()
