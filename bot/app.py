@@ -45,6 +45,10 @@ class Backoff:
         self._attempt += 1
         return float(delay * random.uniform(0.8, 1.0))
 
+    @property
+    def used(self) -> bool:
+        return self._attempt > 0
+
     def reset(self) -> None:
         self._attempt = 0
 
@@ -157,13 +161,13 @@ class App:
                     with contextlib.suppress(TimeoutError):
                         await asyncio.wait_for(self.stopping.wait(), delay)
                     continue
+                if backoff.used:
+                    sender.retry_now()  # the homeserver is back: waiting replies go first
                 backoff.reset()
                 await self._handle_invites(gateway, batch)
                 if any(isinstance(e, TextMessage) for e in batch.events):
                     self.crash.hit("after_sync_before_commit")
                 result = engine.ingest(batch)
-                for source, room_id in result.key_requests:
-                    await gateway.request_room_key(source, room_id)
                 pending = engine.process_pending(gateway.try_decrypt)
                 if result.outbox or pending.outbox:
                     self.crash.hit("after_commit_before_send")
@@ -171,6 +175,8 @@ class App:
                     # Replies left over from before a crash go out once we are in sync.
                     sender_task = asyncio.create_task(sender.run(), name="outbox")
                 sender.submit(result.outbox + pending.outbox)
+                for source, room_id in result.key_requests:
+                    await gateway.request_room_key(source, room_id)
                 full_state = False
                 self.first_sync_done.set()
         finally:

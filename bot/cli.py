@@ -6,12 +6,14 @@ import argparse
 import asyncio
 import json
 import logging
+import os
 import signal
 import sys
 import urllib.error
 import urllib.request
 from pathlib import Path
 
+from bot.bugs import log_internal_error
 from bot.config import ConfigError, Settings, load_config
 from bot.errors import BotError
 from bot.matrix import load_credentials
@@ -45,6 +47,7 @@ def setup_logging(level: str, json_format: bool = False) -> None:
     logging.getLogger("nio").setLevel(max(logging.WARNING, logging.getLevelName(level)))
     logging.getLogger("aiohttp").setLevel(logging.WARNING)
     logging.getLogger("alembic").setLevel(logging.WARNING)
+    logging.getLogger("peewee").setLevel(logging.WARNING)  # nio's store: SQL with parameters
 
 
 def _load(path: Path) -> Settings:
@@ -56,6 +59,7 @@ def _load(path: Path) -> Settings:
 
 
 def cmd_run(args: argparse.Namespace) -> int:
+    os.umask(0o077)  # database, WAL and store files readable by the bot's user only
     settings = _load(args.config)
     setup_logging(settings.logging.level, settings.logging.json_format)
     from bot.app import App
@@ -73,6 +77,10 @@ def cmd_run(args: argparse.Namespace) -> int:
         asyncio.run(main())
     except BotError as exc:
         log.error("%s", exc)
+        return 1
+    except Exception as exc:
+        ref = log_internal_error(exc, "Bot-Lauf")
+        log.error("Bot beendet wegen eines internen Fehlers (Ref %s)", ref)
         return 1
     return 0
 

@@ -9,13 +9,12 @@ nothing, and a reply that is in the outbox is sent later, exactly once.
 from __future__ import annotations
 
 import logging
-import secrets
-import traceback
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
+from bot.bugs import log_internal_error
 from bot.clock import Clock
 from bot.events import OwnJoin, Reaction, RoomEvent, SyncBatch, TextMessage, Undecryptable
 from bot.ids import EventId, RoomId, UserId, server_name
@@ -53,19 +52,6 @@ class IngestResult:
         return len(self.outbox)
 
     key_requests: list[tuple[dict[str, Any], RoomId]] = field(default_factory=list)
-
-
-def log_internal_error(exc: BaseException, where: str) -> str:
-    """Log a bug under a fresh reference: exception type and stack, never its message.
-
-    Exception messages can carry user input or SQL parameters; the stack and type
-    are enough to find the bug, and the reference ties it to the room's message.
-    """
-    ref = secrets.token_hex(4).upper()
-    frames = traceback.extract_tb(exc.__traceback__)
-    stack = "\n".join(f"  {f.filename}:{f.lineno} in {f.name}" for f in frames)
-    log.error("Interner Fehler Ref %s bei %s: %s\n%s", ref, where, type(exc).__name__, stack)
-    return ref
 
 
 def internal_error_reply(ref: str) -> Reply:
@@ -154,6 +140,9 @@ class Engine:
             return result
         with self._db.uow() as uow:
             live: set[RoomId] = set() if first_start else {RoomId(r) for r in known}
+            # Events before our own (re)join were sent while the bot was not there.
+            rejoined = {e.room_id for e in batch.events if isinstance(e, OwnJoin)}
+            live -= rejoined
             for event in batch.events:
                 if isinstance(event, OwnJoin):
                     if not first_start:
@@ -188,13 +177,15 @@ class Engine:
         ctx = CommandContext(**self._context_fields(uow, msg))
         error_ref: str | None = None
         try:
-            with uow.savepoint():
+            with uow.savepoint() as savepoint:
                 outcome = self._dispatcher.run(
                     ctx,
                     msg.body,
-                    room_encrypted=msg.room_encrypted,
+                    room_encrypted=msg.room_encrypted and msg.was_encrypted,
                     require_encryption=self._require_encryption,
                 )
+                if outcome.kind != "ok":
+                    savepoint.discard()  # a refused command leaves nothing behind
         except Exception as exc:
             error_ref = log_internal_error(exc, f"Ereignis {msg.event_id}")
             outcome = Outcome(
@@ -223,6 +214,8 @@ class Engine:
         handlers = self._dispatcher.registry.reaction_handlers(reaction.key)
         if not handlers or uow.inbox.seen(reaction.event_id):
             return
+        if self._require_encryption and not reaction.room_encrypted:
+            return  # its reply could not be sent there, so it must not change anything
         ctx = ReactionContext(
             **self._context_fields(uow, reaction),
             relates_to=reaction.relates_to,
@@ -258,6 +251,7 @@ class Engine:
             "sender": event.sender,
             "event_id": event.event_id,
             "now": self._clock.now(),
+            "sent_at": event.origin_ts,
             "uow": uow,
             "registry": self._dispatcher.registry,
             "prefix": self._dispatcher.prefix,
@@ -344,8 +338,15 @@ class Engine:
             for row in rows:
                 event = decrypt(row.source, RoomId(row.room_id))
                 if event is not None:
+                    late = row.state == "notified"
                     row.state = "decrypted"
                     row.resolved_at = now
+                    row.source = {}  # ciphertext no longer needed once resolved
+                    if late:
+                        # The sender was asked to send it again; running it now would
+                        # run it twice.
+                        log.info("Ereignis %s spät entschlüsselt, nicht ausgeführt", row.event_id)
+                        continue
                     log.info("Ereignis %s nachträglich entschlüsselt", row.event_id)
                     self._handle(uow, event, result)
                     continue
@@ -353,6 +354,7 @@ class Engine:
                     if now - row.first_seen_at > PENDING_MAX_AGE:
                         row.state = "expired"
                         row.resolved_at = now
+                        row.source = {}
                     continue
                 if now - row.first_seen_at < self._undecryptable_timeout:
                     continue

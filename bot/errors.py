@@ -35,4 +35,8 @@ class AuthenticationError(MatrixError):
 
 
 class SendError(MatrixError):
-    pass
+    """``permanent``: the homeserver refused for good (no retry can help)."""
+
+    def __init__(self, message: str, *, permanent: bool = False) -> None:
+        super().__init__(message)
+        self.permanent = permanent

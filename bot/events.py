@@ -30,6 +30,7 @@ class Reaction:
     relates_to: EventId
     key: str
     origin_ts: datetime
+    room_encrypted: bool = True
 
 
 @dataclass(frozen=True)

@@ -9,6 +9,7 @@ that applies the key-sharing policy. nio's error responses become
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
 import os
@@ -39,6 +40,7 @@ from nio import (
     RoomSendResponse,
     SyncError,
     SyncResponse,
+    ToDeviceError,
     UnknownEvent,
 )
 from nio.crypto import OlmDevice
@@ -73,6 +75,11 @@ from bot.ids import EventId, RoomId, UserId
 log = logging.getLogger(__name__)
 
 CREDENTIALS_FILE = "credentials.json"
+SEND_TIMEOUT_SECONDS = 120
+# Refusals that no retry can fix; everything else (5xx, rate limits) is transient.
+PERMANENT_SEND_ERRORS = frozenset(
+    {"M_FORBIDDEN", "M_NOT_FOUND", "M_TOO_LARGE", "M_BAD_JSON", "M_NOT_JSON", "M_UNKNOWN_TOKEN"}
+)
 CRYPTO_STORE_NAME = "crypto.db"
 MAX_GAP_PAGES = 50
 GAP_PAGE_SIZE = 100
@@ -114,21 +121,35 @@ class KeySharingPolicy(Protocol):
 
 
 class TrustCurrentMembers:
-    """Interim policy: every current member device is marked verified in nio's trust store.
+    """Interim policy: devices of joined members on allow-listed homeservers get room keys.
 
-    Explicit per-device decisions (instead of ``ignore_unverified_devices``) keep
-    the one place where trust is decided, so a stricter policy can replace this.
+    Every device gets an explicit decision in nio's trust store (instead of the
+    blanket ``ignore_unverified_devices``): verified if its owner has joined and is
+    on an allow-listed server, blacklisted otherwise (invitees, strangers). This is
+    the one place where trust is decided, so a stricter policy can replace it.
     """
+
+    def __init__(self, allowed_homeservers: Iterable[str]) -> None:
+        self._allowed = frozenset(allowed_homeservers)
 
     def apply(self, client: AsyncClient, room_id: str) -> None:
         room = client.rooms.get(room_id)
         if room is None:
             return
         for user_id in room.users:
+            trusted = (
+                user_id not in room.invited_users
+                and user_id.partition(":")[2].lower() in self._allowed
+            )
             devices: Iterable[OlmDevice] = client.device_store.active_user_devices(user_id)
             for device in devices:
-                if not device.verified and not device.blacklisted:
-                    client.verify_device(device)
+                if trusted:
+                    if device.blacklisted:
+                        client.unblacklist_device(device)
+                    if not device.verified:
+                        client.verify_device(device)
+                elif not device.blacklisted:
+                    client.blacklist_device(device)
 
 
 def _ts(event: Event) -> datetime:
@@ -144,7 +165,7 @@ class MatrixGateway:
         policy: KeySharingPolicy | None = None,
     ) -> None:
         self._config = config
-        self._policy = policy or TrustCurrentMembers()
+        self._policy = policy or TrustCurrentMembers(config.allowed_homeservers)
         client_config = AsyncClientConfig(
             store=SqliteStore,
             store_name=CRYPTO_STORE_NAME,
@@ -425,6 +446,9 @@ class MatrixGateway:
             except (aiohttp.ClientError, TimeoutError) as exc:
                 raise HomeserverUnavailable(f"/messages fehlgeschlagen: {exc!r}") from exc
             if isinstance(response, RoomMessagesError):
+                if response.status_code == "M_FORBIDDEN":
+                    log.error("Lücke in %s nicht ladbar (kein Zugriff mehr?)", room_id)
+                    break
                 self._raise_for(response.status_code, response.message)
             collected.extend(response.chunk)
             if not response.chunk or not response.end or response.end == start:
@@ -456,6 +480,9 @@ class MatrixGateway:
             if event.sender == own:
                 continue
             if isinstance(event, RoomMessageText):
+                relates = event.source.get("content", {}).get("m.relates_to") or {}
+                if relates.get("rel_type") == "m.replace":
+                    continue  # an edit is not a new command
                 yield TextMessage(
                     event_id=EventId(event.event_id),
                     room_id=rid,
@@ -473,6 +500,7 @@ class MatrixGateway:
                     relates_to=EventId(event.reacts_to),
                     key=event.key,
                     origin_ts=_ts(event),
+                    room_encrypted=encrypted,
                 )
             elif isinstance(event, MegolmEvent):
                 yield Undecryptable(
@@ -526,12 +554,17 @@ class MatrixGateway:
         if not isinstance(event, MegolmEvent):
             return
         event.room_id = room_id
+        # nio's request_room_key asks only our own devices; the sender's device has the key.
+        message = event.as_key_request(
+            event.sender, self.device_id, request_id=event.session_id, device_id=event.device_id
+        )
         try:
-            await self.client.request_room_key(event)
-        except LocalProtocolError:
-            pass  # already requested for this session
+            response = await self.client.to_device(message)
         except (aiohttp.ClientError, TimeoutError) as exc:
             log.warning("Schlüsselanfrage nicht gesendet: %r", exc)
+            return
+        if isinstance(response, ToDeviceError):
+            log.warning("Schlüsselanfrage abgelehnt: %s", response.message)
 
     # -- rooms -----------------------------------------------------------------
 
@@ -543,12 +576,12 @@ class MatrixGateway:
         return room_id in self.client.rooms
 
     async def join(self, room_id: RoomId) -> None:
-        response = await self.client.join(room_id)
+        response = await self._checked(self.client.join(room_id), "Beitritt")
         if isinstance(response, JoinError):
             raise MatrixError(f"Beitritt zu {room_id} fehlgeschlagen: {response.message}")
 
     async def decline(self, room_id: RoomId) -> None:
-        response = await self.client.room_leave(room_id)
+        response = await self._checked(self.client.room_leave(room_id), "Ablehnen")
         if not isinstance(response, RoomLeaveResponse):
             raise MatrixError(f"Ablehnen von {room_id} fehlgeschlagen: {response.message}")
 
@@ -561,24 +594,37 @@ class MatrixGateway:
         for attempt in (1, 2):
             self._policy.apply(self.client, room_id)
             try:
-                response = await self.client.room_send(room_id, event_type, content, tx_id=txn_id)
+                response = await asyncio.wait_for(
+                    self.client.room_send(room_id, event_type, content, tx_id=txn_id),
+                    SEND_TIMEOUT_SECONDS,
+                )
             except (OlmUnverifiedDeviceError, OlmTrustError) as exc:
                 if attempt == 2:
                     raise SendError(f"Schlüsselverteilung verweigert: {exc}") from exc
-                await self.client.keys_query()
+                if self.client.should_query_keys:
+                    await self._checked(self.client.keys_query(), "Schlüsselabfrage")
                 continue
-            except SendRetryError as exc:
-                raise SendError(str(exc)) from exc
-            except LocalProtocolError as exc:
+            except (SendRetryError, LocalProtocolError) as exc:
                 raise SendError(str(exc)) from exc
             except (aiohttp.ClientError, TimeoutError) as exc:
+                self._release_sharing(room_id)
                 raise HomeserverUnavailable(f"Senden fehlgeschlagen: {exc!r}") from exc
             if isinstance(response, RoomSendResponse):
                 return EventId(response.event_id)
-            raise SendError(f"{response.status_code}: {response.message}")
+            raise SendError(
+                f"{response.status_code}: {response.message}",
+                permanent=response.status_code in PERMANENT_SEND_ERRORS,
+            )
         raise SendError("unreachable")
 
+    def _release_sharing(self, room_id: str) -> None:
+        """nio 0.26 leaves its 'sharing in progress' marker behind when key sharing dies
+        on a network error; every later send to the room would wait for it forever."""
+        pending = self.client.sharing_session.pop(room_id, None)
+        if pending is not None:
+            pending.set()
+
     def _raise_for(self, status: str | None, message: str) -> None:
-        if status in ("M_UNKNOWN_TOKEN", "M_MISSING_TOKEN", "M_FORBIDDEN"):
+        if status in ("M_UNKNOWN_TOKEN", "M_MISSING_TOKEN"):
             raise AuthenticationError(f"{status}: {message}")
         raise HomeserverUnavailable(f"{status}: {message}")

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any, Protocol
 
+from bot.bugs import log_internal_error
 from bot.clock import Clock
 from bot.errors import HomeserverUnavailable, SendError
 from bot.faults import CrashPoints
@@ -27,6 +28,9 @@ MAX_RETRY_DELAY = timedelta(minutes=10)
 # loudly: a permanent refusal (bot removed from the room) must not retry forever.
 MAX_ATTEMPTS = 20
 PAGE = 50
+# Transient failures back off to 2**5 = 32 s at most: the sync loop notices when the
+# homeserver is back and calls retry_now() anyway.
+TRANSIENT_BACKOFF_STEPS = 5
 
 
 class Sender(Protocol):
@@ -93,6 +97,7 @@ class OutboxSender:
         self._queue: deque[OutboxItem] = deque()
         self._queued: set[int] = set()
         self._may_retry = True  # rows from before a restart may be waiting
+        self._flush_requested = False
         self.sent = 0
 
     def submit(self, items: list[OutboxItem]) -> None:
@@ -165,10 +170,14 @@ class OutboxSender:
         try:
             event_id = await self._sender.send(room, item.event_type, item.content, item.txn_id)
         except HomeserverUnavailable as exc:
-            self._failed(item.id, item.attempts, exc)
+            self._failed(item.id, item.attempts, exc, permanent=False)
             return None
         except SendError as exc:
-            self._failed(item.id, item.attempts, exc)
+            self._failed(item.id, item.attempts, exc, permanent=exc.permanent)
+            return 0
+        except Exception as exc:  # a bug must not kill the outbox and stall every room
+            ref = log_internal_error(exc, f"Nachricht {item.id}")
+            self._failed(item.id, item.attempts, SendError(f"Ref {ref}"), permanent=True)
             return 0
         self._crash.hit("after_send_before_mark")
         with self._db.uow() as uow:
@@ -177,15 +186,17 @@ class OutboxSender:
         self.sent += 1
         return 1
 
-    def _failed(self, row_id: int, attempts: int, exc: Exception) -> None:
+    def _failed(self, row_id: int, attempts: int, exc: Exception, *, permanent: bool) -> None:
+        """Schedule a retry. Only a permanent refusal can end in giving up: an outage, a
+        5xx or a rate limit must not turn into a lost reply, however long it lasts."""
         self._may_retry = True
-        if attempts + 1 >= MAX_ATTEMPTS:
+        if permanent and attempts + 1 >= MAX_ATTEMPTS:
             log.error("Nachricht %s nach %d Versuchen aufgegeben: %s", row_id, attempts + 1, exc)
             with self._db.uow() as uow:
                 uow.outbox.mark_given_up(row_id, str(exc))
                 uow.commit()
             return
-        delay = retry_delay(attempts)
+        delay = retry_delay(attempts if permanent else min(attempts, TRANSIENT_BACKOFF_STEPS))
         log.warning(
             "Senden von Nachricht %s fehlgeschlagen (%s); neuer Versuch in %s", row_id, exc, delay
         )
@@ -193,11 +204,22 @@ class OutboxSender:
             uow.outbox.mark_failed(row_id, str(exc), self._clock.now() + delay)
             uow.commit()
 
+    def retry_now(self) -> None:
+        """The homeserver is back: send what waits for a retry without waiting longer."""
+        self._flush_requested = True
+        self._wake.set()
+
     async def run(self) -> None:
         """Send submitted rows at once; read the database at start and when a retry is due."""
         await self.flush()
         while True:
             self._wake.clear()  # before draining, so a submit meanwhile is not lost
+            if self._flush_requested:
+                self._flush_requested = False
+                with self._db.uow() as uow:
+                    uow.outbox.release_retries()
+                    uow.commit()
+                await self.flush()
             await self._drain()
             timeout = None
             if self._may_retry:

@@ -103,8 +103,8 @@ class Dispatcher:
                 )
             if spec.case_data and require_encryption and not room_encrypted:
                 raise NotAllowedHere(
-                    "Dieser Raum ist nicht verschlüsselt. Falldaten gibt es nur in "
-                    "Ende-zu-Ende-verschlüsselten Räumen."
+                    "Dieser Raum oder diese Nachricht ist nicht verschlüsselt. Falldaten gibt "
+                    "es nur in Ende-zu-Ende-verschlüsselten Räumen."
                 )
             kwargs = bind_arguments(spec, rest)
             reply = spec.handler(ctx, **kwargs)

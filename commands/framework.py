@@ -59,6 +59,7 @@ class CommandContext:
     sender: UserId
     event_id: EventId
     now: datetime
+    sent_at: datetime  # when the sender sent it; relative dates ("morgen") count from here
     uow: UnitOfWork
     registry: CommandRegistry
     prefix: str

@@ -43,7 +43,17 @@ def make_engine(url: str, *, echo: bool = False) -> Engine:
             conn.exec_driver_sql("BEGIN")
 
         return engine
-    return create_engine(url, echo=echo, pool_pre_ping=True)
+    # A partitioned database must not freeze the event loop (and the SIGTERM handler)
+    # for minutes: fail fast, the sync loop retries.
+    given = parsed.query.get("options")
+    given_text = given if isinstance(given, str) else " ".join(given or ())
+    options = " ".join(filter(None, ["-c statement_timeout=30000", given_text]))
+    return create_engine(
+        parsed.difference_update_query(["options"]),
+        echo=echo,
+        pool_pre_ping=True,
+        connect_args={"connect_timeout": 10, "options": options},
+    )
 
 
 def alembic_config(engine: Engine) -> Config:

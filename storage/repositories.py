@@ -134,6 +134,15 @@ class OutboxRepository:
             )
         )
 
+    def release_retries(self) -> None:
+        """Make every waiting row due now (the homeserver is reachable again)."""
+        self._s.execute(
+            update(OutboxMessage)
+            .where(OutboxMessage.state == "pending")
+            .where(OutboxMessage.not_before.is_not(None))
+            .values(not_before=None)
+        )
+
     def mark_given_up(self, message_id: int, error: str) -> None:
         self._s.execute(
             update(OutboxMessage)

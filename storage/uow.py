@@ -60,7 +60,12 @@ class Savepoint:
 
     def __enter__(self) -> Self:
         self._tx = self._session.begin_nested()
+        self._discard = False
         return self
+
+    def discard(self) -> None:
+        """Roll back this savepoint's writes on exit even though no exception was raised."""
+        self._discard = True
 
     def __exit__(
         self,
@@ -68,7 +73,7 @@ class Savepoint:
         exc: BaseException | None,
         tb: TracebackType | None,
     ) -> None:
-        if exc_type is None:
+        if exc_type is None and not self._discard:
             self._tx.commit()
         else:
             self._tx.rollback()

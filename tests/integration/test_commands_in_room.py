@@ -137,7 +137,7 @@ async def test_html_in_input_is_escaped_in_the_reply(test_room: AgencyRoom) -> N
 async def test_internal_error_shows_only_a_reference_and_changes_nothing(
     test_room: AgencyRoom, caplog: pytest.LogCaptureFixture
 ) -> None:
-    caplog.set_level(logging.ERROR, logger="bot.engine")
+    caplog.set_level(logging.ERROR, logger="bot.bugs")
     body = await ask(test_room, "!fk kaputt")
     assert body.startswith("❌ Interner Fehler (Ref `")
     assert "RuntimeError" not in body

@@ -58,6 +58,7 @@ def make_ctx(registry: CommandRegistry, roles: frozenset[Role] = frozenset()) ->
         sender=UserId("@fachkraft:fk.test"),
         event_id=EventId("$ereignis"),
         now=datetime(2026, 11, 23, 9, 0, tzinfo=UTC),
+        sent_at=datetime(2026, 11, 23, 8, 59, tzinfo=UTC),
         uow=cast(UnitOfWork, None),  # these handlers never touch storage
         registry=registry,
         prefix=PREFIX,

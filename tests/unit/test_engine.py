@@ -667,7 +667,7 @@ def test_key_arriving_before_the_timeout_answers_the_command(
     assert len(outbox(sqlite_database)) == 1
 
 
-def test_key_arriving_after_the_notice_still_answers_the_command(
+def test_key_arriving_after_the_notice_does_not_run_the_command_twice(
     running: Engine, sqlite_database: Database, timeline: Timeline, clock: FakeClock
 ) -> None:
     locked = timeline.locked("sitzung-a")
@@ -681,12 +681,15 @@ def test_key_arriving_after_the_notice_still_answers_the_command(
     clock.advance(timedelta(minutes=10))
     result = running.process_pending(keys)
 
-    assert result.commands == 1
+    # The notice asked the sender to send it again; running the late copy too would
+    # run the command twice.
+    assert result.commands == 0
     assert [r.txn_id for r in outbox(sqlite_database)] == [
         txn_id_for(locked.event_id, "undecryptable"),
-        txn_id_for(locked.event_id),
     ]
-    assert pending(sqlite_database)[locked.event_id].state == "decrypted"
+    row = pending(sqlite_database)[locked.event_id]
+    assert row.state == "decrypted"
+    assert row.source == {}, "the ciphertext is not kept once resolved"
 
 
 def test_decrypted_chat_is_resolved_without_a_reply(
@@ -729,3 +732,68 @@ def test_undecryptable_history_in_new_room_before_join_is_ignored(
     )
     assert result.key_requests == []
     assert pending(sqlite_database) == {}
+
+
+# -- review fixes: refused commands, rejoins, plaintext ---------------------------------------
+
+
+def test_a_refused_command_leaves_no_partial_write(
+    sqlite_database: Database, clock: FakeClock, timeline: Timeline
+) -> None:
+    from commands.errors import BadArgument
+
+    registry = build_registry()
+
+    @registry.command("halb", summary="Schreibt, dann Benutzerfehler.", case_data=False)
+    def halb(ctx: CommandContext) -> Reply:
+        ctx.uow.outbox.add(
+            txn_id="halb-geschrieben",
+            room_id=ctx.room_id,
+            event_type="m.room.message",
+            content={},
+            requires_encryption=False,
+            now=ctx.now,
+        )
+        raise BadArgument("x", "passt nicht")
+
+    engine = make_engine(sqlite_database, clock, registry)
+    engine.ingest(batch("s0"))
+    engine.ingest(batch("s1", timeline.say("!fk halb")))
+    txns = [r.txn_id for r in outbox(sqlite_database)]
+    assert "halb-geschrieben" not in txns
+    assert len(txns) == 1, "only the German error reply"
+
+
+def test_commands_sent_while_the_bot_was_out_of_a_known_room_are_not_run(
+    running: Engine, sqlite_database: Database, timeline: Timeline
+) -> None:
+    while_away = timeline.say("!fk ping")  # came in through the gap, before the rejoin
+    after = timeline.say("!fk ping")
+    running.ingest(batch("s1", while_away, OwnJoin(new_event_id(), ROOM), after, since="s0"))
+    assert [r.event_id for r in inbox(sqlite_database)] == [after.event_id]
+
+
+def test_a_plaintext_command_in_an_encrypted_room_gets_no_case_data(
+    sqlite_database: Database, clock: FakeClock, timeline: Timeline
+) -> None:
+    registry = build_registry()
+
+    @registry.command("fall", summary="Falldaten.")
+    def fall(ctx: CommandContext) -> Reply:
+        return Reply.text("FK-7QX2-MB")
+
+    engine = make_engine(sqlite_database, clock, registry)
+    engine.ingest(batch("s0"))
+    forged = TextMessage(
+        event_id=new_event_id(),
+        room_id=ROOM,
+        sender=ALICE,
+        body="!fk fall",
+        origin_ts=clock.now(),
+        room_encrypted=True,
+        was_encrypted=False,
+    )
+    engine.ingest(batch("s1", forged))
+    (reply,) = outbox(sqlite_database)
+    assert "FK-7QX2-MB" not in reply.content["body"]
+    assert "nicht verschlüsselt" in reply.content["body"]

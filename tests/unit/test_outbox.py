@@ -10,7 +10,14 @@ import pytest
 from bot.clock import FakeClock
 from bot.errors import HomeserverUnavailable, SendError
 from bot.ids import EventId, RoomId
-from bot.outbox import MAX_ATTEMPTS, MAX_RETRY_DELAY, OutboxItem, OutboxSender, retry_delay
+from bot.outbox import (
+    MAX_ATTEMPTS,
+    MAX_RETRY_DELAY,
+    TRANSIENT_BACKOFF_STEPS,
+    OutboxItem,
+    OutboxSender,
+    retry_delay,
+)
 from bot.txn import txn_id_for
 from storage.models import OutboxMessage
 from storage.uow import Database
@@ -238,7 +245,7 @@ async def test_a_message_refused_again_and_again_is_given_up_loudly(
     caplog: pytest.LogCaptureFixture,
 ) -> None:
     txn = enqueue(sqlite_database, clock, "$rausgeworfen")
-    homeserver.failures = [SendError("M_FORBIDDEN: not in room")] * MAX_ATTEMPTS
+    homeserver.failures = [SendError("M_FORBIDDEN: not in room", permanent=True)] * MAX_ATTEMPTS
     for _ in range(MAX_ATTEMPTS):
         await sender.flush()
         clock.advance(MAX_RETRY_DELAY)
@@ -313,3 +320,45 @@ async def test_server_gone_during_drain_leaves_the_rest_for_the_retry(
     clock.advance(retry_delay(0))
     assert await sender.flush() == 3
     assert sorted(homeserver.txn_ids[1:]) == sorted(txns)
+
+
+async def test_transient_failures_never_give_a_reply_up(
+    sender: OutboxSender, homeserver: FakeSender, sqlite_database: Database, clock: FakeClock
+) -> None:
+    txn = enqueue(sqlite_database, clock, "$wartung")
+    homeserver.failures = [SendError("500: M_UNKNOWN")] * (MAX_ATTEMPTS + 5)
+    delays = []
+    for _ in range(MAX_ATTEMPTS + 5):
+        await sender.flush()
+        row = rows(sqlite_database)[txn]
+        assert row.state == "pending", "a 5xx or an outage must not lose the reply"
+        assert row.not_before is not None
+        delays.append(row.not_before - clock.now())
+        clock.advance(MAX_RETRY_DELAY)
+    assert max(delays) == retry_delay(TRANSIENT_BACKOFF_STEPS), "transient backoff is capped"
+    assert await sender.flush() == 1
+    assert rows(sqlite_database)[txn].state == "sent"
+
+
+async def test_retry_now_sends_waiting_rows_when_the_server_is_back(
+    sqlite_database: Database, homeserver: FakeSender, clock: FakeClock
+) -> None:
+    import asyncio
+
+    sender = OutboxSender(sqlite_database, homeserver, clock, require_encryption=True)
+    txn = enqueue(sqlite_database, clock, "$nach-ausfall")
+    homeserver.failures = [HomeserverUnavailable("weg")]
+    await sender.flush()
+    assert rows(sqlite_database)[txn].not_before is not None
+    task = asyncio.create_task(sender.run())
+    try:
+        await asyncio.sleep(0.05)
+        assert rows(sqlite_database)[txn].state == "pending", "still waiting for its retry"
+        sender.retry_now()
+        for _ in range(100):
+            await asyncio.sleep(0.01)
+            if rows(sqlite_database)[txn].state == "sent":
+                break
+        assert rows(sqlite_database)[txn].state == "sent"
+    finally:
+        task.cancel()
