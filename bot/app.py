@@ -129,12 +129,7 @@ class App:
                     try:
                         await gateway.ensure_identity(*self._identity_secrets())
                     except HomeserverUnavailable as exc:
-                        delay = backoff.next()
-                        log.warning(
-                            "Identität nicht geprüft (%s); neuer Versuch in %.1f s", exc, delay
-                        )
-                        with contextlib.suppress(TimeoutError):
-                            await asyncio.wait_for(self.stopping.wait(), delay)
+                        await self._back_off(backoff, "Identität nicht geprüft", exc)
                         continue
                     identity_ready = True
                 since = engine.checkpoint()
@@ -154,12 +149,7 @@ class App:
                 try:
                     batch = sync.result()
                 except HomeserverUnavailable as exc:
-                    delay = backoff.next()
-                    log.warning(
-                        "Homeserver nicht erreichbar (%s); neuer Versuch in %.1f s", exc, delay
-                    )
-                    with contextlib.suppress(TimeoutError):
-                        await asyncio.wait_for(self.stopping.wait(), delay)
+                    await self._back_off(backoff, "Homeserver nicht erreichbar", exc)
                     continue
                 if backoff.used:
                     sender.retry_now()  # the homeserver is back: waiting replies go first
@@ -187,6 +177,13 @@ class App:
                     await sender_task
             with contextlib.suppress(TimeoutError, MatrixError):
                 await asyncio.wait_for(sender.flush(), 5)
+
+    async def _back_off(self, backoff: Backoff, what: str, exc: Exception) -> None:
+        """Wait the next backoff delay, or less if the bot is asked to stop."""
+        delay = backoff.next()
+        log.warning("%s (%s); neuer Versuch in %.1f s", what, exc, delay)
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self.stopping.wait(), delay)
 
     def _identity_secrets(self) -> tuple[str, str | None]:
         matrix = self.settings.matrix

@@ -371,15 +371,15 @@ class MatrixGateway:
         timeout_ms: int,
         known_rooms: frozenset[str] = frozenset(),
     ) -> SyncBatch:
-        try:
-            response = await self.client.sync(
+        response = await self._checked(
+            self.client.sync(
                 timeout=timeout_ms,
                 sync_filter=self._sync_filter,
                 since=since,
                 full_state=full_state,
-            )
-        except (aiohttp.ClientError, TimeoutError) as exc:
-            raise HomeserverUnavailable(f"Sync fehlgeschlagen: {exc!r}") from exc
+            ),
+            "Sync fehlgeschlagen",
+        )
         if isinstance(response, SyncError):
             self._raise_for(response.status_code, response.message)
         assert isinstance(response, SyncResponse)
@@ -435,16 +435,16 @@ class MatrixGateway:
         collected: list[Event] = []
         start = prev_batch
         for _ in range(MAX_GAP_PAGES):
-            try:
-                response = await self.client.room_messages(
+            response = await self._checked(
+                self.client.room_messages(
                     room_id,
                     start=start,
                     end=since,
                     direction=MessageDirection.back,
                     limit=GAP_PAGE_SIZE,
-                )
-            except (aiohttp.ClientError, TimeoutError) as exc:
-                raise HomeserverUnavailable(f"/messages fehlgeschlagen: {exc!r}") from exc
+                ),
+                "/messages fehlgeschlagen",
+            )
             if isinstance(response, RoomMessagesError):
                 if response.status_code == "M_FORBIDDEN":
                     log.error("Lücke in %s nicht ladbar (kein Zugriff mehr?)", room_id)

@@ -113,9 +113,9 @@ class OutboxSender:
 
     async def flush(self) -> int:
         """Send what was handed over, then everything else due in the database."""
-        sent = await self._drain()
-        if sent < 0:
-            return -sent - 1
+        sent, server_away = await self._drain()
+        if server_away:
+            return sent
         while True:
             with self._db.uow() as uow:
                 rows = [
@@ -136,11 +136,11 @@ class OutboxSender:
 
     async def drain(self) -> int:
         """Send only what was submitted (the hot path); returns how many were sent."""
-        sent = await self._drain()
-        return -sent - 1 if sent < 0 else sent
+        sent, _ = await self._drain()
+        return sent
 
-    async def _drain(self) -> int:
-        """Send the queue; returns the count, or -(count+1) if the server went away."""
+    async def _drain(self) -> tuple[int, bool]:
+        """Send the queue; returns how many were sent and whether the server went away."""
         sent = 0
         while self._queue:
             item = self._queue.popleft()
@@ -150,9 +150,9 @@ class OutboxSender:
                 # The rest stay pending in the database and go out with the retry.
                 self._queue.clear()
                 self._queued.clear()
-                return -sent - 1
+                return sent, True
             sent += delivered
-        return sent
+        return sent, False
 
     async def _deliver(self, item: OutboxItem) -> int | None:
         """1 if sent, 0 if refused or failed (retry scheduled), None if the server is away."""
@@ -220,7 +220,7 @@ class OutboxSender:
                     uow.outbox.release_retries()
                     uow.commit()
                 await self.flush()
-            await self._drain()
+            await self.drain()
             timeout = None
             if self._may_retry:
                 with self._db.uow() as uow:

@@ -56,6 +56,19 @@ class BotSetup:
         with self.environment():
             return load_config(self.config_path)
 
+    def cli(
+        self, *args: str, env: dict[str, str] | None = None
+    ) -> subprocess.CompletedProcess[str]:
+        """``python -m bot <args> --config <this config>``, with this bot's secrets (or ``env``)."""
+        return subprocess.run(
+            [sys.executable, "-m", "bot", *args, "--config", str(self.config_path)],
+            env={**os.environ, **(self.env if env is None else env)},
+            capture_output=True,
+            text=True,
+            timeout=60,
+            check=False,
+        )
+
 
 def drop_registration_device(server: SynapseServer, user: RegisteredUser) -> None:
     """Registration made a device the bot never uses; delete it by logging that token out."""

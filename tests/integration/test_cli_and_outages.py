@@ -19,22 +19,8 @@ from tests.integration.conftest import People, open_room
 pytestmark = pytest.mark.synapse
 
 
-def fkbot(
-    setup: BotSetup, *args: str, env: dict[str, str] | None = None
-) -> subprocess.CompletedProcess[str]:
-    full_env = {**os.environ, **(setup.env if env is None else env)}
-    return subprocess.run(
-        [sys.executable, "-m", "bot", *args, "--config", str(setup.config_path)],
-        env=full_env,
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
-    )
-
-
 def test_check_passes_for_a_good_configuration(bot_setup: BotSetup) -> None:
-    result = fkbot(bot_setup, "check")
+    result = bot_setup.cli("check")
     assert result.returncode == 0, result.stdout + result.stderr
     assert "✓ Homeserver http://127.0.0.1:" in result.stdout
     assert "✓ Pickle-Schlüssel gesetzt" in result.stdout
@@ -65,7 +51,7 @@ def test_wrong_keys_are_reported_with_their_path(bot_setup: BotSetup) -> None:
         text.replace("[matrix]", '[matrix]\nhomeservr = "x"') + '\n[bot]\nprefix = "!x"\n',
         encoding="utf-8",
     )
-    result = fkbot(bot_setup, "check")
+    result = bot_setup.cli("check")
     assert result.returncode == 2
     assert "matrix.homeservr: unbekannter Schlüssel" in result.stderr
     assert "bot.prefix: unbekannter Schlüssel" in result.stderr
@@ -76,7 +62,7 @@ def test_password_in_the_toml_is_refused(bot_setup: BotSetup) -> None:
     bot_setup.config_path.write_text(
         text.replace("[matrix]", '[matrix]\npassword = "geheim"'), encoding="utf-8"
     )
-    result = fkbot(bot_setup, "run")
+    result = bot_setup.cli("run")
     assert result.returncode == 2
     assert "matrix.password darf nicht in der TOML-Datei stehen" in result.stderr
     assert "geheim" not in result.stderr

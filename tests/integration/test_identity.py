@@ -5,9 +5,6 @@ from __future__ import annotations
 import asyncio
 import base64
 import json
-import os
-import subprocess
-import sys
 import urllib.request
 from typing import Any
 
@@ -134,15 +131,7 @@ async def test_identity_show_prints_the_fingerprint_the_server_has(
     observer = await people.person("beobachter")
     query = keys_query(people.server.base_url, observer.user.access_token, bot_setup.user_id)
     master = only_public(query["master_keys"][bot_setup.user_id])
-    result = await asyncio.to_thread(
-        subprocess.run,
-        [sys.executable, "-m", "bot", "identity", "show", "--config", str(bot_setup.config_path)],
-        env={**os.environ, **bot_setup.env},
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
-    )
+    result = await asyncio.to_thread(bot_setup.cli, "identity", "show")
     assert result.returncode == 0, result.stderr
     shown = result.stdout.split("(Fingerabdruck): ")[1].strip()
     assert shown.replace(" ", "") == master
@@ -162,28 +151,10 @@ async def test_identity_reset_replaces_a_lost_identity_on_purpose(
     )
     (bot.app.settings.matrix.store_path / IDENTITY_FILE).unlink()
 
-    def fkbot(*args: str) -> subprocess.CompletedProcess[str]:
-        return subprocess.run(
-            [
-                sys.executable,
-                "-m",
-                "bot",
-                "identity",
-                *args,
-                "--config",
-                str(bot_setup.config_path),
-            ],
-            env={**os.environ, **bot_setup.env},
-            capture_output=True,
-            text=True,
-            timeout=60,
-            check=False,
-        )
-
-    unconfirmed = await asyncio.to_thread(fkbot, "reset")
+    unconfirmed = await asyncio.to_thread(bot_setup.cli, "identity", "reset")
     assert unconfirmed.returncode == 2
     assert "--yes" in unconfirmed.stderr
-    done = await asyncio.to_thread(fkbot, "reset", "--yes")
+    done = await asyncio.to_thread(bot_setup.cli, "identity", "reset", "--yes")
     assert done.returncode == 0, done.stderr
     query = keys_query(people.server.base_url, observer.user.access_token, user)
     new = only_public(query["master_keys"][user])
