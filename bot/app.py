@@ -15,7 +15,7 @@ from datetime import timedelta
 
 from bot.clock import Clock, SystemClock
 from bot.config import Settings
-from bot.engine import Engine, RoleResolver, no_roles
+from bot.engine import Engine
 from bot.errors import HomeserverUnavailable, MatrixError
 from bot.events import SyncBatch, TextMessage
 from bot.faults import CrashPoints
@@ -26,6 +26,7 @@ from bot.storelock import StoreLock
 from commands.core import build_registry
 from commands.dispatch import Dispatcher
 from commands.framework import CommandRegistry
+from commands.people import record_role_changes
 from storage.db import make_engine, upgrade
 from storage.uow import Database
 
@@ -60,13 +61,12 @@ class App:
         *,
         clock: Clock | None = None,
         registry: CommandRegistry | None = None,
-        roles: RoleResolver = no_roles,
         crash: CrashPoints | None = None,
     ) -> None:
         self.settings = settings
         self.clock = clock or SystemClock()
         self.registry = registry or build_registry()
-        self.roles = roles
+        self.org = settings.agency.organisation()
         self.crash = crash or CrashPoints()
         self.stopping = asyncio.Event()
         self.first_sync_done = asyncio.Event()
@@ -83,6 +83,13 @@ class App:
             try:
                 upgrade(engine)
                 db = Database(engine)
+                with db.uow() as uow:
+                    changes = record_role_changes(uow, self.org, self.clock.now())
+                    uow.commit()
+                if changes:
+                    log.info(
+                        "Rollen geändert seit dem letzten Start: %d Einträge im Audit", changes
+                    )
                 gateway = MatrixGateway(
                     matrix_cfg, pickle_key=matrix_cfg.pickle_key.get_secret_value()
                 )
@@ -105,7 +112,7 @@ class App:
             allowed_homeservers=cfg.matrix.allowed_homeservers,
             require_encryption=cfg.matrix.require_encryption,
             undecryptable_timeout=timedelta(seconds=cfg.matrix.undecryptable_timeout_seconds),
-            roles=self.roles,
+            org=self.org,
         )
         sender = OutboxSender(
             db,

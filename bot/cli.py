@@ -1,4 +1,4 @@
-"""The ``fkbot`` command line: run, check, demo, db upgrade."""
+"""The ``fkbot`` command line: run, check, demo, identity, audit, db upgrade."""
 
 from __future__ import annotations
 
@@ -11,14 +11,17 @@ import signal
 import sys
 import urllib.error
 import urllib.request
+from datetime import UTC, datetime
 from pathlib import Path
 
 from bot.bugs import log_internal_error
 from bot.config import ConfigError, Settings, load_config
 from bot.errors import BotError
 from bot.matrix import load_credentials
+from storage.uow import Database
 
 log = logging.getLogger("bot")
+CLI_ACTOR = "kommandozeile"
 
 
 class _JsonFormatter(logging.Formatter):
@@ -94,6 +97,74 @@ def cmd_db_upgrade(args: argparse.Namespace) -> int:
     upgrade(engine)
     print(f"Datenbank auf Stand {current_revision(engine)}")
     engine.dispose()
+    return 0
+
+
+def _database(args: argparse.Namespace) -> Database:
+    settings = _load(args.config)
+    setup_logging(settings.logging.level)
+    from storage.db import make_engine, upgrade
+
+    engine = make_engine(settings.database.url)
+    upgrade(engine)
+    return Database(engine)
+
+
+def cmd_audit_verify(args: argparse.Namespace) -> int:
+    from storage.audit import verify
+
+    db = _database(args)
+    try:
+        with db.uow() as uow:
+            verdict = verify(uow.audit.entries(), uow.audit.head())
+    finally:
+        db.engine.dispose()
+    if verdict.ok:
+        print(f"Audit-Kette in Ordnung: {verdict.count} Einträge, Kopf {verdict.head_hash}")
+        return 0
+    where = f"bei Eintrag {verdict.broken_seq}" if verdict.broken_seq else "am Ende"
+    print(
+        f"Audit-Kette GEBROCHEN {where}: {verdict.problem}. "
+        f"Die ersten {verdict.count} Einträge sind intakt.",
+        file=sys.stderr,
+    )
+    return 1
+
+
+def cmd_audit_export(args: argparse.Namespace) -> int:
+    from storage.audit import canonical
+
+    if args.fall is not None:
+        from commands.errors import UserError
+        from commands.pseudonym import Pseudonym
+
+        try:
+            args.fall = str(Pseudonym.convert(args.fall))
+        except UserError as err:
+            print(err.message, file=sys.stderr)
+            return 2
+    db = _database(args)
+    out = sys.stdout if args.out is None else args.out.open("x", encoding="utf-8")
+    count = 0
+    try:
+        with db.uow() as uow:
+            uow.audit.append(
+                at=datetime.now(UTC),
+                actor=CLI_ACTOR,
+                institution=None,
+                action="audit_exportiert",
+                pseudonym=args.fall,
+            )
+            uow.commit()
+            for entry in uow.audit.entries(args.fall):
+                line = canonical(entry) | {"hash": entry.hash}
+                out.write(json.dumps(line, ensure_ascii=False, sort_keys=True) + "\n")
+                count += 1
+    finally:
+        if out is not sys.stdout:
+            out.close()
+        db.engine.dispose()
+    print(f"{count} Audit-Einträge exportiert", file=sys.stderr)
     return 0
 
 
@@ -278,6 +349,17 @@ def build_parser() -> argparse.ArgumentParser:
     reset.add_argument("--config", type=Path, required=True)
     reset.add_argument("--yes", action="store_true", help="wirklich ersetzen")
     reset.set_defaults(func=cmd_identity_reset)
+
+    audit = sub.add_parser("audit", help="Audit-Kette prüfen und exportieren")
+    audit_sub = audit.add_subparsers(dest="audit_command", required=True)
+    verify = audit_sub.add_parser("verify", help="Hash-Kette prüfen; nennt den ersten Bruch")
+    verify.add_argument("--config", type=Path, required=True)
+    verify.set_defaults(func=cmd_audit_verify)
+    export = audit_sub.add_parser("export", help="Audit-Einträge als JSON-Zeilen ausgeben")
+    export.add_argument("--config", type=Path, required=True)
+    export.add_argument("--out", type=Path, help="Zieldatei (darf nicht existieren)")
+    export.add_argument("--fall", help="nur Einträge zu diesem Pseudonym")
+    export.set_defaults(func=cmd_audit_export)
 
     db = sub.add_parser("db", help="Datenbank verwalten")
     db_sub = db.add_subparsers(dest="db_command", required=True)

@@ -7,6 +7,7 @@ TOML names, so the TOML can be checked in or shown to a colleague.
 
 from __future__ import annotations
 
+import re
 import tomllib
 from pathlib import Path
 from typing import Any, Literal
@@ -22,6 +23,8 @@ from pydantic import (
 )
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 from sqlalchemy.engine import make_url
+
+from commands.org import Assignment, Institution, InstitutionType, Organisation, Role
 
 ENV_PREFIX = "FKBOT_"
 SECRET_KEYS = ("password", "pickle_key")
@@ -99,6 +102,91 @@ class DatabaseConfig(_Section):
     url: str = "sqlite:///var/fkbot.sqlite3"
 
 
+_KEY = r"^[a-z0-9][a-z0-9_\-]{0,63}$"
+
+
+class InstitutionConfig(_Section):
+    name: str = Field(min_length=1, max_length=120)
+    type: InstitutionType = InstitutionType.SONSTIGE
+
+
+class AssignmentConfig(_Section):
+    """Either ``user`` (a Matrix id) or ``server`` (a whole homeserver), never both."""
+
+    user: str | None = Field(default=None, pattern=r"^@[^:\s]+:[A-Za-z0-9.\-]+(:\d+)?$")
+    server: str | None = Field(default=None, pattern=r"^[A-Za-z0-9.\-]+(:\d+)?$")
+    institution: str
+    roles: tuple[Role, ...] = (Role.FACHKRAFT,)
+
+    @model_validator(mode="after")
+    def _one_subject(self) -> AssignmentConfig:
+        if (self.user is None) == (self.server is None):
+            raise ValueError("genau eines von user oder server angeben")
+        return self
+
+    @property
+    def subject(self) -> str:
+        return self.user or (self.server or "").lower()
+
+
+DEFAULT_TOPICS = ("Ausbildung", "Wohnen", "Gesundheit", "Kinderschutz", "Familie", "Schule")
+DEFAULT_REASONS = (
+    "kw-gefaehrdung",  # Kindeswohlgefährdung, gewichtige Anhaltspunkte
+    "vernachlaessigung",
+    "gewalt",
+    "sucht",
+    "sonstiges",
+)
+
+
+class AgencyConfig(_Section):
+    """Institutions, who belongs to them, and the vocabularies of the case commands."""
+
+    institutions: dict[str, InstitutionConfig] = Field(default_factory=dict)
+    people: tuple[AssignmentConfig, ...] = ()
+    topics: tuple[str, ...] = Field(default=DEFAULT_TOPICS, min_length=1)
+    schutzauftrag_reasons: tuple[str, ...] = Field(default=DEFAULT_REASONS, min_length=1)
+    # Members with this power level in the room also get the moderation role; None: off.
+    moderation_power_level: int | None = Field(default=50, ge=1, le=100)
+
+    @field_validator("institutions")
+    @classmethod
+    def _keys(cls, value: dict[str, InstitutionConfig]) -> dict[str, InstitutionConfig]:
+        for key in value:
+            if not re.fullmatch(_KEY, key):
+                raise ValueError(f"Institutionskürzel {key!r}: nur a–z, 0–9, - und _")
+        return value
+
+    @model_validator(mode="after")
+    def _references(self) -> AgencyConfig:
+        seen: set[str] = set()
+        for entry in self.people:
+            if entry.institution not in self.institutions:
+                raise ValueError(f"{entry.subject}: unbekannte Institution {entry.institution!r}")
+            if entry.subject in seen:
+                raise ValueError(f"{entry.subject} ist doppelt eingetragen")
+            seen.add(entry.subject)
+        return self
+
+    def organisation(self) -> Organisation:
+        institutions = {
+            key: Institution(key, spec.name, spec.type) for key, spec in self.institutions.items()
+        }
+        users: dict[str, Assignment] = {}
+        servers: dict[str, Assignment] = {}
+        for entry in self.people:
+            assignment = Assignment(entry.subject, entry.institution, frozenset(entry.roles))
+            (users if entry.user else servers)[entry.subject] = assignment
+        return Organisation(
+            institutions=institutions,
+            users=users,
+            servers=servers,
+            topics=self.topics,
+            schutzauftrag_reasons=self.schutzauftrag_reasons,
+            moderation_power_level=self.moderation_power_level,
+        )
+
+
 class LoggingConfig(_Section):
     level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
     json_format: bool = False
@@ -118,6 +206,18 @@ class Settings(BaseSettings):
     bot: BotConfig = BotConfig()
     database: DatabaseConfig = DatabaseConfig()
     logging: LoggingConfig = LoggingConfig()
+    agency: AgencyConfig = AgencyConfig()
+
+    @model_validator(mode="after")
+    def _people_on_allowed_servers(self) -> Settings:
+        for entry in self.agency.people:
+            server = (entry.server or entry.subject.split(":", 1)[1]).lower()
+            if server not in self.matrix.allowed_homeservers:
+                raise ValueError(
+                    f"agency.people: {entry.subject} ist auf keinem erlaubten Homeserver "
+                    "(matrix.allowed_homeservers)"
+                )
+        return self
 
     @classmethod
     def settings_customise_sources(

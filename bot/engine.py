@@ -21,14 +21,14 @@ from bot.ids import EventId, RoomId, UserId, server_name
 from bot.outbox import OutboxItem
 from bot.txn import txn_id_for
 from commands.dispatch import Dispatcher, Outcome, invocation
-from commands.framework import CommandContext, ReactionContext, Role
+from commands.framework import CommandContext, ReactionContext
+from commands.org import Organisation
 from commands.reply import Doc, Reply, code
 from storage.models import InboxEvent, PendingDecryption
 from storage.uow import Database, UnitOfWork
 
 log = logging.getLogger(__name__)
 
-RoleResolver = Callable[[UserId], frozenset[Role]]
 Decryptor = Callable[[dict[str, Any], RoomId], RoomEvent | None]
 
 PENDING_MAX_AGE = timedelta(days=7)
@@ -36,10 +36,6 @@ PENDING_MAX_AGE = timedelta(days=7)
 # durable at once: replaying it after a crash changes nothing. Saving it at most this
 # often keeps the hot path to one commit per command.
 IDLE_CHECKPOINT_INTERVAL = timedelta(seconds=30)
-
-
-def no_roles(_user: UserId) -> frozenset[Role]:
-    return frozenset()
 
 
 @dataclass
@@ -87,7 +83,7 @@ class Engine:
         allowed_homeservers: tuple[str, ...],
         require_encryption: bool,
         undecryptable_timeout: timedelta,
-        roles: RoleResolver = no_roles,
+        org: Organisation | None = None,
     ) -> None:
         self._db = db
         self._dispatcher = dispatcher
@@ -95,7 +91,7 @@ class Engine:
         self._allowed = frozenset(allowed_homeservers)
         self._require_encryption = require_encryption
         self._undecryptable_timeout = undecryptable_timeout
-        self._roles = roles
+        self._org = org or Organisation()
         # Caches of what only this process writes (the store lock makes it the only
         # writer); they save several queries per sync on the hot path.
         self._checkpoint: str | None = None
@@ -255,7 +251,8 @@ class Engine:
             "uow": uow,
             "registry": self._dispatcher.registry,
             "prefix": self._dispatcher.prefix,
-            "roles": self._roles(event.sender),
+            "member": self._org.member(event.sender, event.power_level),
+            "org": self._org,
         }
 
     def _record(

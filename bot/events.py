@@ -18,6 +18,7 @@ class TextMessage:
     origin_ts: datetime
     room_encrypted: bool
     was_encrypted: bool
+    power_level: int = 0  # the sender's power level in the room when the bot saw it
 
 
 @dataclass(frozen=True)
@@ -31,6 +32,7 @@ class Reaction:
     key: str
     origin_ts: datetime
     room_encrypted: bool = True
+    power_level: int = 0
 
 
 @dataclass(frozen=True)

@@ -29,6 +29,7 @@ from nio import (
     JoinError,
     LocalProtocolError,
     LoginResponse,
+    MatrixRoom,
     MegolmEvent,
     MessageDirection,
     ReactionEvent,
@@ -154,6 +155,10 @@ class TrustCurrentMembers:
 
 def _ts(event: Event) -> datetime:
     return datetime.fromtimestamp(event.server_timestamp / 1000, UTC)
+
+
+def _power_level(room: MatrixRoom | None, user_id: str) -> int:
+    return int(room.power_levels.get_user_level(user_id)) if room is not None else 0
 
 
 class MatrixGateway:
@@ -491,6 +496,7 @@ class MatrixGateway:
                     origin_ts=_ts(event),
                     room_encrypted=encrypted,
                     was_encrypted=bool(getattr(event, "decrypted", False)),
+                    power_level=_power_level(room, event.sender),
                 )
             elif isinstance(event, ReactionEvent):
                 yield Reaction(
@@ -501,6 +507,7 @@ class MatrixGateway:
                     key=event.key,
                     origin_ts=_ts(event),
                     room_encrypted=encrypted,
+                    power_level=_power_level(room, event.sender),
                 )
             elif isinstance(event, MegolmEvent):
                 yield Undecryptable(

@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+from typing import Annotated
+
+from commands import cases, people
 from commands.errors import UnknownCommand
-from commands.framework import CommandContext, CommandRegistry
+from commands.framework import REST, CommandContext, CommandRegistry
 from commands.reply import Doc, Reply, b, code
 
 
@@ -14,9 +17,9 @@ def register(registry: CommandRegistry) -> None:
         summary="Zeigt alle Befehle oder die Hilfe zu einem Befehl.",
         case_data=False,
         params={"befehl": "Name eines Befehls, z. B. ping"},
-        examples=("hilfe", "hilfe ping"),
+        examples=("hilfe", "hilfe ping", "hilfe fall neu"),
     )
-    def hilfe(ctx: CommandContext, befehl: str | None = None) -> Reply:
+    def hilfe(ctx: CommandContext, befehl: Annotated[str | None, REST] = None) -> Reply:
         if befehl is None:
             doc = Doc().para(b("Befehle des Fallkonferenz-Bots"))
             doc.items(
@@ -28,7 +31,9 @@ def register(registry: CommandRegistry) -> None:
             )
             doc.para("Details zu einem Befehl: ", code(f"{ctx.prefix} hilfe <befehl>"))
             return doc.build()
-        spec = ctx.registry.lookup(befehl)
+        spec = ctx.registry.lookup(" ".join(befehl.split()[:2])) or ctx.registry.lookup(
+            befehl.split()[0]
+        )
         if spec is None:
             raise UnknownCommand(ctx.registry.suggest(befehl), ctx.prefix)
         doc = Doc().para(b(f"{ctx.prefix} {spec.name}"), " — ", spec.summary)
@@ -59,4 +64,6 @@ def register(registry: CommandRegistry) -> None:
 def build_registry() -> CommandRegistry:
     registry = CommandRegistry()
     register(registry)
+    people.register(registry)
+    cases.register(registry)
     return registry

@@ -16,9 +16,9 @@ from commands.framework import (
     CommandContext,
     CommandRegistry,
     CommandSpec,
-    Role,
     bind_arguments,
 )
+from commands.pdguard import guard
 from commands.reply import Doc, Reply, code
 
 ALLOWED_CONTROL = {"\n", "\t"}
@@ -75,18 +75,23 @@ class Dispatcher:
 
     def command_name(self, body: str) -> str | None:
         """The command a body asks for, if any; never raises (used for the inbox record)."""
-        words = (invocation(body, self.prefix) or "").split(None, 1)
-        spec = self.registry.lookup(words[0]) if words else None
-        return spec.name if spec else None
+        try:
+            return self.find(invocation(body, self.prefix) or "")[0].name
+        except UserError:
+            return None
 
     def find(self, text: str) -> tuple[CommandSpec, str]:
-        parts = text.split(None, 1)
+        """The command named by the first one or two words (``fall neu`` before ``fall``)."""
+        parts = text.split(None, 2)
+        if len(parts) >= 2:
+            spec = self.registry.lookup(f"{parts[0]} {parts[1]}")
+            if spec is not None:
+                return spec, parts[2] if len(parts) > 2 else ""
         word = parts[0] if parts else "hilfe"
-        rest = parts[1] if len(parts) > 1 else ""
         spec = self.registry.lookup(word)
         if spec is None:
             raise UnknownCommand(self.registry.suggest(word), self.prefix)
-        return spec, rest
+        return spec, text.split(None, 1)[1] if len(parts) > 1 else ""
 
     def run(
         self, ctx: CommandContext, body: str, *, room_encrypted: bool, require_encryption: bool
@@ -97,15 +102,23 @@ class Dispatcher:
             check_text(body, self.max_length)
             text = (invocation(body, self.prefix) or "").replace("\n", " ").replace("\t", " ")
             spec, rest = self.find(text)
-            if spec.role is not None and spec.role not in ctx.roles and Role.ADMIN not in ctx.roles:
-                raise PermissionDenied(
-                    f"„{self.prefix} {spec.name}“ ist der Rolle „{spec.role.value}“ vorbehalten."
-                )
             if spec.case_data and require_encryption and not room_encrypted:
                 raise NotAllowedHere(
                     "Dieser Raum oder diese Nachricht ist nicht verschlüsselt. Falldaten gibt "
                     "es nur in Ende-zu-Ende-verschlüsselten Räumen."
                 )
+            if spec.case_data and ctx.member.institution is None:
+                raise PermissionDenied(
+                    "Du bist keiner Institution zugeordnet; Falldaten gibt es nur für "
+                    f"eingetragene Fachkräfte. Deine Zuordnung zeigt {self.prefix} wer."
+                )
+            if spec.role is not None and not ctx.member.has(spec.role):
+                raise PermissionDenied(
+                    f"„{self.prefix} {spec.name}“ ist der Rolle „{spec.role.value}“ vorbehalten."
+                )
+            # Before any argument is looked at: nothing personal reaches a handler,
+            # the database or an error message.
+            guard(rest, ctx.today)
             kwargs = bind_arguments(spec, rest)
             reply = spec.handler(ctx, **kwargs)
             return Outcome(reply, spec.name, "ok", spec.case_data)

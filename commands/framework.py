@@ -20,10 +20,11 @@ import types
 import typing
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from datetime import datetime
-from enum import StrEnum
+from datetime import date, datetime
+from enum import Enum
 from typing import TYPE_CHECKING, Annotated, Any
 
+from commands.dates import local_date
 from commands.errors import (
     BadArgument,
     InvalidInput,
@@ -31,6 +32,7 @@ from commands.errors import (
     TooManyArguments,
     UnknownOption,
 )
+from commands.org import Member, Organisation, Role
 from commands.reply import Reply
 
 if TYPE_CHECKING:
@@ -38,10 +40,7 @@ if TYPE_CHECKING:
     from storage.uow import UnitOfWork
 
 
-class Role(StrEnum):
-    FACHKRAFT = "fachkraft"
-    MODERATION = "moderation"
-    ADMIN = "admin"
+__all__ = ["REST", "CommandContext", "CommandRegistry", "Label", "ReactionContext", "Role"]
 
 
 class _Rest:
@@ -49,6 +48,13 @@ class _Rest:
 
 
 REST = _Rest()
+
+
+@dataclass(frozen=True)
+class Label:
+    """Marker: how the parameter's value is shown in the usage line, e.g. ``datum``."""
+
+    text: str
 
 
 @dataclass(frozen=True)
@@ -63,7 +69,17 @@ class CommandContext:
     uow: UnitOfWork
     registry: CommandRegistry
     prefix: str
-    roles: frozenset[Role]
+    member: Member
+    org: Organisation
+
+    @property
+    def roles(self) -> frozenset[Role]:
+        return self.member.roles
+
+    @property
+    def today(self) -> date:
+        """The sender's calendar day (Europe/Berlin): relative dates count from here."""
+        return local_date(self.sent_at)
 
 
 @dataclass(frozen=True)
@@ -92,10 +108,40 @@ def _convert_int(text: str) -> int:
     return int(text)
 
 
+def _convert_bool(text: str) -> bool:
+    value = text.casefold()
+    if value in ("ja", "j"):
+        return True
+    if value in ("nein", "n"):
+        return False
+    raise ValueError("erwartet: ja oder nein")
+
+
 _CONVERTERS: dict[Any, tuple[Converter, str]] = {
     str: (str, "Text"),
     int: (_convert_int, "Zahl"),
+    bool: (_convert_bool, "ja|nein"),
 }
+
+
+def fold(text: str) -> str:
+    """Case- and umlaut-insensitive form: ``Regulär`` = ``regulaer``."""
+    text = text.casefold()
+    for umlaut, plain in (("ä", "ae"), ("ö", "oe"), ("ü", "ue"), ("ß", "ss")):
+        text = text.replace(umlaut, plain)
+    return text
+
+
+def _enum_converter(enum: type[Enum]) -> tuple[Converter, str]:
+    values = [str(member.value) for member in enum]
+
+    def convert(text: str) -> Enum:
+        for member in enum:
+            if fold(str(member.value)) == fold(text):
+                return member
+        raise ValueError("erlaubt sind " + ", ".join(values))
+
+    return convert, "|".join(values)
 
 
 @dataclass(frozen=True)
@@ -144,6 +190,8 @@ def _converter_for(annotation: Any) -> tuple[Converter, str]:
     annotation = _unwrap_optional(annotation)
     if annotation in _CONVERTERS:
         return _CONVERTERS[annotation]
+    if isinstance(annotation, type) and issubclass(annotation, Enum):
+        return _enum_converter(annotation)
     convert = getattr(annotation, "convert", None)
     if callable(convert):
         return convert, getattr(annotation, "type_name", annotation.__name__)
@@ -156,12 +204,15 @@ def _params_of(handler: Callable[..., Reply], help_texts: dict[str, str]) -> tup
     signature = inspect.signature(handler)
     for name, p in list(signature.parameters.items())[1:]:  # skip ctx
         annotation = hints[name]
-        rest = False
-        if typing.get_origin(annotation) is Annotated:
-            base, *extras = typing.get_args(annotation)
-            rest = any(isinstance(e, _Rest) for e in extras)
-            annotation = base
+        extras: list[Any] = []
+        for candidate in (annotation, _unwrap_optional(annotation)):
+            if typing.get_origin(candidate) is Annotated:
+                annotation, *extras = typing.get_args(candidate)
+                break
+        rest = any(isinstance(e, _Rest) for e in extras)
         convert, type_name = _converter_for(annotation)
+        labels = [e.text for e in extras if isinstance(e, Label)]
+        type_name = labels[0] if labels else type_name
         if p.kind is inspect.Parameter.KEYWORD_ONLY:
             kind = "option"
         elif rest:

@@ -7,6 +7,7 @@ few trusted markup spans below, so user input can never inject markup.
 from __future__ import annotations
 
 import html
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 
@@ -66,7 +67,7 @@ class Doc:
         self._html.append("<p>" + "".join(s.html() for s in spans) + "</p>")
         return self
 
-    def items(self, rows: list[tuple[Part, ...]]) -> Doc:
+    def items(self, rows: Sequence[tuple[Part, ...]]) -> Doc:
         if not rows:
             return self
         plain_rows, html_rows = [], []

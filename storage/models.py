@@ -2,10 +2,20 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import date, datetime
 from typing import Any, ClassVar
 
-from sqlalchemy import JSON, Boolean, Index, Integer, String, Text
+from sqlalchemy import (
+    JSON,
+    Boolean,
+    Date,
+    ForeignKey,
+    Index,
+    Integer,
+    String,
+    Text,
+    UniqueConstraint,
+)
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 from storage.types import UTCDateTime
@@ -14,7 +24,9 @@ from storage.types import UTCDateTime
 class Base(DeclarativeBase):
     type_annotation_map: ClassVar[dict[Any, Any]] = {
         datetime: UTCDateTime(),
+        date: Date(),
         dict[str, Any]: JSON(),
+        list[str]: JSON(),
     }
 
 
@@ -92,3 +104,127 @@ class PendingDecryption(Base):
     first_seen_at: Mapped[datetime]
     state: Mapped[str] = mapped_column(String(16), default="waiting")
     resolved_at: Mapped[datetime | None]
+
+
+# -- cases, consent, requests (issue 4) ----------------------------------------------
+
+
+class CaseFile(Base):
+    """A case, known only by its pseudonym; the real file stays with the institution."""
+
+    __tablename__ = "case_file"
+
+    pseudonym: Mapped[str] = mapped_column(String(16), primary_key=True)
+    owner_institution: Mapped[str] = mapped_column(String(64))
+    created_by: Mapped[str] = mapped_column(String(255))
+    created_at: Mapped[datetime]
+    state: Mapped[str] = mapped_column(String(16), default="offen")
+    closed_at: Mapped[datetime | None]
+
+
+class Consent(Base):
+    """One consent record; versioned per case and never changed after it is written."""
+
+    __tablename__ = "consent"
+    __table_args__ = (UniqueConstraint("case_pseudonym", "version"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    case_pseudonym: Mapped[str] = mapped_column(ForeignKey("case_file.pseudonym"), index=True)
+    version: Mapped[int] = mapped_column(Integer)
+    grantor: Mapped[str] = mapped_column(String(32))
+    purpose: Mapped[str] = mapped_column(String(32))
+    recipients: Mapped[list[str]]
+    form: Mapped[str] = mapped_column(String(16))
+    given_on: Mapped[date]
+    expires_on: Mapped[date | None]
+    document_ref: Mapped[str] = mapped_column(String(64))
+    recorded_by: Mapped[str] = mapped_column(String(255))
+    recorded_institution: Mapped[str] = mapped_column(String(64))
+    recorded_at: Mapped[datetime]
+
+
+class Revocation(Base):
+    """A revocation for some (``institutions``) or all (None) institutions, from its day on."""
+
+    __tablename__ = "revocation"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    case_pseudonym: Mapped[str] = mapped_column(ForeignKey("case_file.pseudonym"), index=True)
+    institutions: Mapped[list[str] | None] = mapped_column(JSON)
+    effective_on: Mapped[date]
+    recorded_by: Mapped[str] = mapped_column(String(255))
+    recorded_institution: Mapped[str] = mapped_column(String(64))
+    recorded_at: Mapped[datetime]
+
+
+class ConferenceRequest(Base):
+    """A request to discuss a case; ``state`` follows the consent gate."""
+
+    __tablename__ = "conference_request"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    case_pseudonym: Mapped[str] = mapped_column(ForeignKey("case_file.pseudonym"), index=True)
+    requested_by: Mapped[str] = mapped_column(String(255))
+    requesting_institution: Mapped[str] = mapped_column(String(64))
+    topic: Mapped[str] = mapped_column(String(64))
+    urgency: Mapped[str] = mapped_column(String(16))
+    participants: Mapped[list[str]]
+    latest_date: Mapped[date | None]
+    entrusted: Mapped[bool] = mapped_column(Boolean, default=False)
+    state: Mapped[str] = mapped_column(String(24), index=True)
+    basis: Mapped[str | None] = mapped_column(String(32))
+    created_at: Mapped[datetime]
+    updated_at: Mapped[datetime]
+
+
+class Schutzauftrag(Base):
+    """The § 8a SGB VIII path: opened by one Jugendamt professional, confirmed by another."""
+
+    __tablename__ = "schutzauftrag"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    case_pseudonym: Mapped[str] = mapped_column(ForeignKey("case_file.pseudonym"), index=True)
+    reason_code: Mapped[str] = mapped_column(String(64))
+    legal_basis: Mapped[str] = mapped_column(String(64))
+    state: Mapped[str] = mapped_column(String(16))
+    opened_by: Mapped[str] = mapped_column(String(255))
+    opened_institution: Mapped[str] = mapped_column(String(64))
+    opened_at: Mapped[datetime]
+    confirmed_by: Mapped[str | None] = mapped_column(String(255))
+    confirmed_at: Mapped[datetime | None]
+
+
+class AuditEntry(Base):
+    """One link of the hash chain: who did what to which pseudonym, never free text."""
+
+    __tablename__ = "audit_entry"
+
+    seq: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
+    at: Mapped[datetime]
+    actor: Mapped[str] = mapped_column(String(255))
+    institution: Mapped[str | None] = mapped_column(String(64))
+    action: Mapped[str] = mapped_column(String(48))
+    pseudonym: Mapped[str | None] = mapped_column(String(16), index=True)
+    detail: Mapped[dict[str, Any]]
+    prev_hash: Mapped[str] = mapped_column(String(64))
+    hash: Mapped[str] = mapped_column(String(64))
+
+
+class AuditHead(Base):
+    """The chain's last link, written with it: a deleted tail shows as a mismatch."""
+
+    __tablename__ = "audit_head"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    seq: Mapped[int] = mapped_column(Integer)
+    hash: Mapped[str] = mapped_column(String(64))
+
+
+class RoleSnapshot(Base):
+    """The configured roles last seen at start; a difference is audited as a role change."""
+
+    __tablename__ = "role_snapshot"
+
+    subject: Mapped[str] = mapped_column(String(255), primary_key=True)
+    institution: Mapped[str] = mapped_column(String(64))
+    roles: Mapped[str] = mapped_column(String(128))

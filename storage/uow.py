@@ -8,6 +8,8 @@ from typing import Self
 from sqlalchemy import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
+from storage.audit import AuditLog
+from storage.cases import CaseRepository, RoleSnapshotRepository
 from storage.repositories import (
     InboxRepository,
     OutboxRepository,
@@ -24,6 +26,9 @@ class UnitOfWork:
     inbox: InboxRepository
     outbox: OutboxRepository
     pending: PendingDecryptionRepository
+    cases: CaseRepository
+    audit: AuditLog
+    role_snapshots: RoleSnapshotRepository
 
     def __init__(self, session_factory: sessionmaker[Session]) -> None:
         self._factory = session_factory
@@ -34,6 +39,9 @@ class UnitOfWork:
         self.inbox = InboxRepository(self.session)
         self.outbox = OutboxRepository(self.session)
         self.pending = PendingDecryptionRepository(self.session)
+        self.cases = CaseRepository(self.session)
+        self.audit = AuditLog(self.session)
+        self.role_snapshots = RoleSnapshotRepository(self.session)
         return self
 
     def __exit__(

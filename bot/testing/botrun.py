@@ -31,6 +31,45 @@ def _toml_value(value: Any) -> str:
     return json.dumps(value) if not isinstance(value, bool) else str(value).lower()
 
 
+INSTITUTIONS: dict[str, dict[str, str]] = {
+    "jugendamt": {"name": "Jugendamt Wetterau", "type": "jugendamt"},
+    "jobcenter": {"name": "Jobcenter Wetterau", "type": "jobcenter"},
+    "agentur": {"name": "Agentur für Arbeit", "type": "agentur"},
+    "traeger-xyz": {"name": "Träger XYZ", "type": "traeger"},
+}
+
+
+def default_agency(
+    server_name: str,
+    people: list[dict[str, Any]] | None = None,
+    allowed: list[str] | None = None,
+) -> dict[str, Any]:
+    """Test institutions; ``people`` first, then everyone else on the server as Jugendamt.
+
+    The server-wide entry is left out when the server is not on the allow-list.
+    """
+    everyone = {"server": server_name, "institution": "jugendamt", "roles": ["fachkraft"]}
+    on_list = allowed is None or server_name in allowed
+    return {
+        "institutions": INSTITUTIONS,
+        "people": [*(people or []), *([everyone] if on_list else [])],
+    }
+
+
+def agency_toml(agency: dict[str, Any]) -> list[str]:
+    lines = ["[agency]"]
+    lines += [
+        f"{k} = {_toml_value(v)}" for k, v in agency.items() if k not in ("institutions", "people")
+    ]
+    for key, spec in agency.get("institutions", {}).items():
+        lines += ["", f"[agency.institutions.{key}]"]
+        lines += [f"{k} = {_toml_value(v)}" for k, v in spec.items()]
+    for person in agency.get("people", []):
+        lines += ["", "[[agency.people]]"]
+        lines += [f"{k} = {_toml_value(v)}" for k, v in person.items()]
+    return lines
+
+
 @dataclass
 class BotSetup:
     workdir: Path
@@ -91,9 +130,14 @@ def prepare_bot(
     *,
     localpart: str | None = None,
     allowed_homeservers: list[str] | None = None,
+    agency: dict[str, Any] | None = None,
     **matrix_overrides: Any,
 ) -> BotSetup:
-    """Register a bot user and write its config.toml (secrets go to the environment)."""
+    """Register a bot user and write its config.toml (secrets go to the environment).
+
+    ``agency`` is the ``[agency]`` section; by default every user of the test
+    server is a Jugendamt ``fachkraft`` (see :func:`default_agency`).
+    """
     localpart = localpart or f"fkbot-{secrets.token_hex(3)}"
     user = server.register(localpart, displayname="Fallkonferenz-Bot")
     drop_registration_device(server, user)
@@ -117,6 +161,12 @@ def prepare_bot(
         "",
         "[logging]",
         'level = "INFO"',
+        "",
+        *agency_toml(
+            agency
+            if agency is not None
+            else default_agency(server.server_name, None, matrix["allowed_homeservers"])
+        ),
     ]
     config_path = workdir / "config.toml"
     config_path.write_text("\n".join(lines) + "\n", encoding="utf-8")

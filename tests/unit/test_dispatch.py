@@ -14,10 +14,12 @@ from commands.core import build_registry
 from commands.dispatch import Dispatcher, Outcome, check_text, invocation
 from commands.errors import InvalidInput
 from commands.framework import REST, CommandContext, CommandRegistry, Role
+from commands.org import Institution, InstitutionType, Member, Organisation
 from commands.reply import Reply
 from storage.uow import UnitOfWork
 
 PREFIX = "!fk"
+JUGENDAMT = Institution("jugendamt", "Jugendamt", InstitutionType.JUGENDAMT)
 MAX = 4000
 
 
@@ -62,7 +64,8 @@ def make_ctx(registry: CommandRegistry, roles: frozenset[Role] = frozenset()) ->
         uow=cast(UnitOfWork, None),  # these handlers never touch storage
         registry=registry,
         prefix=PREFIX,
-        roles=roles,
+        member=Member("@fachkraft:fk.test", JUGENDAMT, roles),
+        org=Organisation(institutions={"jugendamt": JUGENDAMT}),
     )
 
 

@@ -1,0 +1,184 @@
+"""Shared case logic for the commands: lookups, the gate on stored facts, re-evaluation, audit.
+
+Handlers stay short; everything that more than one command needs lives here.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from datetime import date
+from enum import StrEnum
+from typing import Any
+
+from commands.dates import DateError, Towards, local_date, parse_date
+from commands.errors import BadArgument, PermissionDenied, UserError
+from commands.framework import CommandContext
+from commands.gate import ConsentFacts, GateResult, Grantor, RevocationFacts, consent_gate
+from commands.org import Institution, Member, Role
+from commands.pseudonym import Pseudonym
+from storage.models import CaseFile, ConferenceRequest, Consent, Revocation
+from storage.uow import UnitOfWork
+
+LEGAL_BASIS_8A = "§ 8a SGB VIII"
+BASIS_CONSENT = "einwilligung"
+
+
+class RequestState(StrEnum):
+    WAITING = "wartet_einwilligung"
+    READY = "bereit"
+
+    @property
+    def label(self) -> str:
+        return {"wartet_einwilligung": "wartet auf Einwilligung", "bereit": "bereit"}[self.value]
+
+
+class UnknownCase(UserError):
+    show_usage = True
+
+    def __init__(self) -> None:
+        super().__init__(
+            "Unbekannter Fall: unter diesem Pseudonym ist kein Fall erfasst. Bitte das "
+            "Pseudonym prüfen."
+        )
+
+
+def get_case(ctx: CommandContext, pseudonym: Pseudonym) -> CaseFile:
+    case = ctx.uow.cases.get(str(pseudonym))
+    if case is None:
+        raise UnknownCase()
+    return case
+
+
+def institution_of(ctx: CommandContext) -> Institution:
+    """The sender's institution; the dispatcher already refused senders without one."""
+    institution = ctx.member.institution
+    if institution is None:  # pragma: no cover - guarded by the dispatcher
+        raise PermissionDenied("Du bist keiner Institution zugeordnet.")
+    return institution
+
+
+def require_owner(ctx: CommandContext, case: CaseFile, what: str) -> Institution:
+    institution = institution_of(ctx)
+    if institution.key != case.owner_institution or not ctx.member.has(Role.FACHKRAFT):
+        owner = ctx.org.institutions.get(case.owner_institution)
+        raise PermissionDenied(
+            f"{what} erfasst nur eine Fachkraft der fallführenden Institution "
+            f"({owner.name if owner else case.owner_institution})."
+        )
+    return institution
+
+
+def date_arg(name: str, text: str, today: date, towards: Towards) -> date:
+    try:
+        return parse_date(text, today, towards)
+    except DateError as err:
+        raise BadArgument(name, err.message) from None
+
+
+def consent_facts(rows: Iterable[Consent]) -> list[ConsentFacts]:
+    return [
+        ConsentFacts(
+            version=c.version,
+            grantor=Grantor(c.grantor),
+            purpose=c.purpose,
+            recipients=frozenset(c.recipients),
+            given_on=c.given_on,
+            expires_on=c.expires_on,
+            recorded_at=c.recorded_at,
+        )
+        for c in rows
+    ]
+
+
+def revocation_facts(rows: Iterable[Revocation]) -> list[RevocationFacts]:
+    return [
+        RevocationFacts(
+            institutions=frozenset(r.institutions) if r.institutions is not None else None,
+            effective_on=r.effective_on,
+            recorded_at=r.recorded_at,
+        )
+        for r in rows
+    ]
+
+
+def gate_for(
+    uow: UnitOfWork, pseudonym: str, institutions: Iterable[str], on: date, *, entrusted: bool
+) -> GateResult:
+    return consent_gate(
+        consent_facts(uow.cases.consents(pseudonym)),
+        revocation_facts(uow.cases.revocations(pseudonym)),
+        institutions,
+        on,
+        entrusted=entrusted,
+    )
+
+
+def schutzauftrag_active(uow: UnitOfWork, pseudonym: str) -> bool:
+    return any(s.state == "bestätigt" for s in uow.cases.schutzauftraege(pseudonym))
+
+
+@dataclass(frozen=True)
+class Evaluation:
+    request: ConferenceRequest
+    gate: GateResult
+    before: str
+
+
+def evaluate(uow: UnitOfWork, request: ConferenceRequest, today: date) -> Evaluation:
+    """Set ``state`` and ``basis`` of an open request from today's facts."""
+    before = request.state
+    gate = gate_for(
+        uow, request.case_pseudonym, request.participants, today, entrusted=request.entrusted
+    )
+    if gate.allowed:
+        request.state, request.basis = RequestState.READY, BASIS_CONSENT
+    elif schutzauftrag_active(uow, request.case_pseudonym):
+        request.state, request.basis = RequestState.READY, LEGAL_BASIS_8A
+    else:
+        request.state, request.basis = RequestState.WAITING, None
+    return Evaluation(request, gate, before)
+
+
+def reevaluate_case(ctx: CommandContext, pseudonym: str) -> list[Evaluation]:
+    """Re-run the gate for every open request of a case; audit and return the changes."""
+    changed = []
+    for request in ctx.uow.cases.open_requests(pseudonym):
+        result = evaluate(ctx.uow, request, local_date(ctx.now))
+        if result.before != request.state:
+            request.updated_at = ctx.now
+            audit(
+                ctx,
+                "anfrage_bereit" if request.state == RequestState.READY else "anfrage_wartet",
+                pseudonym,
+                anfrage=request.id,
+                grundlage=request.basis,
+            )
+            changed.append(result)
+    return changed
+
+
+def audit(ctx: CommandContext, action: str, pseudonym: str | None, **detail: Any) -> None:
+    ctx.uow.audit.append(
+        at=ctx.now,
+        actor=ctx.sender,
+        institution=ctx.member.institution.key if ctx.member.institution else None,
+        action=action,
+        pseudonym=pseudonym,
+        detail={k: v for k, v in detail.items() if v is not None},
+    )
+
+
+def institution_name(ctx: CommandContext, key: str) -> str:
+    found = ctx.org.institutions.get(key)
+    return found.name if found else key
+
+
+def member_label(member: Member) -> str:
+    inst = member.institution.name if member.institution else "keine Institution"
+    roles = ", ".join(sorted(r.value for r in member.roles)) or "keine Rolle"
+    return f"{inst} – {roles}"
+
+
+def names(ctx: CommandContext, keys: Sequence[str]) -> str:
+    return ", ".join(keys) if keys else "–"

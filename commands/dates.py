@@ -1,0 +1,83 @@
+"""German calendar dates, day before month, never guessed.
+
+Accepted: ``25.11.2026``, ``25.11.26``, ``25.11.`` / ``25.11`` (the year is
+completed towards the past or the future, depending on what the date is for),
+``2026-11-25`` (ISO), ``heute``, ``gestern``, ``vorgestern``, ``morgen``,
+``übermorgen``. Anything else — ``11/25/2026``, ``25.13.``, ``31.02.2026`` — is
+refused with examples.
+"""
+
+from __future__ import annotations
+
+import re
+from datetime import date, datetime, timedelta
+from enum import Enum
+from zoneinfo import ZoneInfo
+
+from commands.errors import ArgumentError
+
+_DOTTED = re.compile(r"(\d{1,2})\.(\d{1,2})(?:\.(\d{4}|\d{2})?)?")
+_ISO = re.compile(r"(\d{4})-(\d{2})-(\d{2})")
+_WORDS = {"heute": 0, "gestern": -1, "vorgestern": -2, "morgen": 1, "übermorgen": 2}
+LOCAL_TZ = ZoneInfo("Europe/Berlin")
+EXAMPLES = "z. B. 25.11.2026, 25.11., heute, morgen oder 2026-11-25"
+
+
+class Towards(Enum):
+    """Which year a date without a year gets: the next or the last occurrence."""
+
+    FUTURE = "future"
+    PAST = "past"
+
+
+class DateError(ArgumentError):
+    pass
+
+
+def format_date(day: date) -> str:
+    return day.strftime("%d.%m.%Y")
+
+
+def parse_date(text: str, today: date, towards: Towards = Towards.FUTURE) -> date:
+    word = text.strip().casefold().replace("ue", "ü") if text.strip().isalpha() else None
+    if word is not None:
+        if word in _WORDS:
+            return today + timedelta(days=_WORDS[word])
+        raise DateError(f"Datum nicht erkannt. Bitte so angeben: {EXAMPLES}.")
+    raw = text.strip()
+    iso = _ISO.fullmatch(raw)
+    dotted = _DOTTED.fullmatch(raw)
+    if iso:
+        year, month, day = int(iso.group(1)), int(iso.group(2)), int(iso.group(3))
+        return _make(year, month, day)
+    if dotted is None:
+        raise DateError(
+            f"Datum nicht erkannt (Tag vor Monat, mit Punkten). Bitte so angeben: {EXAMPLES}."
+        )
+    day, month, year_text = int(dotted.group(1)), int(dotted.group(2)), dotted.group(3)
+    if year_text:
+        year = int(year_text) + (2000 if len(year_text) == 2 else 0)
+        return _make(year, month, day)
+    candidate = _make(today.year, month, day, leap_ok=True)
+    if towards is Towards.FUTURE and candidate < today:
+        return _make(today.year + 1, month, day)
+    if towards is Towards.PAST and candidate > today:
+        return _make(today.year - 1, month, day)
+    return candidate
+
+
+def _make(year: int, month: int, day: int, *, leap_ok: bool = False) -> date:
+    if not 1 <= month <= 12:
+        raise DateError(f"Den Monat {month} gibt es nicht (Tag vor Monat: {EXAMPLES}).")
+    try:
+        return date(year, month, day)
+    except ValueError:
+        if leap_ok and month == 2 and day == 29:
+            raise DateError(
+                "Den 29.02. gibt es in diesem Jahr nicht; bitte mit Jahr angeben."
+            ) from None
+        raise DateError(f"Den {day:02d}.{month:02d}.{year} gibt es nicht.") from None
+
+
+def local_date(moment: datetime) -> date:
+    return moment.astimezone(LOCAL_TZ).date()

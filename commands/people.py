@@ -1,0 +1,102 @@
+"""Who am I, who is who: the configured institutions and roles, shown in the room."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from commands.framework import CommandContext, CommandRegistry
+from commands.org import Organisation, Role
+from commands.reply import Doc, Reply, b, code
+from storage.uow import UnitOfWork
+
+CONFIG_ACTOR = "konfiguration"
+
+
+def record_role_changes(uow: UnitOfWork, org: Organisation, now: datetime) -> int:
+    """Audit every difference between the configured roles and those seen at the last start."""
+    before = uow.role_snapshots.all()
+    current = {a.subject: a for a in org.assignments()}
+    changes = 0
+    for subject in sorted(set(before) | set(current)):
+        old, new = before.get(subject), current.get(subject)
+        new_roles = ",".join(sorted(r.value for r in new.roles)) if new else ""
+        if old and new and (old.institution, old.roles) == (new.institution, new_roles):
+            continue
+        detail = {
+            "subjekt": subject,
+            "vorher": f"{old.institution}:{old.roles}" if old else None,
+            "nachher": f"{new.institution}:{new_roles}" if new else None,
+        }
+        uow.audit.append(
+            at=now,
+            actor=CONFIG_ACTOR,
+            institution=new.institution if new else (old.institution if old else None),
+            action="rolle_geaendert",
+            detail={k: v for k, v in detail.items() if v is not None},
+        )
+        if new is None:
+            uow.role_snapshots.remove(subject)
+        else:
+            uow.role_snapshots.put(subject, new.institution, new_roles)
+        changes += 1
+    return changes
+
+
+def register(registry: CommandRegistry) -> None:
+    @registry.command(
+        "wer",
+        aliases=("whoami",),
+        summary="Zeigt deine Institution und deine Rollen.",
+        case_data=False,
+        examples=("wer",),
+    )
+    def wer(ctx: CommandContext) -> Reply:
+        member = ctx.member
+        doc = Doc().para(b(ctx.sender))
+        if member.institution is None:
+            return doc.para(
+                "Du bist keiner Institution zugeordnet und siehst deshalb keine Falldaten. "
+                "Die Administration kann dich in der Konfiguration eintragen."
+            ).build()
+        roles = ", ".join(sorted(r.value for r in member.roles)) or "keine"
+        return (
+            doc.para(f"Institution: {member.institution.name} ({member.institution.key})")
+            .para(f"Rollen: {roles}")
+            .build()
+        )
+
+    @registry.command(
+        "rollen",
+        summary="Listet, wer welche Institution und Rolle hat.",
+        role=Role.MODERATION,
+        case_data=False,
+        details=(
+            "Rollen kommen aus der Konfiguration (Personen und ganze Homeserver). "
+            "Zusätzlich erhält Moderation, wer im Raum die konfigurierte Berechtigungsstufe hat."
+        ),
+        examples=("rollen",),
+    )
+    def rollen(ctx: CommandContext) -> Reply:
+        doc = Doc().para(b("Rollen"))
+        rows = []
+        for assignment in ctx.org.assignments():
+            institution = ctx.org.institutions[assignment.institution]
+            who = (
+                assignment.subject
+                if assignment.subject.startswith("@")
+                else (f"alle von {assignment.subject}")
+            )
+            rows.append(
+                (
+                    code(who),
+                    f" – {institution.name}: ",
+                    ", ".join(sorted(r.value for r in assignment.roles)),
+                )
+            )
+        doc.items(rows)
+        if ctx.org.moderation_power_level is not None:
+            doc.para(
+                f"Dazu Moderation für eingetragene Personen ab Berechtigungsstufe "
+                f"{ctx.org.moderation_power_level} im Raum."
+            )
+        return doc.build()
