@@ -146,8 +146,8 @@ class AgencyConfig(_Section):
     people: tuple[AssignmentConfig, ...] = ()
     topics: tuple[str, ...] = Field(default=DEFAULT_TOPICS, min_length=1)
     schutzauftrag_reasons: tuple[str, ...] = Field(default=DEFAULT_REASONS, min_length=1)
-    # Members with this power level in the room also get the moderation role; None: off.
-    moderation_power_level: int | None = Field(default=50, ge=1, le=100)
+    # Members with this power level in the room also get the moderation role; 0: off.
+    moderation_power_level: int = Field(default=50, ge=0, le=100)
 
     @field_validator("institutions")
     @classmethod
@@ -183,7 +183,7 @@ class AgencyConfig(_Section):
             servers=servers,
             topics=self.topics,
             schutzauftrag_reasons=self.schutzauftrag_reasons,
-            moderation_power_level=self.moderation_power_level,
+            moderation_power_level=self.moderation_power_level or None,
         )
 
 

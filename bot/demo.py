@@ -7,6 +7,7 @@ read it. Later capabilities extend :data:`SCRIPT`.
 
 from __future__ import annotations
 
+import re
 import shutil
 import sys
 import tempfile
@@ -19,6 +20,9 @@ from zoneinfo import ZoneInfo
 from bot.testing.botrun import InProcessBot, prepare_bot
 from bot.testing.peers import Participant, Seen
 from bot.testing.synapse import SynapseServer
+from storage.audit import Verdict, verify
+from storage.db import make_engine
+from storage.uow import Database
 
 BERLIN = ZoneInfo("Europe/Berlin")
 
@@ -27,27 +31,111 @@ BERLIN = ZoneInfo("Europe/Berlin")
 class Person:
     key: str
     name: str
+    label: str
     institution: str
+    roles: tuple[str, ...]
 
 
 PEOPLE = (
-    Person("lehmann", "Frau Lehmann", "Jugendamt, Moderation"),
-    Person("yilmaz", "Herr Yılmaz", "Jugendamt"),
-    Person("becker", "Frau Becker", "Jobcenter"),
+    Person("lehmann", "Frau Lehmann", "Präventionsbüro, Moderation", "jugendamt", ("moderation",)),
+    Person("yilmaz", "Herr Yılmaz", "Jugendamt", "jugendamt", ("fachkraft",)),
+    Person("kaya", "Frau Kaya", "Jugendamt", "jugendamt", ("fachkraft",)),
+    Person("becker", "Frau Becker", "Jobcenter", "jobcenter", ("fachkraft",)),
 )
 
-# (who, what they type, what the narrator says first)
+INSTITUTIONS = {
+    "jugendamt": {"name": "Jugendamt Kreis", "type": "jugendamt"},
+    "jobcenter": {"name": "Jobcenter Kreis", "type": "jobcenter"},
+    "agentur": {"name": "Agentur für Arbeit", "type": "agentur"},
+}
+
+# (who, what they type, what the narrator says first); {fall} is the pseudonym the
+# bot hands out in the step that creates the case.
 SCRIPT: tuple[tuple[str, str, str], ...] = (
     ("yilmaz", "!fk ping", "Der Jugendamt-Kollege prüft, ob der Bot im Raum ist."),
-    ("becker", "!fk hilfe", "Die Jobcenter-Kollegin lässt sich die Befehle zeigen."),
-    ("lehmann", "!fk hilfe ping", "Die Moderatorin fragt nach einem Befehl im Detail."),
+    ("becker", "!fk wer", "Die Jobcenter-Kollegin prüft, wie der Bot sie kennt."),
     ("becker", "!fk pnig", "Ein Tippfehler: der Bot schlägt den richtigen Befehl vor."),
     ("yilmaz", "!fk Mustermann", "Ein Name statt eines Befehls: der Bot wiederholt ihn nicht."),
-    ("yilmaz", "!fk ping bitte", "Zu viele Angaben: klare Fehlermeldung mit Aufruf."),
-    ("becker", "!fk hilfe <b>fett</b>", "HTML in der Eingabe wird nie als HTML ausgegeben."),
+    (
+        "yilmaz",
+        "!fk fall neu",
+        "Schritt 1: der Jugendamt-Kollege legt den Fall an – nur ein Pseudonym.",
+    ),
+    (
+        "becker",
+        "!fk anfrage {fall} thema=Ausbildung dringlichkeit=regulär teilnehmer=jugendamt,agentur",
+        "Schritt 3: das Jobcenter beantragt eine Fallkonferenz – noch ohne Einwilligung.",
+    ),
+    (
+        "yilmaz",
+        "!fk einwilligung {fall} von=sorgeberechtigte an=jugendamt,jobcenter "
+        "form=schriftlich datum=heute dok=anna.schmidt@web.de",
+        "Versehentlich eine E-Mail-Adresse als Dokumentverweis: der Bot speichert nichts "
+        "und wiederholt sie nicht.",
+    ),
+    (
+        "yilmaz",
+        "!fk einwilligung {fall} von=sorgeberechtigte an=jugendamt,jobcenter "
+        "form=schriftlich datum=heute dok=EW-17",
+        "Schritt 2: die Einwilligung der Mutter deckt Jugendamt und Jobcenter – die Agentur fehlt.",
+    ),
+    (
+        "yilmaz",
+        "!fk einwilligung {fall} von=betroffene_person an=agentur form=elektronisch "
+        "datum=heute dok=EW-18 bis=31.12.2027",
+        "Die Jugendliche willigt für die Agentur ein: jetzt ist die Anfrage bereit.",
+    ),
+    (
+        "becker",
+        "!fk einwilligung zeigen {fall}",
+        "Das Jobcenter sieht, wer abgedeckt ist – die Einzelheiten nur das Jugendamt.",
+    ),
+    ("yilmaz", "!fk widerruf {fall} agentur", "Die Jugendliche widerruft für die Agentur."),
+    (
+        "becker",
+        "!fk schutzauftrag {fall} grund=kw-gefaehrdung",
+        "Den Schutzauftrag nach § 8a darf nur das Jugendamt eröffnen.",
+    ),
+    (
+        "yilmaz",
+        "!fk schutzauftrag {fall} grund=kw-gefaehrdung",
+        "Schritt 5: das Jugendamt eröffnet den Schutzauftrag …",
+    ),
+    (
+        "yilmaz",
+        "!fk schutzauftrag bestätigen {fall}",
+        "… bestätigen darf ihn nicht dieselbe Person.",
+    ),
+    (
+        "kaya",
+        "!fk schutzauftrag bestätigen {fall}",
+        "Eine zweite Fachkraft des Jugendamts bestätigt (Vier-Augen-Prinzip).",
+    ),
+    ("lehmann", "!fk anfragen", "Die Moderatorin sieht die offenen Anfragen – nur Pseudonyme."),
+    ("lehmann", "!fk status {typo}", "Ein Tippfehler im Pseudonym: das Prüfzeichen fängt ihn ab."),
 )
 
-RESTART_STEP = ("yilmaz", "!fk ping", "Nach dem Neustart: gleiches Gerät, alles entschlüsselbar.")
+RESTART_STEP = ("yilmaz", "!fk status {fall}", "Nach dem Neustart: gleiches Gerät, gleiche Daten.")
+_PSEUDONYM = re.compile(r"FK-[0-9A-Z]{4}-[0-9A-Z]{2}")
+
+
+def typo_of(pseudonym: str) -> str:
+    """The pseudonym with two neighbouring characters swapped, as a hurried typist would."""
+    chars = list(pseudonym)
+    for i in range(3, len(chars) - 1):
+        if chars[i] != chars[i + 1] and "-" not in (chars[i], chars[i + 1]):
+            chars[i], chars[i + 1] = chars[i + 1], chars[i]
+            break
+    return "".join(chars)
+
+
+def audit_verdict(url: str) -> Verdict:
+    engine = make_engine(url)
+    try:
+        with Database(engine).uow() as uow:
+            return verify(uow.audit.entries(), uow.audit.head())
+    finally:
+        engine.dispose()
 
 
 class Transcript:
@@ -84,17 +172,30 @@ async def run_demo(*, keep: bool = False, workdir: Path | None = None) -> int:
     try:
         server.start()
         print(f"Homeserver läuft: {server.base_url}")
-        setup = prepare_bot(server, base / "bot", localpart="fallkonferenz")
+        users = {p.key: server.register(p.key, displayname=p.name) for p in PEOPLE}
+        agency = {
+            "institutions": INSTITUTIONS,
+            "people": [
+                {
+                    "user": users[p.key].user_id,
+                    "institution": p.institution,
+                    "roles": list(p.roles),
+                }
+                for p in PEOPLE
+            ],
+        }
+        setup = prepare_bot(server, base / "bot", localpart="fallkonferenz", agency=agency)
         bot = InProcessBot(setup)
         await bot.start()
         print(f"Bot angemeldet als {setup.user_id}, Gerät {bot.app.settings.matrix.device_id}")
         for person in PEOPLE:
-            user = server.register(person.key, displayname=person.name)
-            participant = Participant(server.base_url, user, base / "people" / person.key)
+            participant = Participant(
+                server.base_url, users[person.key], base / "people" / person.key
+            )
             await participant.start()
             participants[person.key] = participant
         names = {
-            p.user_id: f"{person.name} ({person.institution})"
+            p.user_id: f"{person.name} ({person.label})"
             for person, p in zip(PEOPLE, participants.values(), strict=True)
         }
         names[setup.user_id] = "Fallkonferenz-Bot"
@@ -114,13 +215,18 @@ async def run_demo(*, keep: bool = False, workdir: Path | None = None) -> int:
         print("Verschlüsselter Raum angelegt; alle sind beigetreten.")
         print("\n══ Raumverlauf ══")
 
+        case: dict[str, str] = {}
+
         async def step(who: str, text: str, narration: str) -> None:
             transcript.narrate(narration)
-            event_id = await participants[who].send(room_id, text)
+            event_id = await participants[who].send(room_id, text.format(**case))
             reply = await moderator.wait_reply(event_id, 60)
             command = next(s for s in moderator.seen if s.event_id == event_id)
             transcript.message(command)
             transcript.message(reply)
+            found = _PSEUDONYM.search(reply.body)
+            if "fall" not in case and found:
+                case.update(fall=found.group(), typo=typo_of(found.group()))
 
         for who, text, narration in SCRIPT:
             await step(who, text, narration)
@@ -134,7 +240,12 @@ async def run_demo(*, keep: bool = False, workdir: Path | None = None) -> int:
         print(f"  (Gerät vor und nach dem Neustart: {device})")
         print("\n══ Ende der Vorführung ══")
         print("Alle Nachrichten waren Ende-zu-Ende-verschlüsselt (🔒).")
-        return 0
+        verdict = audit_verdict(bot.app.settings.database.url)
+        print(
+            f"Audit-Kette (fkbot audit verify): {verdict.count} Einträge, "
+            + ("in Ordnung." if verdict.ok else f"GEBROCHEN: {verdict.problem}")
+        )
+        return 0 if verdict.ok else 1
     finally:
         if bot is not None:
             await bot.stop()
