@@ -20,9 +20,11 @@ from bot.errors import HomeserverUnavailable, MatrixError
 from bot.events import SyncBatch, TextMessage
 from bot.faults import CrashPoints
 from bot.ids import server_name
+from bot.keeper import TrustKeeper
 from bot.matrix import MatrixGateway
 from bot.outbox import OutboxSender
 from bot.storelock import StoreLock
+from bot.trust import SharingMode
 from commands.core import build_registry
 from commands.dispatch import Dispatcher
 from commands.framework import CommandRegistry
@@ -70,6 +72,7 @@ class App:
         self.crash = crash or CrashPoints()
         self.stopping = asyncio.Event()
         self.first_sync_done = asyncio.Event()
+        self.gateway: MatrixGateway | None = None  # while running; tests watch it
 
     def stop(self) -> None:
         self.stopping.set()
@@ -93,6 +96,7 @@ class App:
                 gateway = MatrixGateway(
                     matrix_cfg, pickle_key=matrix_cfg.pickle_key.get_secret_value()
                 )
+                self.gateway = gateway
                 try:
                     password = matrix_cfg.password
                     await gateway.open(password.get_secret_value() if password else None)
@@ -121,6 +125,23 @@ class App:
             require_encryption=cfg.matrix.require_encryption,
             crash=self.crash,
         )
+        keeper = TrustKeeper(
+            db,
+            self.clock,
+            mode=cfg.matrix.key_sharing,
+            own_user=cfg.matrix.user_id,
+            allowed_homeservers=cfg.matrix.allowed_homeservers,
+            pinned_devices=cfg.matrix.pinned_devices,
+            org=self.org,
+            prefix=cfg.bot.command_prefix,
+            submit=sender.submit,
+        )
+        gateway.set_policy(keeper)
+        if cfg.matrix.key_sharing is SharingMode.ALL_MEMBERS:
+            log.warning(
+                "ACHTUNG: key_sharing = all-members – Raumschlüssel gehen an JEDES Gerät "
+                "jedes Mitglieds, auch unverifizierte. Nur für Testräume!"
+            )
         sender_task: asyncio.Task[None] | None = None
         backoff = Backoff(cfg.matrix.reconnect_max_seconds)
         full_state = True  # nio keeps no room state across restarts

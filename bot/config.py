@@ -24,6 +24,7 @@ from pydantic import (
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 from sqlalchemy.engine import make_url
 
+from bot.trust import SharingMode
 from commands.org import Assignment, Institution, InstitutionType, Organisation, Role
 
 ENV_PREFIX = "FKBOT_"
@@ -54,6 +55,14 @@ class MatrixConfig(_Section):
     timeline_limit: int = Field(default=100, ge=1, le=1000)
     undecryptable_timeout_seconds: float = Field(default=60, ge=0)
     reconnect_max_seconds: float = Field(default=60, ge=1)
+    key_sharing: SharingMode = SharingMode.CROSS_SIGNED
+    pinned_devices: dict[str, tuple[str, ...]] = Field(default_factory=dict)
+
+    @model_validator(mode="after")
+    def _pinned_devices_need_their_mode(self) -> MatrixConfig:
+        if self.key_sharing is SharingMode.PINNED_DEVICES and not self.pinned_devices:
+            raise ValueError("key_sharing = pinned-devices braucht matrix.pinned_devices")
+        return self
 
     @field_validator("homeserver")
     @classmethod

@@ -73,6 +73,17 @@ def reply_content(reply: Reply, *, in_reply_to: EventId, mention: UserId) -> dic
     }
 
 
+def notice_content(reply: Reply, *, mentions: list[str]) -> dict[str, Any]:
+    """A message of the bot's own (not a reply), mentioning ``mentions``."""
+    return {
+        "msgtype": "m.notice",
+        "body": reply.plain,
+        "format": "org.matrix.custom.html",
+        "formatted_body": reply.html,
+        "m.mentions": {"user_ids": mentions},
+    }
+
+
 class Engine:
     def __init__(
         self,

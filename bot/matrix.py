@@ -116,41 +116,20 @@ def save_credentials(store_path: Path, creds: Credentials) -> None:
 
 
 class KeySharingPolicy(Protocol):
-    """Decides which member devices receive the bot's room keys (issue: trusted identity)."""
+    """Decides, right before each send, which member devices receive the room key.
 
-    def apply(self, client: AsyncClient, room_id: str) -> None: ...
-
-
-class TrustCurrentMembers:
-    """Interim policy: devices of joined members on allow-listed homeservers get room keys.
-
-    Every device gets an explicit decision in nio's trust store (instead of the
-    blanket ``ignore_unverified_devices``): verified if its owner has joined and is
-    on an allow-listed server, blacklisted otherwise (invitees, strangers). This is
-    the one place where trust is decided, so a stricter policy can replace it.
+    Implementations call :meth:`MatrixGateway.apply_trust` so that nio's outbound
+    session is shared exactly with the devices they allow (see bot/keeper.py).
     """
 
-    def __init__(self, allowed_homeservers: Iterable[str]) -> None:
-        self._allowed = frozenset(allowed_homeservers)
+    async def before_send(self, gateway: MatrixGateway, room_id: str) -> None: ...
 
-    def apply(self, client: AsyncClient, room_id: str) -> None:
-        room = client.rooms.get(room_id)
-        if room is None:
-            return
-        for user_id in room.users:
-            trusted = (
-                user_id not in room.invited_users
-                and user_id.partition(":")[2].lower() in self._allowed
-            )
-            devices: Iterable[OlmDevice] = client.device_store.active_user_devices(user_id)
-            for device in devices:
-                if trusted:
-                    if device.blacklisted:
-                        client.unblacklist_device(device)
-                    if not device.verified:
-                        client.verify_device(device)
-                elif not device.blacklisted:
-                    client.blacklist_device(device)
+
+class WithholdAll:
+    """The safe default when no policy is configured: no device gets a key."""
+
+    async def before_send(self, gateway: MatrixGateway, room_id: str) -> None:
+        gateway.apply_trust(room_id, frozenset())
 
 
 def _ts(event: Event) -> datetime:
@@ -170,7 +149,10 @@ class MatrixGateway:
         policy: KeySharingPolicy | None = None,
     ) -> None:
         self._config = config
-        self._policy = policy or TrustCurrentMembers(config.allowed_homeservers)
+        self._policy: KeySharingPolicy = policy or WithholdAll()
+        # Bumped whenever a sync reports changed device lists: cached /keys/query
+        # answers older than this are stale.
+        self.device_list_version = 0
         client_config = AsyncClientConfig(
             store=SqliteStore,
             store_name=CRYPTO_STORE_NAME,
@@ -388,6 +370,8 @@ class MatrixGateway:
         if isinstance(response, SyncError):
             self._raise_for(response.status_code, response.message)
         assert isinstance(response, SyncResponse)
+        if response.device_list.changed or response.device_list.left:
+            self.device_list_version += 1
         await self._maintain_keys()
         events: list[RoomEvent] = []
         for room_id, info in response.rooms.join.items():
@@ -599,7 +583,7 @@ class MatrixGateway:
     ) -> EventId:
         """The one sending path. A retry with the same ``txn_id`` never posts twice."""
         for attempt in (1, 2):
-            self._policy.apply(self.client, room_id)
+            await self._policy.before_send(self, room_id)
             try:
                 response = await asyncio.wait_for(
                     self.client.room_send(room_id, event_type, content, tx_id=txn_id),
@@ -623,6 +607,37 @@ class MatrixGateway:
                 permanent=response.status_code in PERMANENT_SEND_ERRORS,
             )
         raise SendError("unreachable")
+
+    def set_policy(self, policy: KeySharingPolicy) -> None:
+        self._policy = policy
+
+    def joined_members(self, room_id: str) -> list[str]:
+        room = self.client.rooms.get(room_id)
+        if room is None:
+            return []
+        return sorted(u for u in room.users if u not in room.invited_users)
+
+    def power_level(self, room_id: str, user_id: str) -> int:
+        return _power_level(self.client.rooms.get(room_id), user_id)
+
+    def apply_trust(self, room_id: str, share: frozenset[tuple[str, str]]) -> None:
+        """Mark every device of the room's members in nio's trust store: verified if in
+        ``share``, blacklisted otherwise. Never ``ignore_unverified_devices``."""
+        room = self.client.rooms.get(room_id)
+        if room is None:
+            return
+        for user_id in room.users:
+            devices: Iterable[OlmDevice] = self.client.device_store.active_user_devices(user_id)
+            for device in devices:
+                if (user_id, device.id) in share:
+                    if device.blacklisted:
+                        self.client.unblacklist_device(device)
+                    if not device.verified:
+                        self.client.verify_device(device)
+                elif not device.blacklisted:
+                    # One trust state per device in nio: this also drops "verified", and
+                    # nio rotates every outbound session the device already had.
+                    self.client.blacklist_device(device)
 
     def _release_sharing(self, room_id: str) -> None:
         """nio 0.26 leaves its 'sharing in progress' marker behind when key sharing dies

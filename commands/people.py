@@ -2,14 +2,32 @@
 
 from __future__ import annotations
 
+import re
 from datetime import datetime
+from typing import Annotated, Self
 
-from commands.framework import CommandContext, CommandRegistry
+from commands.errors import UserError
+from commands.framework import CommandContext, CommandRegistry, Label
 from commands.org import Organisation, Role
 from commands.reply import Doc, Reply, b, code
 from storage.uow import UnitOfWork
 
 CONFIG_ACTOR = "konfiguration"
+_USER_ID = re.compile(r"@[a-z0-9._=\-/+]+:[A-Za-z0-9.\-]+(:\d+)?")
+
+
+class MatrixUser(str):
+    type_name = "@nutzer:server"
+
+    @classmethod
+    def convert(cls, text: str) -> Self:
+        if not _USER_ID.fullmatch(text):
+            raise ValueError("erwartet eine Matrix-ID wie @name:server.example")
+        return cls(text)
+
+
+def _fingerprint(key: str) -> str:
+    return " ".join(key[i : i + 4] for i in range(0, len(key), 4))
 
 
 def record_role_changes(uow: UnitOfWork, org: Organisation, now: datetime) -> int:
@@ -62,6 +80,58 @@ def register(registry: CommandRegistry) -> None:
         return (
             doc.para(f"Institution: {member.institution.name} ({member.institution.key})")
             .para(f"Rollen: {roles}")
+            .build()
+        )
+
+    @registry.command(
+        "identität bestätigen",
+        aliases=("identitaet bestaetigen",),
+        summary="Nimmt die geänderte Identität eines Mitglieds an (nach Prüfung auf anderem Weg).",
+        role=Role.ADMIN,
+        case_data=False,
+        params={
+            "nutzer": "Matrix-ID des Mitglieds",
+            "fingerabdruck": "optional: Anfang des neuen Fingerabdrucks zur Kontrolle",
+        },
+        details=(
+            "Ändert sich der Master-Schlüssel eines Mitglieds, teilt der Bot keine "
+            "Raumschlüssel mehr mit ihm. Erst nach Prüfung des neuen Fingerabdrucks auf "
+            "anderem Weg (Telefon, persönlich) bestätigt eine Admin-Person ihn hier."
+        ),
+        examples=("identität bestätigen @a.yilmaz:jugendamt.example",),
+    )
+    def identitaet_bestaetigen(
+        ctx: CommandContext,
+        nutzer: MatrixUser,
+        *,
+        fingerabdruck: Annotated[str | None, Label("anfang")] = None,
+    ) -> Reply:
+        row = ctx.uow.pins.get(nutzer)
+        if row is None or row.seen_key is None:
+            raise UserError(f"Für {nutzer} wartet keine geänderte Identität auf Bestätigung.")
+        new = _fingerprint(row.seen_key)
+        given = (fingerabdruck or "").replace(" ", "")
+        if given and not row.seen_key.startswith(given):
+            raise UserError(
+                "Der angegebene Fingerabdruck passt nicht zum neuen Schlüssel. Nichts geändert."
+            )
+        old = row.master_key
+        ctx.uow.pins.accept(nutzer, ctx.now)
+        ctx.uow.audit.append(
+            at=ctx.now,
+            actor=ctx.sender,
+            institution=ctx.member.institution.key if ctx.member.institution else None,
+            action="identitaet_bestaetigt",
+            detail={"nutzer": str(nutzer), "alt": old, "neu": row.master_key},
+        )
+        return (
+            Doc()
+            .para("🔐 Neue Identität von ", b(nutzer), " angenommen. Fingerabdruck:")
+            .para(code(new))
+            .para(
+                "Ihre bzw. seine verifizierten Geräte erhalten ab der nächsten Nachricht "
+                "wieder Schlüssel."
+            )
             .build()
         )
 

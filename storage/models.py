@@ -228,3 +228,18 @@ class RoleSnapshot(Base):
     subject: Mapped[str] = mapped_column(String(255), primary_key=True)
     institution: Mapped[str] = mapped_column(String(64))
     roles: Mapped[str] = mapped_column(String(128))
+
+
+# -- trusted identity (issue 3) ---------------------------------------------------------
+
+
+class IdentityPin(Base):
+    """A member's master key, pinned on first sight; a different key waits for an admin."""
+
+    __tablename__ = "identity_pin"
+
+    user_id: Mapped[str] = mapped_column(String(255), primary_key=True)
+    master_key: Mapped[str] = mapped_column(String(64))
+    pinned_at: Mapped[datetime]
+    seen_key: Mapped[str | None] = mapped_column(String(64))
+    seen_at: Mapped[datetime | None]

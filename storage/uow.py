@@ -10,6 +10,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from storage.audit import AuditLog
 from storage.cases import CaseRepository, RoleSnapshotRepository
+from storage.pins import PinRepository
 from storage.repositories import (
     InboxRepository,
     OutboxRepository,
@@ -29,6 +30,7 @@ class UnitOfWork:
     cases: CaseRepository
     audit: AuditLog
     role_snapshots: RoleSnapshotRepository
+    pins: PinRepository
 
     def __init__(self, session_factory: sessionmaker[Session]) -> None:
         self._factory = session_factory
@@ -42,6 +44,7 @@ class UnitOfWork:
         self.cases = CaseRepository(self.session)
         self.audit = AuditLog(self.session)
         self.role_snapshots = RoleSnapshotRepository(self.session)
+        self.pins = PinRepository(self.session)
         return self
 
     def __exit__(

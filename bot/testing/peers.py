@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -28,6 +29,7 @@ from nio import (
 from nio.api import RoomPreset
 from nio.store import SqliteStore
 
+from bot.identity import CrossSigningKeys
 from bot.testing.synapse import RegisteredUser
 
 
@@ -47,8 +49,21 @@ class Seen:
 
 
 class Participant:
-    def __init__(self, base_url: str, user: RegisteredUser, store_dir: Path) -> None:
+    """A person's client. By default it has its own cross-signing identity and signs its
+    device with it, as Element does at first login; ``cross_signed=False`` plays an
+    old or careless client."""
+
+    def __init__(
+        self,
+        base_url: str,
+        user: RegisteredUser,
+        store_dir: Path,
+        *,
+        cross_signed: bool = True,
+    ) -> None:
         self.user = user
+        self.cross_signed = cross_signed
+        self.identity: CrossSigningKeys | None = None
         store_dir.mkdir(parents=True, exist_ok=True)
         self.client = AsyncClient(
             base_url,
@@ -75,7 +90,47 @@ class Participant:
         await self.client.sync(timeout=0, full_state=True)
         if self.client.should_upload_keys:
             await self.client.keys_upload()
+        if self.cross_signed:
+            await self.cross_sign()
         self._task = asyncio.create_task(self._sync_loop(), name=f"sync {self.user_id}")
+
+    async def cross_sign(self, keys: CrossSigningKeys | None = None) -> CrossSigningKeys:
+        """Upload a (new) cross-signing identity and sign this device with it."""
+        keys = keys or CrossSigningKeys.generate()
+        uid, device_id = self.user_id, self.user.device_id
+        body = keys.upload_body(uid)
+        path = "/_matrix/client/v3/keys/device_signing/upload"
+        status, result = await self._post(path, body)
+        if status == 401:
+            body["auth"] = {
+                "type": "m.login.password",
+                "identifier": {"type": "m.id.user", "user": uid},
+                "password": self.user.password,
+                "session": result.get("session"),
+            }
+            status, result = await self._post(path, body)
+        if status != 200:
+            raise RuntimeError(f"cross-signing upload failed: {status} {result}")
+        _, query = await self._post(
+            "/_matrix/client/v3/keys/query", {"device_keys": {uid: [device_id]}}
+        )
+        device = query["device_keys"][uid][device_id]
+        signed = {uid: {device_id: keys.sign_device(uid, device)}}
+        status, result = await self._post("/_matrix/client/v3/keys/signatures/upload", signed)
+        if status != 200 or result.get("failures"):
+            raise RuntimeError(f"device signature refused: {status} {result}")
+        self.identity = keys
+        return keys
+
+    async def _post(self, path: str, body: dict[str, Any]) -> tuple[int, dict[str, Any]]:
+        headers = {
+            "Authorization": f"Bearer {self.user.access_token}",
+            "Content-Type": "application/json",
+        }
+        response = await self.client.send("POST", path, json.dumps(body), headers)
+        async with response:
+            data = await response.json(content_type=None)
+        return response.status, data if isinstance(data, dict) else {}
 
     # Synapse's default of 10 events per room and sync would silently drop replies
     # in a busy room; the peers must see everything the bot sends.
