@@ -325,8 +325,15 @@ def test_every_key_of_the_example_config_loads(tmp_path: Path) -> None:
                 assert got == copy.parent / value, key  # relative to the file
             elif section == "database" and key == "url" and not value.startswith("sqlite:////"):
                 assert got.startswith(value.split(":///")[0]), key
-            elif isinstance(got, tuple):
+            elif key == "allowed_homeservers":
                 assert list(got) == [v.lower() for v in value], key
+            elif key == "people":
+                dumped = [p.model_dump(mode="json", exclude_none=True) for p in got]
+                assert dumped == value, key
+            elif key == "institutions":
+                assert {k: v.model_dump(mode="json") for k, v in got.items()} == value, key
+            elif isinstance(got, tuple):
+                assert list(got) == value, key
             elif key == "homeserver":
                 assert got == value.rstrip("/"), key
             else:
