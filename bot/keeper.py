@@ -86,7 +86,7 @@ class TrustKeeper:
         else:
             decision = self._decide(gateway, room_id, cached, pins)
             self._decisions[room_id] = (cached, pins, decision)
-        gateway.apply_trust(room_id, decision.share)
+        gateway.apply_trust(room_id, decision.share, decision.device_keys)
 
     def _decide(
         self, gateway: MatrixGateway, room_id: str, cached: _Cached, pins: dict[str, Pin]
@@ -100,7 +100,7 @@ class TrustKeeper:
             allowed_homeservers=self._allowed,
             pinned_devices=self._pinned,
         )
-        if not (decision.new_pins or decision.changed or decision.unsigned):
+        if not (decision.new_pins or decision.unconfirmed or decision.unsigned):
             return decision
         now = self._clock.now()
         items: list[OutboxItem] = []
@@ -109,16 +109,18 @@ class TrustKeeper:
                 uow.pins.pin(user, master, now)
                 log.info("Identität von %s beim ersten Kontakt festgehalten", user)
             moderators = self._moderators(gateway, room_id, cached.members)
-            for user, master in decision.changed.items():
-                uow.pins.saw(user, master, now)
-                log.warning("Identität von %s hat sich geändert; keine Schlüssel mehr", user)
-                uow.audit.append(
-                    at=now,
-                    actor=self._own,
-                    institution=None,
-                    action="identitaet_geaendert",
-                    detail={"nutzer": user, "neu": master},
-                )
+            for user, master in decision.unconfirmed.items():
+                if user in decision.changed:
+                    uow.pins.saw(user, master, now)
+                    log.warning("Identität von %s hat sich geändert; keine Schlüssel mehr", user)
+                    uow.audit.append(
+                        at=now,
+                        actor=self._own,
+                        institution=None,
+                        action="identitaet_geaendert",
+                        detail={"nutzer": user, "neu": master},
+                    )
+                # Told once per room: every room the member shares learns why.
                 text = _changed_text(user, master, self._prefix)
                 items += self._notice(uow, room_id, f"identity:{user}:{master}", moderators, text)
             for user, device in sorted(decision.unsigned):

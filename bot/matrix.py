@@ -13,7 +13,7 @@ import asyncio
 import json
 import logging
 import os
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -129,7 +129,7 @@ class WithholdAll:
     """The safe default when no policy is configured: no device gets a key."""
 
     async def before_send(self, gateway: MatrixGateway, room_id: str) -> None:
-        gateway.apply_trust(room_id, frozenset())
+        gateway.apply_trust(room_id, frozenset(), {})
 
 
 def _ts(event: Event) -> datetime:
@@ -620,16 +620,23 @@ class MatrixGateway:
     def power_level(self, room_id: str, user_id: str) -> int:
         return _power_level(self.client.rooms.get(room_id), user_id)
 
-    def apply_trust(self, room_id: str, share: frozenset[tuple[str, str]]) -> None:
+    def apply_trust(
+        self,
+        room_id: str,
+        share: frozenset[tuple[str, str]],
+        device_keys: Mapping[tuple[str, str], str] | None = None,
+    ) -> None:
         """Mark every device of the room's members in nio's trust store: verified if in
-        ``share``, blacklisted otherwise. Never ``ignore_unverified_devices``."""
+        ``share`` (and, where ``device_keys`` names its Ed25519 key, only if nio holds
+        that same key), blacklisted otherwise. Never ``ignore_unverified_devices``."""
         room = self.client.rooms.get(room_id)
         if room is None:
             return
         for user_id in room.users:
             devices: Iterable[OlmDevice] = self.client.device_store.active_user_devices(user_id)
             for device in devices:
-                if (user_id, device.id) in share:
+                expected = (device_keys or {}).get((user_id, device.id))
+                if (user_id, device.id) in share and expected in (None, device.ed25519):
                     if device.blacklisted:
                         self.client.unblacklist_device(device)
                     if not device.verified:

@@ -21,7 +21,7 @@ Modes (``matrix.key_sharing``):
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from enum import StrEnum
 from typing import Any
 
@@ -51,6 +51,10 @@ class Decision:
     new_pins: Mapping[str, str] = field(default_factory=dict)  # user → master key (TOFU)
     changed: Mapping[str, str] = field(default_factory=dict)  # user → new, not yet accepted key
     unsigned: frozenset[Device] = frozenset()  # devices that fail the cross-signing check
+    # user → master key that differs from the pin, every time (``changed``: first time only)
+    unconfirmed: Mapping[str, str] = field(default_factory=dict)
+    # the Ed25519 key each shared device had in the checked answer; nio's copy must match
+    device_keys: Mapping[Device, str] = field(default_factory=dict)
 
     def shares_with(self, user_id: str, device_id: str) -> bool:
         return (user_id, device_id) in self.share
@@ -79,6 +83,16 @@ def _is_listed_as(keys_query: Mapping[str, Any], user_id: str, device_id: str) -
     )
 
 
+def _ed25519(keys_query: Mapping[str, Any], user_id: str, device_id: str) -> str:
+    device = ((keys_query.get("device_keys") or {}).get(user_id) or {}).get(device_id) or {}
+    return str((device.get("keys") or {}).get(f"ed25519:{device_id}", ""))
+
+
+def _with_keys(decision: Decision, keys_query: Mapping[str, Any]) -> Decision:
+    keys = {(u, d): _ed25519(keys_query, u, d) for u, d in decision.share}
+    return replace(decision, device_keys=keys)
+
+
 def _server(user_id: str) -> str:
     return user_id.partition(":")[2].lower()
 
@@ -96,22 +110,23 @@ def decide(
     allowed = frozenset(s.lower() for s in allowed_homeservers)
     others = sorted(set(members) - {own_user})
     if mode is SharingMode.ALL_MEMBERS:
-        return Decision(share=frozenset((u, d) for u in others for d in _devices(keys_query, u)))
+        everyone = frozenset((u, d) for u in others for d in _devices(keys_query, u))
+        return _with_keys(Decision(share=everyone), keys_query)
     if mode is SharingMode.PINNED_DEVICES:
         listed = {(u, d) for u, ds in (pinned_devices or {}).items() for d in ds}
-        return Decision(
-            share=frozenset(
-                (u, d)
-                for u in others
-                if _server(u) in allowed
-                for d in _devices(keys_query, u)
-                if (u, d) in listed
-            )
+        chosen = frozenset(
+            (u, d)
+            for u in others
+            if _server(u) in allowed
+            for d in _devices(keys_query, u)
+            if (u, d) in listed and _is_listed_as(keys_query, u, d)
         )
+        return _with_keys(Decision(share=chosen), keys_query)
     share: set[Device] = set()
     unsigned: set[Device] = set()
     new_pins: dict[str, str] = {}
     changed: dict[str, str] = {}
+    unconfirmed: dict[str, str] = {}
     for user in others:
         if _server(user) not in allowed:
             continue
@@ -128,6 +143,7 @@ def decide(
         if pin is None:
             new_pins[user] = master
         elif pin.master_key != master:
+            unconfirmed[user] = master
             if pin.seen_key != master:
                 changed[user] = master
             continue  # withheld until an admin accepts the new identity
@@ -138,4 +154,5 @@ def decide(
                 share.add((user, device))
             else:
                 unsigned.add((user, device))
-    return Decision(frozenset(share), new_pins, changed, frozenset(unsigned))
+    decision = Decision(frozenset(share), new_pins, changed, frozenset(unsigned), unconfirmed)
+    return _with_keys(decision, keys_query)
