@@ -135,7 +135,11 @@ class AssignmentConfig(_Section):
 
     @property
     def subject(self) -> str:
-        return self.user or (self.server or "").lower()
+        """``@local:server`` with the server in lower case (servers are case-insensitive)."""
+        if self.user:
+            local, _, server = self.user.partition(":")
+            return f"{local}:{server.lower()}"
+        return (self.server or "").lower()
 
 
 DEFAULT_TOPICS = ("Ausbildung", "Wohnen", "Gesundheit", "Kinderschutz", "Familie", "Schule")
@@ -302,6 +306,7 @@ _MESSAGES = {
     "less_than_equal": "ist zu groß",
     "too_short": "darf nicht leer sein",
     "literal_error": "ist keiner der erlaubten Werte",
+    "enum": "ist keiner der erlaubten Werte",
     "bool_parsing": "muss true oder false sein",
     "int_parsing": "muss eine ganze Zahl sein",
     "float_parsing": "muss eine Zahl sein",
@@ -316,7 +321,8 @@ def format_validation_error(exc: ValidationError, path: Path | None) -> str:
         text = _MESSAGES.get(err["type"])
         if text is None:
             text = str(err["msg"]).removeprefix("Value error, ")
-        elif err["type"] == "literal_error":
+        elif err["type"] in ("literal_error", "enum"):
             text = f"{text} ({err.get('ctx', {}).get('expected', '')})"
-        lines.append(f"  - {loc}: {text}")
+        # a check across sections (e.g. agency.people vs. matrix) has no location
+        lines.append(f"  - {loc}: {text}" if loc else f"  - {text}")
     return "\n".join(lines)

@@ -24,12 +24,14 @@ from commands.casework import (
     reevaluate_case,
     require_owner,
     revocation_facts,
+    state_label,
 )
 from commands.dates import Towards, format_date, local_date
 from commands.errors import ArgumentError, PermissionDenied, UserError
 from commands.framework import REST, CommandContext, CommandRegistry, Label
 from commands.gate import PURPOSE_CONFERENCE, Form, GateResult, Grantor, covered_until
 from commands.org import Institution, Role
+from commands.pdguard import scan
 from commands.pseudonym import Pseudonym, new_pseudonym
 from commands.reply import Doc, Reply, b, code
 from storage.models import CaseFile, ConferenceRequest, Consent, Revocation, Schutzauftrag
@@ -59,8 +61,9 @@ def _gate_lines(ctx: CommandContext, gate: GateResult) -> list[tuple[str, ...]]:
     ]
 
 
-def _changes(ctx: CommandContext, doc: Doc, pseudonym: str) -> None:
-    for change in reevaluate_case(ctx, pseudonym):
+def _changes(ctx: CommandContext, doc: Doc, pseudonym: str, *, still_waiting: bool = False) -> None:
+    changes = reevaluate_case(ctx, pseudonym)
+    for change in changes:
         request = change.request
         if request.state == RequestState.READY:
             basis = " (Schutzauftrag § 8a)" if request.basis == LEGAL_BASIS_8A else ""
@@ -68,6 +71,22 @@ def _changes(ctx: CommandContext, doc: Doc, pseudonym: str) -> None:
         else:
             doc.para("⏸️ Anfrage ", b(f"#{request.id}"), " wartet wieder auf Einwilligung:")
             doc.items(_gate_lines(ctx, change.gate))
+    if not still_waiting:
+        return
+    # After a new consent: say what is still missing for requests it did not complete.
+    changed = {c.request.id for c in changes}
+    for request in ctx.uow.cases.open_requests(pseudonym):
+        if request.id in changed or request.state != RequestState.WAITING:
+            continue
+        gate = gate_for(
+            ctx.uow,
+            pseudonym,
+            request.participants,
+            local_date(ctx.now),
+            entrusted=request.entrusted,
+        )
+        doc.para("⏸️ Anfrage ", b(f"#{request.id}"), " wartet weiterhin auf Einwilligung:")
+        doc.items(_gate_lines(ctx, gate))
 
 
 def register(registry: CommandRegistry) -> None:
@@ -85,7 +104,9 @@ def register(registry: CommandRegistry) -> None:
     def fall_neu(ctx: CommandContext) -> Reply:
         institution = institution_of(ctx)
         pseudonym = new_pseudonym()
-        while ctx.uow.cases.exists(pseudonym):  # 31^5 values: a clash is rare, never reused
+        # 31^5 values: a clash is rare, never reused. A pseudonym the personal-data guard
+        # would refuse (``FK-…-AZ``/``-GZ`` read as "Aktenzeichen") could never be used.
+        while ctx.uow.cases.exists(pseudonym) or scan(pseudonym, ctx.today):
             pseudonym = new_pseudonym()
         ctx.uow.cases.add(
             CaseFile(
@@ -112,7 +133,7 @@ def register(registry: CommandRegistry) -> None:
         summary="Erfasst eine Einwilligung (Schweigepflichtentbindung) für einen Fall.",
         role=Role.FACHKRAFT,
         params={
-            "fall": "Pseudonym, z. B. FK-7QX2-MB",
+            "fall": "Pseudonym, z. B. FK-7QX2-M6",
             "von": "wer eingewilligt hat (anvertrauende_person: Daten nach § 65 SGB VIII)",
             "an": "die genannten Institutionen, durch Komma getrennt",
             "form": "schriftlich oder elektronisch",
@@ -126,7 +147,7 @@ def register(registry: CommandRegistry) -> None:
             "Mehrere Einwilligungen je Fall sind möglich (z. B. beider Sorgeberechtigten)."
         ),
         examples=(
-            "einwilligung FK-7QX2-MB von=sorgeberechtigte an=jugendamt,jobcenter "
+            "einwilligung FK-7QX2-M6 von=sorgeberechtigte an=jugendamt,jobcenter "
             "form=schriftlich datum=20.11.2026 dok=EW-17",
         ),
     )
@@ -197,7 +218,7 @@ def register(registry: CommandRegistry) -> None:
             f", gültig bis {format_date(expires_on)}" if expires_on else ", unbefristet",
             ".",
         )
-        _changes(ctx, doc, case.pseudonym)
+        _changes(ctx, doc, case.pseudonym, still_waiting=True)
         return doc.build()
 
     @registry.command(
@@ -208,7 +229,7 @@ def register(registry: CommandRegistry) -> None:
             "Die fallführende Institution sieht alle Angaben (wer, Form, Datum, Verweis); "
             "andere Institutionen sehen nur, wer bis wann abgedeckt ist."
         ),
-        examples=("einwilligung zeigen FK-7QX2-MB",),
+        examples=("einwilligung zeigen FK-7QX2-M6",),
     )
     def einwilligung_zeigen(ctx: CommandContext, fall: Pseudonym) -> Reply:
         case = get_case(ctx, fall)
@@ -267,7 +288,7 @@ def register(registry: CommandRegistry) -> None:
             "Der Widerruf gilt sofort für die Zukunft. Frühere Einträge bleiben erhalten. "
             "Betroffene Anfragen warten danach wieder auf Einwilligung."
         ),
-        examples=("widerruf FK-7QX2-MB", "widerruf FK-7QX2-MB jobcenter agentur"),
+        examples=("widerruf FK-7QX2-M6", "widerruf FK-7QX2-M6 jobcenter agentur"),
     )
     def widerruf(
         ctx: CommandContext,
@@ -308,7 +329,7 @@ def register(registry: CommandRegistry) -> None:
             "anvertraut": "ja, wenn nach § 65 SGB VIII anvertraute Daten besprochen werden",
         },
         examples=(
-            "anfrage FK-7QX2-MB thema=Ausbildung dringlichkeit=regulär "
+            "anfrage FK-7QX2-M6 thema=Ausbildung dringlichkeit=regulär "
             "teilnehmer=jobcenter,agentur bis=15.01.2027",
         ),
     )
@@ -366,10 +387,13 @@ def register(registry: CommandRegistry) -> None:
             ".",
         )
         if request.state == RequestState.READY:
-            marked = (
-                " – ohne Einwilligung nach § 8a SGB VIII" if request.basis == LEGAL_BASIS_8A else ""
-            )
-            doc.para("✅ Einwilligung geprüft: die Anfrage ist bereit für die Planung", marked, ".")
+            if request.basis == LEGAL_BASIS_8A:
+                doc.para(
+                    "✅ Bereit für die Planung – ohne Einwilligung (Schutzauftrag § 8a SGB VIII "
+                    "bestätigt)."
+                )
+            else:
+                doc.para("✅ Einwilligung geprüft: die Anfrage ist bereit für die Planung.")
         else:
             audit(
                 ctx,
@@ -408,7 +432,7 @@ def register(registry: CommandRegistry) -> None:
         "status",
         summary="Zeigt den Stand eines Falls: Einwilligung, Anfragen, Schutzauftrag.",
         params={"fall": "Pseudonym"},
-        examples=("status FK-7QX2-MB",),
+        examples=("status FK-7QX2-M6",),
     )
     def status(ctx: CommandContext, fall: Pseudonym) -> Reply:
         case = get_case(ctx, fall)
@@ -453,7 +477,7 @@ def register(registry: CommandRegistry) -> None:
             "Fachkraft des Jugendamts ihn bestätigt (Vier-Augen-Prinzip). Dann sind die "
             "Anfragen des Falls ohne Einwilligung planbar und als § 8a markiert."
         ),
-        examples=("schutzauftrag FK-7QX2-MB grund=kw-gefaehrdung",),
+        examples=("schutzauftrag FK-7QX2-M6 grund=kw-gefaehrdung",),
     )
     def schutzauftrag(
         ctx: CommandContext, fall: Pseudonym, *, grund: Annotated[str, Label("code")]
@@ -497,7 +521,7 @@ def register(registry: CommandRegistry) -> None:
         summary="Bestätigt einen eröffneten Schutzauftrag (zweite Fachkraft des Jugendamts).",
         role=Role.FACHKRAFT,
         params={"fall": "Pseudonym"},
-        examples=("schutzauftrag bestätigen FK-7QX2-MB",),
+        examples=("schutzauftrag bestätigen FK-7QX2-M6",),
     )
     def schutzauftrag_bestaetigen(ctx: CommandContext, fall: Pseudonym) -> Reply:
         _require_jugendamt(ctx)
@@ -531,7 +555,7 @@ def register(registry: CommandRegistry) -> None:
         summary="Beendet den Schutzauftrag eines Falls (Jugendamt).",
         role=Role.FACHKRAFT,
         params={"fall": "Pseudonym"},
-        examples=("schutzauftrag beenden FK-7QX2-MB",),
+        examples=("schutzauftrag beenden FK-7QX2-M6",),
     )
     def schutzauftrag_beenden(ctx: CommandContext, fall: Pseudonym) -> Reply:
         _require_jugendamt(ctx)
@@ -562,5 +586,5 @@ def _request_line(ctx: CommandContext, request: ConferenceRequest) -> tuple[str,
     return (
         f"#{request.id} {request.case_pseudonym} – {request.topic}, {request.urgency}, "
         f"von {institution_name(ctx, request.requesting_institution)}{latest}: "
-        f"{RequestState(request.state).label}{marks}",
+        f"{state_label(request.state)}{marks}",
     )

@@ -30,7 +30,15 @@ class RequestState(StrEnum):
 
     @property
     def label(self) -> str:
-        return {"wartet_einwilligung": "wartet auf Einwilligung", "bereit": "bereit"}[self.value]
+        return state_label(self.value)
+
+
+_STATE_LABELS = {"wartet_einwilligung": "wartet auf Einwilligung"}
+
+
+def state_label(state: str) -> str:
+    """How a request's state reads in the room; states added later read as themselves."""
+    return _STATE_LABELS.get(state, state)
 
 
 class UnknownCase(UserError):

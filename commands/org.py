@@ -79,8 +79,9 @@ class Organisation:
 
     def member(self, user_id: str, power_level: int = 0) -> Member:
         """A user entry wins over their server's entry; power level may add moderation."""
-        server = user_id.split(":", 1)[-1].lower()
-        assignment = self.users.get(user_id) or self.servers.get(server)
+        local, _, server = user_id.partition(":")
+        server = server.lower()
+        assignment = self.users.get(f"{local}:{server}") or self.servers.get(server)
         institution = self.institutions.get(assignment.institution) if assignment else None
         roles = set(assignment.roles) if assignment else set()
         if (

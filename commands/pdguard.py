@@ -18,14 +18,41 @@ _EMAIL = re.compile(r"[\w.+%-]+@[\w-]+(?:\.[\w-]+)*\.[a-z]{2,}", re.IGNORECASE)
 # +49 … / 0049 … / 0 6031 12345 / (06031) 123-45 / 0171/1234567: at least 7 digits.
 _PHONE = re.compile(r"(?<![\w.])(?:\+|00|\(?0)[1-9][\d\s/()\-]{5,}\d")
 _IBAN = re.compile(r"\b[A-Z]{2}\d{2}(?:\s?[A-Z0-9]){11,30}\b", re.IGNORECASE)
+_MONTHS = {
+    name: number
+    for number, names in enumerate(
+        (
+            "jan januar jänner",
+            "feb februar",
+            "mär märz maerz mrz",
+            "apr april",
+            "mai",
+            "jun juni",
+            "jul juli",
+            "aug august",
+            "sep sept september",
+            "okt oktober",
+            "nov november",
+            "dez dezember",
+        ),
+        start=1,
+    )
+    for name in names.split()
+}
 _DATE = re.compile(
-    r"(?<![\d.])(?P<d>\d{1,2})\.\s?(?P<m>\d{1,2})\.\s?(?P<y>\d{4}|\d{2})(?![\d])"
+    # a two-digit year only right after the dot: in "25.11. 14:30" the 14 is the hour
+    r"(?<!\d)(?<!\d\.)(?P<d>\d{1,2})\.\s?(?P<m>\d{1,2})\.\s?(?P<y>\d{4}|(?<=\.)\d{2})(?![\d])"
     r"|(?<!\d)(?P<iy>\d{4})-(?P<im>\d{2})-(?P<id>\d{2})(?!\d)"
+    # 14. Februar 1987, 3. Apr. 2011 (four-digit year only: "3. April 10 Uhr" is a time)
+    r"|(?<!\d)(?<!\d\.)(?P<nd>\d{1,2})\.\s*(?P<nm>"
+    + "|".join(sorted(_MONTHS, key=len, reverse=True))
+    + r")\b\.?\s*(?P<ny>\d{4})(?!\d)",
+    re.IGNORECASE,
 )
 _BIRTH_WORD = re.compile(r"\b(?:geb\.|geboren\b|geburtsdatum\b|geburtstag\b)", re.IGNORECASE)
 _AZ_WORD = re.compile(
-    r"\b(?:az|akz|gz|aktenzeichen|geschäftszeichen|gesch\.?-?z|bg-?nr|bg-nummer|"
-    r"kundennummer|kd\.?-?nr|vorgangsnummer)\b\.?",
+    r"\b(?:az|akz|gz|aktenzeichen|geschäftszeichen|gesch\.?-?z|bg[-\s]?nr|bg-nummer|"
+    r"kundennummer|kunden-?nr|kd\.?-?nr|vorgangsnummer)\b\.?",
     re.IGNORECASE,
 )
 # 123/26, 4 F 123/25, 51.2-1234/2026, 12345BG0012345 (Bedarfsgemeinschaft)
@@ -62,6 +89,12 @@ def _is_old_date(match: re.Match[str], today: date) -> bool:
                 int(match.group("iy")),
                 int(match.group("im")),
                 int(match.group("id")),
+            )
+        elif match.group("nm"):
+            year, month, day = (
+                int(match.group("ny")),
+                _MONTHS[match.group("nm").casefold()],
+                int(match.group("nd")),
             )
         else:
             year, month, day = int(match.group("y")), int(match.group("m")), int(match.group("d"))

@@ -51,7 +51,7 @@ class Pseudonym(str):
     def convert(cls, text: str) -> Self:
         match = _SHAPE.fullmatch(text.strip().upper())
         if match is None:
-            raise PseudonymError("Unbekannter Fall: ein Fall-Pseudonym sieht so aus: FK-7QX2-MB.")
+            raise PseudonymError("Unbekannter Fall: ein Fall-Pseudonym sieht so aus: FK-7QX2-M6.")
         body, tail = match.group(1) + match.group(2)[0], match.group(2)[1]
         if any(c not in _VALUE for c in body + tail):
             raise PseudonymError(
