@@ -100,20 +100,31 @@ def cmd_db_upgrade(args: argparse.Namespace) -> int:
     return 0
 
 
-def _database(args: argparse.Namespace) -> Database:
+def _database(args: argparse.Namespace, *, migrate: bool = True) -> Database:
+    """The configured database; ``migrate=False`` only reads (e.g. a restored copy)."""
     settings = _load(args.config)
     setup_logging(settings.logging.level)
     from storage.db import make_engine, upgrade
 
     engine = make_engine(settings.database.url)
-    upgrade(engine)
+    if migrate:
+        upgrade(engine)
     return Database(engine)
 
 
 def cmd_audit_verify(args: argparse.Namespace) -> int:
     from storage.audit import verify
+    from storage.db import current_revision, head_revision
 
-    db = _database(args)
+    db = _database(args, migrate=False)
+    if current_revision(db.engine) != head_revision(db.engine):
+        db.engine.dispose()
+        print(
+            "Die Datenbank hat nicht das aktuelle Schema; erst `fkbot db upgrade` ausführen "
+            "(verify selbst verändert nichts).",
+            file=sys.stderr,
+        )
+        return 2
     try:
         with db.uow() as uow:
             verdict = verify(uow.audit.entries(), uow.audit.head())
@@ -134,6 +145,7 @@ def cmd_audit_verify(args: argparse.Namespace) -> int:
 def cmd_audit_export(args: argparse.Namespace) -> int:
     from storage.audit import canonical
 
+    os.umask(0o077)  # the export names staff and pseudonyms: readable by the bot's user only
     if args.fall is not None:
         from commands.errors import UserError
         from commands.pseudonym import Pseudonym
@@ -144,7 +156,21 @@ def cmd_audit_export(args: argparse.Namespace) -> int:
             print(err.message, file=sys.stderr)
             return 2
     db = _database(args)
-    out = sys.stdout if args.out is None else args.out.open("x", encoding="utf-8")
+    try:
+        out = sys.stdout if args.out is None else args.out.open("x", encoding="utf-8")
+    except OSError as exc:
+        db.engine.dispose()
+        if isinstance(exc, FileExistsError):
+            print(
+                f"Zieldatei {args.out} existiert bereits; sie wird nicht überschrieben.",
+                file=sys.stderr,
+            )
+        else:
+            print(
+                f"Zieldatei {args.out} kann nicht angelegt werden: {exc.strerror}",
+                file=sys.stderr,
+            )
+        return 2
     count = 0
     try:
         with db.uow() as uow:
