@@ -117,6 +117,7 @@ class App:
             require_encryption=cfg.matrix.require_encryption,
             undecryptable_timeout=timedelta(seconds=cfg.matrix.undecryptable_timeout_seconds),
             org=self.org,
+            calendar=cfg.schedule.calendar(),
         )
         sender = OutboxSender(
             db,

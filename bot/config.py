@@ -25,6 +25,7 @@ from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, Settings
 from sqlalchemy.engine import make_url
 
 from bot.trust import SharingMode
+from commands.calendar import Calendar
 from commands.org import Assignment, Institution, InstitutionType, Organisation, Role
 
 ENV_PREFIX = "FKBOT_"
@@ -200,6 +201,26 @@ class AgencyConfig(_Section):
         )
 
 
+class ScheduleConfig(_Section):
+    """The room's calendar: holidays of the Land, planning horizon, session defaults."""
+
+    # Bundesland for public holidays (ISO 3166-2 without "DE-"), e.g. "HE"; "" = none.
+    land: str = Field(default="", pattern=r"^(|BB|BE|BW|BY|HB|HE|HH|MV|NI|NW|RP|SH|SL|SN|ST|TH)$")
+    horizon_days: int = Field(default=180, ge=7, le=730)
+    capacity: int = Field(default=6, ge=1, le=50)
+    slot_minutes: int = Field(default=20, ge=5, le=240)
+    duration_minutes: int = Field(default=120, ge=10, le=600)
+
+    def calendar(self) -> Calendar:
+        return Calendar(
+            land=self.land or None,
+            horizon_days=self.horizon_days,
+            capacity=self.capacity,
+            slot_minutes=self.slot_minutes,
+            duration_minutes=self.duration_minutes,
+        )
+
+
 class LoggingConfig(_Section):
     level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
     json_format: bool = False
@@ -220,6 +241,7 @@ class Settings(BaseSettings):
     database: DatabaseConfig = DatabaseConfig()
     logging: LoggingConfig = LoggingConfig()
     agency: AgencyConfig = AgencyConfig()
+    schedule: ScheduleConfig = ScheduleConfig()
 
     @model_validator(mode="after")
     def _people_on_allowed_servers(self) -> Settings:

@@ -20,6 +20,7 @@ from bot.events import OwnJoin, Reaction, RoomEvent, SyncBatch, TextMessage, Und
 from bot.ids import EventId, RoomId, UserId, server_name
 from bot.outbox import OutboxItem
 from bot.txn import txn_id_for
+from commands.calendar import Calendar
 from commands.dispatch import Dispatcher, Outcome, invocation
 from commands.framework import CommandContext, ReactionContext
 from commands.org import Organisation
@@ -95,6 +96,7 @@ class Engine:
         require_encryption: bool,
         undecryptable_timeout: timedelta,
         org: Organisation | None = None,
+        calendar: Calendar | None = None,
     ) -> None:
         self._db = db
         self._dispatcher = dispatcher
@@ -103,6 +105,7 @@ class Engine:
         self._require_encryption = require_encryption
         self._undecryptable_timeout = undecryptable_timeout
         self._org = org or Organisation()
+        self._calendar = calendar or Calendar()
         # Caches of what only this process writes (the store lock makes it the only
         # writer); they save several queries per sync on the hot path.
         self._checkpoint: str | None = None
@@ -264,6 +267,7 @@ class Engine:
             "prefix": self._dispatcher.prefix,
             "member": self._org.member(event.sender, event.power_level),
             "org": self._org,
+            "calendar": self._calendar,
         }
 
     def _record(

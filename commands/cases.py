@@ -12,6 +12,7 @@ from typing import Annotated
 
 from commands.casework import (
     LEGAL_BASIS_8A,
+    Evaluation,
     RequestState,
     audit,
     consent_facts,
@@ -34,6 +35,7 @@ from commands.org import Institution, Role
 from commands.pdguard import scan
 from commands.pseudonym import Pseudonym, new_pseudonym
 from commands.reply import Doc, Reply, b, code
+from commands.sessions import replan, report
 from storage.models import CaseFile, ConferenceRequest, Consent, Revocation, Schutzauftrag
 
 _DOC_REF = re.compile(r"[A-Za-z0-9ÄÖÜäöüß._\-]{1,64}")
@@ -63,6 +65,18 @@ def _gate_lines(ctx: CommandContext, gate: GateResult) -> list[tuple[str, ...]]:
 
 def _changes(ctx: CommandContext, doc: Doc, pseudonym: str, *, still_waiting: bool = False) -> None:
     changes = reevaluate_case(ctx, pseudonym)
+    _report_changes(ctx, doc, pseudonym, changes, still_waiting=still_waiting)
+    report(doc, replan(ctx))
+
+
+def _report_changes(
+    ctx: CommandContext,
+    doc: Doc,
+    pseudonym: str,
+    changes: list[Evaluation],
+    *,
+    still_waiting: bool,
+) -> None:
     for change in changes:
         request = change.request
         if request.state == RequestState.READY:
@@ -413,6 +427,7 @@ def register(registry: CommandRegistry) -> None:
                 "Sobald eine passende Einwilligung erfasst ist, wird die Anfrage "
                 "automatisch bereit."
             )
+        report(doc, replan(ctx))
         return doc.build()
 
     @registry.command(

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from commands import cases, people
+from commands import cases, people, sessions
 from commands.errors import UnknownCommand
 from commands.framework import REST, CommandContext, CommandRegistry
 from commands.reply import Doc, Reply, b, code
@@ -66,4 +66,5 @@ def build_registry() -> CommandRegistry:
     register(registry)
     people.register(registry)
     cases.register(registry)
+    sessions.register(registry)
     return registry

@@ -19,11 +19,12 @@ import re
 import types
 import typing
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import date, datetime
 from enum import Enum
 from typing import TYPE_CHECKING, Annotated, Any
 
+from commands.calendar import Calendar
 from commands.dates import local_date
 from commands.errors import (
     BadArgument,
@@ -71,6 +72,7 @@ class CommandContext:
     prefix: str
     member: Member
     org: Organisation
+    calendar: Calendar = field(default_factory=Calendar, kw_only=True)
 
     @property
     def roles(self) -> frozenset[Role]:
@@ -299,7 +301,7 @@ class CommandRegistry:
         return self._specs[name] if name else None
 
     def suggest(self, word: str) -> list[str]:
-        matches = difflib.get_close_matches(word.casefold(), list(self._names), n=3, cutoff=0.6)
+        matches = difflib.get_close_matches(word.casefold(), list(self._names), n=3, cutoff=0.7)
         return sorted({self._names[m] for m in matches})
 
     def __iter__(self) -> Iterator[CommandSpec]:

@@ -243,3 +243,57 @@ class IdentityPin(Base):
     pinned_at: Mapped[datetime]
     seen_key: Mapped[str | None] = mapped_column(String(64))
     seen_at: Mapped[datetime | None]
+
+
+# -- sessions and placement (issue 5) -------------------------------------------------
+
+
+class SessionSeries(Base):
+    """A recurring session: an RRULE in Europe/Berlin wall-clock time."""
+
+    __tablename__ = "session_series"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    name: Mapped[str] = mapped_column(String(80))
+    rule: Mapped[str] = mapped_column(String(200))
+    first_day: Mapped[date]
+    start_time: Mapped[str] = mapped_column(String(5))  # "HH:MM", local
+    duration_minutes: Mapped[int] = mapped_column(Integer)
+    capacity: Mapped[int] = mapped_column(Integer)
+    slot_minutes: Mapped[int] = mapped_column(Integer)
+    holiday_rule: Mapped[str] = mapped_column(String(16))
+    active: Mapped[bool] = mapped_column(Boolean, default=True)
+    created_by: Mapped[str] = mapped_column(String(255))
+    created_at: Mapped[datetime]
+
+
+class Session(Base):
+    """One session (Termin): an occurrence of a series or an ad-hoc conference."""
+
+    __tablename__ = "session"
+    __table_args__ = (UniqueConstraint("series_id", "original_day"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    series_id: Mapped[int | None] = mapped_column(ForeignKey("session_series.id"))
+    original_day: Mapped[date | None]  # the rule's date; a moved occurrence keeps it
+    name: Mapped[str] = mapped_column(String(80))
+    starts_at: Mapped[datetime] = mapped_column(index=True)
+    ends_at: Mapped[datetime]
+    capacity: Mapped[int] = mapped_column(Integer)
+    slot_minutes: Mapped[int] = mapped_column(Integer)
+    state: Mapped[str] = mapped_column(String(16), default="geplant")
+    sequence: Mapped[int] = mapped_column(Integer, default=0)  # iCalendar SEQUENCE
+    created_at: Mapped[datetime]
+    updated_at: Mapped[datetime]
+
+
+class Placement(Base):
+    """A request on a session's agenda, in order."""
+
+    __tablename__ = "placement"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    session_id: Mapped[int] = mapped_column(ForeignKey("session.id"), index=True)
+    request_id: Mapped[int] = mapped_column(ForeignKey("conference_request.id"), unique=True)
+    position: Mapped[int] = mapped_column(Integer)
+    placed_at: Mapped[datetime]

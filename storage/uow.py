@@ -17,6 +17,7 @@ from storage.repositories import (
     PendingDecryptionRepository,
     SyncRepository,
 )
+from storage.sessions import SessionRepository
 
 
 class UnitOfWork:
@@ -31,6 +32,7 @@ class UnitOfWork:
     audit: AuditLog
     role_snapshots: RoleSnapshotRepository
     pins: PinRepository
+    sessions: SessionRepository
 
     def __init__(self, session_factory: sessionmaker[Session]) -> None:
         self._factory = session_factory
@@ -45,6 +47,7 @@ class UnitOfWork:
         self.audit = AuditLog(self.session)
         self.role_snapshots = RoleSnapshotRepository(self.session)
         self.pins = PinRepository(self.session)
+        self.sessions = SessionRepository(self.session)
         return self
 
     def __exit__(

@@ -1,0 +1,116 @@
+"""Recurring sessions: German rule phrases → RFC 5545 RRULE, occurrences in Europe/Berlin.
+
+``parse_rule("jeden 2. Mittwoch im Monat")`` gives ``FREQ=MONTHLY;BYDAY=2WE``;
+also understood: ``jeden letzten Freitag``, ``jeden Mittwoch``,
+``alle 2 Wochen Dienstag`` and a raw ``RRULE:…``/``FREQ=…`` for anything else.
+:func:`occurrences` expands a rule from a local start date and wall-clock time and
+applies the holiday rule: ``auslassen`` drops an occurrence on a public holiday,
+``verschieben`` moves it to the next working day (same time). Wall-clock times
+stay put across daylight-saving changes: 10:00 is 10:00 in winter and in summer.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from datetime import date, datetime, time, timedelta
+from enum import StrEnum
+
+from dateutil.rrule import rrulestr
+
+from commands.errors import ArgumentError
+
+_DAYS = {
+    "montag": "MO", "dienstag": "TU", "mittwoch": "WE", "donnerstag": "TH",
+    "freitag": "FR", "samstag": "SA", "sonntag": "SU",
+    "mo": "MO", "di": "TU", "mi": "WE", "do": "TH", "fr": "FR", "sa": "SA", "so": "SU",
+}  # fmt: skip
+_ORDINAL = {"1.": 1, "2.": 2, "3.": 3, "4.": 4, "5.": 5, "ersten": 1, "zweiten": 2,
+            "dritten": 3, "vierten": 4, "letzten": -1}  # fmt: skip
+EXAMPLES = (
+    "„jeden 2. Mittwoch im Monat“, „jeden letzten Freitag“, „jeden Mittwoch“, "
+    "„alle 2 Wochen Dienstag“ oder eine RRULE wie „FREQ=MONTHLY;BYDAY=2WE“"
+)
+
+
+class HolidayRule(StrEnum):
+    SKIP = "auslassen"
+    MOVE = "verschieben"
+
+
+class RuleError(ArgumentError):
+    pass
+
+
+def parse_rule(text: str) -> str:
+    """A German phrase (or a raw RRULE) → the RRULE body without DTSTART."""
+    raw = text.strip()
+    if raw.upper().startswith(("RRULE:", "FREQ=")):
+        body = raw.split(":", 1)[1] if raw.upper().startswith("RRULE:") else raw
+        _check(body.upper())
+        return body.upper()
+    words = [w.casefold() for w in raw.replace(",", " ").split()]
+    words = [w for w in words if w not in ("im", "monat", "des", "monats", "am")]
+    if len(words) == 2 and words[0] == "jeden" and words[1] in _DAYS:
+        return f"FREQ=WEEKLY;BYDAY={_DAYS[words[1]]}"
+    if len(words) == 3 and words[0] == "jeden" and words[1] in _ORDINAL and words[2] in _DAYS:
+        return f"FREQ=MONTHLY;BYDAY={_ORDINAL[words[1]]}{_DAYS[words[2]]}"
+    if (
+        len(words) == 4
+        and words[0] == "alle"
+        and words[1].isdigit()
+        and words[2] == "wochen"
+        and words[3] in _DAYS
+        and 1 <= int(words[1]) <= 12
+    ):
+        return f"FREQ=WEEKLY;INTERVAL={int(words[1])};BYDAY={_DAYS[words[3]]}"
+    raise RuleError(f"Regel nicht erkannt. Beispiele: {EXAMPLES}.")
+
+
+def _check(body: str) -> None:
+    if not re.fullmatch(r"[A-Z0-9=;,+\-]{1,200}", body) or "FREQ=" not in body:
+        raise RuleError(f"Ungültige RRULE. Beispiele: {EXAMPLES}.")
+    if re.search(r"FREQ=(SECONDLY|MINUTELY|HOURLY)", body):
+        raise RuleError("Sitzungen wiederholen sich höchstens täglich.")
+    try:
+        rrulestr(body, dtstart=datetime(2026, 1, 1))
+    except (ValueError, TypeError):
+        raise RuleError(f"Ungültige RRULE. Beispiele: {EXAMPLES}.") from None
+
+
+@dataclass(frozen=True)
+class Occurrence:
+    original: date  # the date the rule gives (key for cancellations and moves)
+    day: date  # where it takes place after the holiday rule
+    at: time
+
+
+def occurrences(
+    rule: str,
+    first_day: date,
+    at: time,
+    *,
+    after: date,
+    until: date,
+    is_holiday: Callable[[date], bool],
+    holiday_rule: HolidayRule,
+    limit: int = 60,
+) -> Iterator[Occurrence]:
+    """Occurrences with ``after <= day <= until``, holidays applied, at most ``limit``."""
+    expanded = rrulestr(rule, dtstart=datetime.combine(first_day, time(0, 0)))
+    count = 0
+    for start in expanded:
+        original = start.date()
+        if original > until or count >= limit:
+            return
+        day = original
+        if is_holiday(day):
+            if holiday_rule is HolidayRule.SKIP:
+                continue
+            while is_holiday(day) or day.weekday() >= 5:
+                day += timedelta(days=1)
+        if day < after:
+            continue
+        count += 1
+        yield Occurrence(original, day, at)

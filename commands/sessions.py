@@ -1,0 +1,491 @@
+"""Sessions (Termine), series (Reihen), placement of ready requests and the draft agenda.
+
+PRODUCT.md steps 6–7. A series is stored as an RRULE in Berlin wall-clock time;
+its occurrences are materialised as sessions up to ``calendar.horizon_days`` ahead,
+so a cancelled or moved occurrence keeps its row (and its iCalendar SEQUENCE).
+After every change that can affect the calendar, :func:`replan` takes requests out
+of future sessions whose gate no longer passes on that date and places ready ones
+(:mod:`commands.placement`).
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from datetime import date, datetime, time, timedelta
+from typing import Annotated
+
+from commands.casework import (
+    LEGAL_BASIS_8A,
+    RequestState,
+    audit,
+    date_arg,
+    gate_for,
+    institution_name,
+    schutzauftrag_active,
+)
+from commands.dates import LOCAL_TZ, Towards, local_date
+from commands.errors import ArgumentError, UserError
+from commands.framework import REST, CommandContext, CommandRegistry, Label
+from commands.org import Role
+from commands.placement import Candidate, OpenSession, place
+from commands.reply import Doc, Reply, b, code
+from commands.series import HolidayRule, occurrences, parse_rule
+from commands.when import WhenError, local_moment, parse_when
+from storage.models import ConferenceRequest, Session, SessionSeries
+
+_SPAN = re.compile(r"(\d{1,2}):(\d{2})\s*[-–]\s*(\d{1,2}):(\d{2})")
+_WEEKDAY = ("Mo", "Di", "Mi", "Do", "Fr", "Sa", "So")
+
+
+class SessionNotFound(UserError):
+    def __init__(self) -> None:
+        super().__init__("Diesen Termin gibt es nicht (mehr). Die Termine zeigt: !fk termine")
+
+
+def when_text(moment: datetime) -> str:
+    local = moment.astimezone(LOCAL_TZ)
+    return f"{_WEEKDAY[local.weekday()]} {local:%d.%m.%Y %H:%M}"
+
+
+def session_line(session: Session, taken: int) -> str:
+    end = session.ends_at.astimezone(LOCAL_TZ)
+    return (
+        f"#{session.id} {when_text(session.starts_at)}–{end:%H:%M} {session.name} – "
+        f"{taken}/{session.capacity} Fälle"
+    )
+
+
+def materialize(ctx: CommandContext) -> int:
+    """Create the sessions of every active series up to the horizon; returns how many."""
+    today = local_date(ctx.now)
+    until = today + timedelta(days=ctx.calendar.horizon_days)
+    created = 0
+    for series in ctx.uow.sessions.active_series():
+        hour, minute = (int(x) for x in series.start_time.split(":"))
+        for occ in occurrences(
+            series.rule,
+            series.first_day,
+            time(hour, minute),
+            after=today,
+            until=until,
+            is_holiday=ctx.calendar.is_holiday,
+            holiday_rule=HolidayRule(series.holiday_rule),
+        ):
+            if ctx.uow.sessions.occurrence(series.id, occ.original) is not None:
+                continue
+            try:
+                starts = local_moment(occ.day, occ.at)
+            except WhenError:
+                continue  # a time the clock change skips: no session that day
+            ctx.uow.sessions.add(
+                Session(
+                    series_id=series.id,
+                    original_day=occ.original,
+                    name=series.name,
+                    starts_at=starts,
+                    ends_at=starts + timedelta(minutes=series.duration_minutes),
+                    capacity=series.capacity,
+                    slot_minutes=series.slot_minutes,
+                    state="geplant",
+                    sequence=0,
+                    created_at=ctx.now,
+                    updated_at=ctx.now,
+                )
+            )
+            created += 1
+    return created
+
+
+def _allowed(ctx: CommandContext, request: ConferenceRequest, day: date) -> bool:
+    if schutzauftrag_active(ctx.uow, request.case_pseudonym):
+        return True
+    gate = gate_for(
+        ctx.uow, request.case_pseudonym, request.participants, day, entrusted=request.entrusted
+    )
+    return gate.allowed
+
+
+@dataclass(frozen=True)
+class Replan:
+    placed: list[tuple[ConferenceRequest, Session]]
+    removed: list[tuple[ConferenceRequest, Session]]
+    unplaced: list[tuple[ConferenceRequest, str]]
+
+
+def replan(ctx: CommandContext) -> Replan:
+    """Drop placements the gate no longer allows; place ready requests that have none."""
+    materialize(ctx)
+    upcoming = list(ctx.uow.sessions.upcoming(ctx.now))
+    by_id = {s.id: s for s in upcoming}
+    removed: list[tuple[ConferenceRequest, Session]] = []
+    candidates: dict[int, ConferenceRequest] = {}
+    for request in ctx.uow.cases.open_requests():
+        placement = ctx.uow.sessions.placement_of(request.id)
+        if placement is not None:
+            session = by_id.get(placement.session_id)
+            if session is None:
+                continue  # a past session: its agenda is history
+            if request.state == RequestState.READY and _allowed(ctx, request, _day(session)):
+                continue
+            ctx.uow.sessions.unplace(request.id)
+            audit(
+                ctx,
+                "agenda_entfernt",
+                request.case_pseudonym,
+                anfrage=request.id,
+                termin=session.id,
+            )
+            removed.append((request, session))
+        if request.state == RequestState.READY:
+            candidates[request.id] = request
+    taken = ctx.uow.sessions.taken([s.id for s in upcoming])
+    result = place(
+        [
+            Candidate(r.id, r.urgency == "dringend", r.created_at, r.latest_date)
+            for r in candidates.values()
+        ],
+        [OpenSession(s.id, s.starts_at, s.capacity, taken.get(s.id, 0)) for s in upcoming],
+        lambda request_id, day: _allowed(ctx, candidates[request_id], day),
+        ctx.now,
+    )
+    placed = []
+    for request_id, session_id in result.assigned.items():
+        request, session = candidates[request_id], by_id[session_id]
+        ctx.uow.sessions.place(session_id, request_id, ctx.now)
+        audit(
+            ctx, "agenda_eingeplant", request.case_pseudonym, anfrage=request_id, termin=session_id
+        )
+        placed.append((request, session))
+    unplaced = [(candidates[r], reason) for r, reason in result.unplaced.items()]
+    return Replan(placed, removed, unplaced)
+
+
+def _day(session: Session) -> date:
+    return local_date(session.starts_at)
+
+
+def report(doc: Doc, plan: Replan, *, unplaced: bool = False) -> None:
+    """Say what moved; with ``unplaced`` also what fits nowhere (scheduling commands)."""
+    for request, session in plan.removed:
+        doc.para(
+            "🗓️ Anfrage ",
+            b(f"#{request.id}"),
+            f" ({request.case_pseudonym}) von Termin ",
+            f"#{session.id} ({when_text(session.starts_at)}) genommen.",
+        )
+    for request, session in plan.placed:
+        doc.para(
+            "🗓️ Anfrage ",
+            b(f"#{request.id}"),
+            f" ({request.case_pseudonym}) eingeplant: Termin ",
+            b(f"#{session.id}"),
+            f" am {when_text(session.starts_at)}.",
+        )
+    for request, reason in plan.unplaced if unplaced else []:
+        doc.para(
+            "⚠️ Anfrage ",
+            b(f"#{request.id}"),
+            f" ({request.case_pseudonym}) passt in keinen "
+            f"Termin: {reason}. Bitte einen Termin anlegen (",
+            code("!fk termin neu …"),
+            ").",
+        )
+
+
+def _span(text: str) -> tuple[time, int]:
+    match = _SPAN.fullmatch(text.strip())
+    if match is None:
+        raise ArgumentError("zeit bitte als Beginn–Ende angeben, z. B. zeit=10:00-12:00.")
+    h1, m1, h2, m2 = (int(g) for g in match.groups())
+    if h1 > 23 or h2 > 23 or m1 > 59 or m2 > 59:
+        raise ArgumentError("Diese Uhrzeit gibt es nicht.")
+    minutes = (h2 * 60 + m2) - (h1 * 60 + m1)
+    if minutes <= 0:
+        raise ArgumentError("Das Ende muss nach dem Beginn liegen (am selben Tag).")
+    return time(h1, m1), minutes
+
+
+def _positive(name: str, value: int | None, default: int, top: int) -> int:
+    value = default if value is None else value
+    if not 1 <= value <= top:
+        raise ArgumentError(f"{name} muss zwischen 1 und {top} liegen.")
+    return value
+
+
+def _get_session(ctx: CommandContext, number: int | None) -> Session:
+    if number is None:
+        upcoming = ctx.uow.sessions.upcoming(ctx.now, limit=1)
+        if not upcoming:
+            raise UserError("Es gibt keinen künftigen Termin. Anlegen: !fk termin neu …")
+        return upcoming[0]
+    session = ctx.uow.sessions.get(number)
+    if session is None or session.state != "geplant":
+        raise SessionNotFound()
+    return session
+
+
+def _split_options(text: str) -> tuple[str, dict[str, str]]:
+    words, options = [], {}
+    for word in text.split():
+        key, sep, value = word.partition("=")
+        if sep and key.isalpha():
+            options[key.casefold()] = value
+        else:
+            words.append(word)
+    return " ".join(words), options
+
+
+def register(registry: CommandRegistry) -> None:
+    @registry.command(
+        "reihe neu",
+        summary="Legt eine wiederkehrende Sitzung an (z. B. jeden 2. Mittwoch im Monat).",
+        role=Role.MODERATION,
+        case_data=False,
+        params={
+            "name": "Name der Reihe, z. B. Schnittstellengespräch (in Anführungszeichen, "
+            "wenn mehrere Wörter)",
+            "regel": "z. B. „jeden 2. Mittwoch im Monat“, „jeden Mittwoch“, „alle 2 Wochen Di“",
+            "zeit": "Beginn–Ende, z. B. 10:00-12:00",
+            "plätze": "höchstens so viele Fälle je Sitzung",
+            "minuten": "Minuten je Fall",
+            "ab": "erster möglicher Tag (Standard: heute)",
+            "feiertage": "auslassen oder verschieben (auf den nächsten Werktag)",
+        },
+        examples=(
+            'reihe neu Schnittstellengespräch regel="jeden 2. Mittwoch im Monat" '
+            "zeit=10:00-12:00 plätze=6 minuten=20",
+        ),
+    )
+    def reihe_neu(
+        ctx: CommandContext,
+        name: str,
+        *,
+        regel: Annotated[str, Label("regel")],
+        zeit: Annotated[str, Label("hh:mm-hh:mm")],
+        plätze: int | None = None,
+        minuten: int | None = None,
+        ab: Annotated[str | None, Label("datum")] = None,
+        feiertage: HolidayRule = HolidayRule.SKIP,
+    ) -> Reply:
+        if len(name) > 80:
+            raise ArgumentError("Der Name ist zu lang (höchstens 80 Zeichen).")
+        rule = parse_rule(regel)
+        start, duration = _span(zeit)
+        capacity = _positive("plätze", plätze, ctx.calendar.capacity, 50)
+        slot = _positive("minuten", minuten, ctx.calendar.slot_minutes, 240)
+        first = local_date(ctx.now)
+        if ab:
+            first = date_arg("ab", ab, ctx.today, Towards.FUTURE)
+        series = SessionSeries(
+            name=name,
+            rule=rule,
+            first_day=first,
+            start_time=f"{start:%H:%M}",
+            duration_minutes=duration,
+            capacity=capacity,
+            slot_minutes=slot,
+            holiday_rule=feiertage.value,
+            active=True,
+            created_by=ctx.sender,
+            created_at=ctx.now,
+        )
+        ctx.uow.sessions.add_series(series)
+        audit(ctx, "reihe_angelegt", None, reihe=series.id, regel=rule)
+        plan = replan(ctx)
+        upcoming = [s for s in ctx.uow.sessions.upcoming(ctx.now) if s.series_id == series.id]
+        doc = Doc().para(
+            "🔁 Reihe ",
+            b(name),
+            f" angelegt ({rule}, {start:%H:%M} Uhr, {duration} Minuten, "
+            f"höchstens {capacity} Fälle à {slot} Minuten; Feiertage: {feiertage.value}).",
+        )
+        if not upcoming:
+            doc.para("Im Planungszeitraum fällt kein Termin an.")
+        else:
+            taken = ctx.uow.sessions.taken([s.id for s in upcoming[:5]])
+            doc.para("Nächste Termine:")
+            doc.items([(session_line(s, taken.get(s.id, 0)),) for s in upcoming[:5]])
+        report(doc, plan, unplaced=True)
+        return doc.build()
+
+    @registry.command(
+        "termin neu",
+        summary="Legt einen einzelnen (z. B. dringenden) Termin an.",
+        role=Role.MODERATION,
+        case_data=False,
+        params={
+            "wann": "Datum und Uhrzeit, z. B. 25.11.2026 14:30, Mi 10:00, morgen 9 Uhr",
+        },
+        details="Optionen dahinter: dauer=<minuten> plätze=<anzahl> minuten=<je fall>.",
+        examples=("termin neu 25.11.2026 14:30", "termin neu morgen 9 Uhr dauer=60 plätze=2"),
+    )
+    def termin_neu(ctx: CommandContext, wann: Annotated[str, REST]) -> Reply:
+        text, options = _split_options(wann)
+        unknown = set(options) - {"dauer", "plätze", "plaetze", "minuten"}
+        if unknown:
+            raise ArgumentError("Erlaubte Optionen: dauer=, plätze=, minuten=.")
+        starts = _moment(ctx, text)
+        if starts <= ctx.now:
+            raise ArgumentError("Der Termin liegt in der Vergangenheit.")
+        duration = _int_option(options, "dauer", ctx.calendar.duration_minutes, 600)
+        capacity = _int_option(
+            options, "plätze", _int_option(options, "plaetze", ctx.calendar.capacity, 50), 50
+        )
+        slot = _int_option(options, "minuten", ctx.calendar.slot_minutes, 240)
+        session = Session(
+            series_id=None,
+            original_day=None,
+            name="Fallkonferenz",
+            starts_at=starts,
+            ends_at=starts + timedelta(minutes=duration),
+            capacity=capacity,
+            slot_minutes=slot,
+            state="geplant",
+            sequence=0,
+            created_at=ctx.now,
+            updated_at=ctx.now,
+        )
+        ctx.uow.sessions.add(session)
+        audit(ctx, "termin_angelegt", None, termin=session.id)
+        plan = replan(ctx)
+        doc = Doc().para("📅 Termin angelegt: ", b(session_line(session, 0)))
+        report(doc, plan, unplaced=True)
+        return doc.build()
+
+    @registry.command(
+        "termin absagen",
+        summary="Sagt einen Termin ab; seine Fälle werden neu eingeplant.",
+        role=Role.MODERATION,
+        case_data=False,
+        params={"nr": "Nummer des Termins (siehe !fk termine)"},
+        examples=("termin absagen 12",),
+    )
+    def termin_absagen(ctx: CommandContext, nr: int) -> Reply:
+        session = _get_session(ctx, nr)
+        session.state, session.sequence, session.updated_at = (
+            "abgesagt",
+            session.sequence + 1,
+            ctx.now,
+        )
+        released = [r for _, r in ctx.uow.sessions.agenda(session.id)]
+        for request in released:
+            ctx.uow.sessions.unplace(request.id)
+            audit(
+                ctx,
+                "agenda_entfernt",
+                request.case_pseudonym,
+                anfrage=request.id,
+                termin=session.id,
+            )
+        audit(ctx, "termin_abgesagt", None, termin=session.id)
+        plan = replan(ctx)
+        doc = Doc().para(
+            "❌ Termin ", b(f"#{session.id}"), f" am {when_text(session.starts_at)} abgesagt."
+        )
+        report(doc, plan, unplaced=True)
+        return doc.build()
+
+    @registry.command(
+        "termin verschieben",
+        summary="Verschiebt einen Termin.",
+        role=Role.MODERATION,
+        case_data=False,
+        params={"nr": "Nummer des Termins", "wann": "neues Datum und Uhrzeit"},
+        examples=("termin verschieben 12 16.12.2026 10:00",),
+    )
+    def termin_verschieben(ctx: CommandContext, nr: int, wann: Annotated[str, REST]) -> Reply:
+        session = _get_session(ctx, nr)
+        starts = _moment(ctx, wann, default=session.starts_at.astimezone(LOCAL_TZ).time())
+        if starts <= ctx.now:
+            raise ArgumentError("Der neue Zeitpunkt liegt in der Vergangenheit.")
+        length = session.ends_at - session.starts_at
+        before = when_text(session.starts_at)
+        session.starts_at, session.ends_at = starts, starts + length
+        session.sequence, session.updated_at = session.sequence + 1, ctx.now
+        audit(ctx, "termin_verschoben", None, termin=session.id)
+        plan = replan(ctx)
+        doc = Doc().para(
+            "📅 Termin ",
+            b(f"#{session.id}"),
+            f" verschoben: {before} → ",
+            b(when_text(starts)),
+            ".",
+        )
+        report(doc, plan, unplaced=True)
+        return doc.build()
+
+    @registry.command(
+        "termine",
+        summary="Zeigt die nächsten Termine mit belegten Plätzen.",
+        case_data=False,
+        examples=("termine",),
+    )
+    def termine(ctx: CommandContext) -> Reply:
+        materialize(ctx)  # idempotent: a series' new occurrences show up without a job
+        upcoming = list(ctx.uow.sessions.upcoming(ctx.now, limit=10))
+        doc = Doc().para(b("Nächste Termine"))
+        if not upcoming:
+            return doc.para("Keine Termine geplant. Anlegen: ", code("!fk termin neu …")).build()
+        taken = ctx.uow.sessions.taken([s.id for s in upcoming])
+        doc.items([(session_line(s, taken.get(s.id, 0)),) for s in upcoming])
+        return doc.build()
+
+    @registry.command(
+        "agenda",
+        summary="Zeigt die Tagesordnung eines Termins (Entwurf): nur Pseudonyme.",
+        params={"nr": "Nummer des Termins (Standard: der nächste)"},
+        examples=("agenda", "agenda 12"),
+    )
+    def agenda(ctx: CommandContext, nr: int | None = None) -> Reply:
+        session = _get_session(ctx, nr)
+        items = ctx.uow.sessions.agenda(session.id)
+        doc = Doc().para(b(f"Tagesordnung {session.name}"), f" – {when_text(session.starts_at)}")
+        if not items:
+            return doc.para("Noch keine Fälle eingeplant.").build()
+        rows = []
+        for index, (_, request) in enumerate(items):
+            slot = session.starts_at + timedelta(minutes=index * session.slot_minutes)
+            mark = " · § 8a SGB VIII" if request.basis == LEGAL_BASIS_8A else ""
+            rows.append(
+                (
+                    f"{slot.astimezone(LOCAL_TZ):%H:%M} ",
+                    b(request.case_pseudonym),
+                    f" – {request.topic}, angefragt von "
+                    f"{institution_name(ctx, request.requesting_institution)}; Teilnehmende: "
+                    + ", ".join(institution_name(ctx, k) for k in request.participants)
+                    + mark,
+                )
+            )
+        doc.items(rows)
+        return doc.build()
+
+    @registry.command(
+        "einplanen",
+        summary="Plant alle bereiten Anfragen ein und nennt, was nirgends passt.",
+        role=Role.MODERATION,
+        examples=("einplanen",),
+    )
+    def einplanen(ctx: CommandContext) -> Reply:
+        plan = replan(ctx)
+        doc = Doc().para(b("Einplanung"))
+        if not (plan.placed or plan.removed or plan.unplaced):
+            doc.para("Nichts zu ändern: alle bereiten Anfragen sind eingeplant.")
+        report(doc, plan, unplaced=True)
+        return doc.build()
+
+
+def _moment(ctx: CommandContext, text: str, default: time | None = None) -> datetime:
+    try:
+        return parse_when(text, ctx.sent_at).moment(default)
+    except WhenError as err:
+        raise ArgumentError(err.message) from None
+
+
+def _int_option(options: dict[str, str], key: str, default: int, top: int) -> int:
+    if key not in options:
+        return default
+    raw = options[key]
+    if not raw.isdigit() or not 1 <= int(raw) <= top:
+        raise ArgumentError(f"{key} muss eine Zahl zwischen 1 und {top} sein.")
+    return int(raw)

@@ -1,0 +1,107 @@
+"""Queries for session series, sessions and placements."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime
+
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session as OrmSession
+
+from storage.models import ConferenceRequest, Placement, Session, SessionSeries
+
+PLANNED = "geplant"
+
+
+class SessionRepository:
+    def __init__(self, session: OrmSession) -> None:
+        self._s = session
+
+    # series
+    def add_series(self, series: SessionSeries) -> None:
+        self._s.add(series)
+        self._s.flush()
+
+    def active_series(self) -> Sequence[SessionSeries]:
+        return self._s.scalars(
+            select(SessionSeries).where(SessionSeries.active.is_(True)).order_by(SessionSeries.id)
+        ).all()
+
+    def get_series(self, series_id: int) -> SessionSeries | None:
+        return self._s.get(SessionSeries, series_id)
+
+    def occurrence(self, series_id: int, original_day: object) -> Session | None:
+        return self._s.scalars(
+            select(Session).where(
+                Session.series_id == series_id, Session.original_day == original_day
+            )
+        ).one_or_none()
+
+    # sessions
+    def add(self, row: Session) -> None:
+        self._s.add(row)
+        self._s.flush()
+
+    def get(self, session_id: int) -> Session | None:
+        return self._s.get(Session, session_id)
+
+    def upcoming(self, now: datetime, limit: int = 100) -> Sequence[Session]:
+        return self._s.scalars(
+            select(Session)
+            .where(Session.starts_at > now, Session.state == PLANNED)
+            .order_by(Session.starts_at, Session.id)
+            .limit(limit)
+        ).all()
+
+    # placements
+    def placements(self, session_id: int) -> Sequence[Placement]:
+        return self._s.scalars(
+            select(Placement).where(Placement.session_id == session_id).order_by(Placement.position)
+        ).all()
+
+    def taken(self, session_ids: Sequence[int]) -> dict[int, int]:
+        if not session_ids:
+            return {}
+        rows = self._s.execute(
+            select(Placement.session_id, func.count())
+            .where(Placement.session_id.in_(session_ids))
+            .group_by(Placement.session_id)
+        ).all()
+        return {int(session_id): int(count) for session_id, count in rows}
+
+    def placement_of(self, request_id: int) -> Placement | None:
+        return self._s.scalars(
+            select(Placement).where(Placement.request_id == request_id)
+        ).one_or_none()
+
+    def place(self, session_id: int, request_id: int, now: datetime) -> Placement:
+        position = int(
+            self._s.scalar(
+                select(func.coalesce(func.max(Placement.position), 0)).where(
+                    Placement.session_id == session_id
+                )
+            )
+            or 0
+        )
+        row = Placement(
+            session_id=session_id, request_id=request_id, position=position + 1, placed_at=now
+        )
+        self._s.add(row)
+        self._s.flush()
+        return row
+
+    def unplace(self, request_id: int) -> Placement | None:
+        row = self.placement_of(request_id)
+        if row is not None:
+            self._s.delete(row)
+            self._s.flush()
+        return row
+
+    def agenda(self, session_id: int) -> Sequence[tuple[Placement, ConferenceRequest]]:
+        rows = self._s.execute(
+            select(Placement, ConferenceRequest)
+            .join(ConferenceRequest, ConferenceRequest.id == Placement.request_id)
+            .where(Placement.session_id == session_id)
+            .order_by(Placement.position)
+        ).all()
+        return [(p, r) for p, r in rows]
