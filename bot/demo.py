@@ -112,6 +112,17 @@ SCRIPT: tuple[tuple[str, str, str], ...] = (
         "Eine zweite Fachkraft des Jugendamts bestätigt (Vier-Augen-Prinzip).",
     ),
     ("lehmann", "!fk anfragen", "Die Moderatorin sieht die offenen Anfragen – nur Pseudonyme."),
+    (
+        "lehmann",
+        '!fk reihe neu Präventionsteam regel="jeden 2. Mittwoch im Monat" zeit=10:00-12:00 '
+        "plätze=6 minuten=20",
+        "Schritt 6: die Moderatorin legt die monatliche Sitzung an; der Bot plant den Fall ein.",
+    ),
+    (
+        "becker",
+        "!fk agenda",
+        "Die Tagesordnung des nächsten Termins: nur Pseudonyme, § 8a markiert.",
+    ),
     ("lehmann", "!fk status {typo}", "Ein Tippfehler im Pseudonym: das Prüfzeichen fängt ihn ab."),
 )
 

@@ -35,7 +35,7 @@ from commands.org import Institution, Role
 from commands.pdguard import scan
 from commands.pseudonym import Pseudonym, new_pseudonym
 from commands.reply import Doc, Reply, b, code
-from commands.sessions import replan, report
+from commands.sessions import replan, report, when_text
 from storage.models import CaseFile, ConferenceRequest, Consent, Revocation, Schutzauftrag
 
 _DOC_REF = re.compile(r"[A-Za-z0-9ÄÖÜäöüß._\-]{1,64}")
@@ -598,8 +598,11 @@ def _require_jugendamt(ctx: CommandContext) -> Institution:
 def _request_line(ctx: CommandContext, request: ConferenceRequest) -> tuple[str, ...]:
     marks = " · § 8a" if request.basis == LEGAL_BASIS_8A else ""
     latest = f", bis {format_date(request.latest_date)}" if request.latest_date else ""
+    placement = ctx.uow.sessions.placement_of(request.id)
+    session = ctx.uow.sessions.get(placement.session_id) if placement else None
+    planned = f" → Termin #{session.id} am {when_text(session.starts_at)}" if session else ""
     return (
         f"#{request.id} {request.case_pseudonym} – {request.topic}, {request.urgency}, "
         f"von {institution_name(ctx, request.requesting_institution)}{latest}: "
-        f"{state_label(request.state)}{marks}",
+        f"{state_label(request.state)}{marks}{planned}",
     )
