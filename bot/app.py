@@ -23,6 +23,7 @@ from bot.ids import server_name
 from bot.keeper import TrustKeeper
 from bot.matrix import MatrixGateway
 from bot.outbox import OutboxSender
+from bot.reminders import ReminderRunner, ReminderTimer
 from bot.storelock import StoreLock
 from bot.trust import SharingMode
 from commands.core import build_registry
@@ -143,6 +144,9 @@ class App:
                 "ACHTUNG: key_sharing = all-members – Raumschlüssel gehen an JEDES Gerät "
                 "jedes Mitglieds, auch unverifizierte. Nur für Testräume!"
             )
+        reminders = ReminderTimer(
+            ReminderRunner(db, self.clock, self.org, submit=sender.submit), self.clock
+        )
         sender_task: asyncio.Task[None] | None = None
         backoff = Backoff(cfg.matrix.reconnect_max_seconds)
         full_state = True  # nio keeps no room state across restarts
@@ -191,8 +195,12 @@ class App:
                 if result.outbox or pending.outbox:
                     self.crash.hit("after_commit_before_send")
                 if sender_task is None:
-                    # Replies left over from before a crash go out once we are in sync.
+                    # Replies left over from before a crash go out once we are in sync;
+                    # reminders that fell due while the bot was down, too.
                     sender_task = asyncio.create_task(sender.run(), name="outbox")
+                    reminders.start()
+                elif result.commands:
+                    reminders.rearm()  # a command may have moved the next reminder
                 sender.submit(result.outbox + pending.outbox)
                 for source, room_id in result.key_requests:
                     await gateway.request_room_key(source, room_id)
@@ -200,6 +208,7 @@ class App:
                 self.first_sync_done.set()
         finally:
             stop_wait.cancel()
+            reminders.stop()
             if sender_task is not None:
                 sender_task.cancel()
                 with contextlib.suppress(asyncio.CancelledError):

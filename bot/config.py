@@ -210,6 +210,15 @@ class ScheduleConfig(_Section):
     capacity: int = Field(default=6, ge=1, le=50)
     slot_minutes: int = Field(default=20, ge=5, le=240)
     duration_minutes: int = Field(default=120, ge=10, le=600)
+    # Reminders before each session, in minutes (default: 1 week, 1 day, 1 hour).
+    reminder_offsets_minutes: tuple[int, ...] = Field(default=(10080, 1440, 60), max_length=10)
+
+    @field_validator("reminder_offsets_minutes")
+    @classmethod
+    def _offsets(cls, value: tuple[int, ...]) -> tuple[int, ...]:
+        if any(not 1 <= v <= 60 * 24 * 60 for v in value) or len(set(value)) != len(value):
+            raise ValueError("verschiedene Minutenwerte zwischen 1 und 86400")
+        return tuple(sorted(value, reverse=True))
 
     def calendar(self) -> Calendar:
         return Calendar(
@@ -218,6 +227,7 @@ class ScheduleConfig(_Section):
             capacity=self.capacity,
             slot_minutes=self.slot_minutes,
             duration_minutes=self.duration_minutes,
+            reminder_offsets=self.reminder_offsets_minutes,
         )
 
 

@@ -33,6 +33,7 @@ from nio import (
     MegolmEvent,
     MessageDirection,
     ReactionEvent,
+    RoomCreateEvent,
     RoomKeyEvent,
     RoomLeaveResponse,
     RoomMemberEvent,
@@ -136,8 +137,20 @@ def _ts(event: Event) -> datetime:
     return datetime.fromtimestamp(event.server_timestamp / 1000, UTC)
 
 
-def _power_level(room: MatrixRoom | None, user_id: str) -> int:
-    return int(room.power_levels.get_user_level(user_id)) if room is not None else 0
+CREATOR_POWER = 100  # room versions 12+: creators rank above every power level
+
+
+def _power_level(room: MatrixRoom | None, user_id: str, creators: frozenset[str]) -> int:
+    if room is None:
+        return 0
+    if user_id in creators and _creators_are_privileged(room.room_version):
+        return CREATOR_POWER
+    return int(room.power_levels.get_user_level(user_id))
+
+
+def _creators_are_privileged(room_version: str) -> bool:
+    """From room version 12 on, creators are not listed in m.room.power_levels."""
+    return room_version.isdigit() and int(room_version) >= 12
 
 
 class MatrixGateway:
@@ -153,6 +166,8 @@ class MatrixGateway:
         # Bumped whenever a sync reports changed device lists: cached /keys/query
         # answers older than this are stale.
         self.device_list_version = 0
+        # Room creators per room (from m.room.create): privileged in room version 12+.
+        self._creators: dict[str, frozenset[str]] = {}
         client_config = AsyncClientConfig(
             store=SqliteStore,
             store_name=CRYPTO_STORE_NAME,
@@ -375,6 +390,12 @@ class MatrixGateway:
         await self._maintain_keys()
         events: list[RoomEvent] = []
         for room_id, info in response.rooms.join.items():
+            for state_event in [*info.state, *info.timeline.events]:
+                if isinstance(state_event, RoomCreateEvent):
+                    content = state_event.source.get("content") or {}
+                    extra = content.get("additional_creators") or []
+                    creators = {state_event.sender, *(u for u in extra if isinstance(u, str))}
+                    self._creators[room_id] = frozenset(creators)
             timeline = list(info.timeline.events)
             if (
                 info.timeline.limited
@@ -480,7 +501,7 @@ class MatrixGateway:
                     origin_ts=_ts(event),
                     room_encrypted=encrypted,
                     was_encrypted=bool(getattr(event, "decrypted", False)),
-                    power_level=_power_level(room, event.sender),
+                    power_level=self.power_level(rid, event.sender),
                 )
             elif isinstance(event, ReactionEvent):
                 yield Reaction(
@@ -491,7 +512,7 @@ class MatrixGateway:
                     key=event.key,
                     origin_ts=_ts(event),
                     room_encrypted=encrypted,
-                    power_level=_power_level(room, event.sender),
+                    power_level=self.power_level(rid, event.sender),
                 )
             elif isinstance(event, MegolmEvent):
                 yield Undecryptable(
@@ -618,7 +639,8 @@ class MatrixGateway:
         return sorted(u for u in room.users if u not in room.invited_users)
 
     def power_level(self, room_id: str, user_id: str) -> int:
-        return _power_level(self.client.rooms.get(room_id), user_id)
+        creators = self._creators.get(room_id, frozenset())
+        return _power_level(self.client.rooms.get(room_id), user_id, creators)
 
     def apply_trust(
         self,

@@ -23,6 +23,7 @@ class Calendar:
     capacity: int = 6
     slot_minutes: int = 20
     duration_minutes: int = 120
+    reminder_offsets: tuple[int, ...] = (7 * 24 * 60, 24 * 60, 60)  # minutes before start
     extra_closed_days: frozenset[date] = field(default_factory=frozenset)
 
     def is_holiday(self, day: date) -> bool:

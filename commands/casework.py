@@ -15,7 +15,7 @@ from commands.dates import DateError, Towards, local_date, parse_date
 from commands.errors import BadArgument, PermissionDenied, UserError
 from commands.framework import CommandContext
 from commands.gate import ConsentFacts, GateResult, Grantor, RevocationFacts, consent_gate
-from commands.org import Institution, Member, Role
+from commands.org import Institution, Member, Organisation, Role
 from commands.pseudonym import Pseudonym
 from storage.models import CaseFile, ConferenceRequest, Consent, Revocation
 from storage.uow import UnitOfWork
@@ -178,7 +178,11 @@ def audit(ctx: CommandContext, action: str, pseudonym: str | None, **detail: Any
 
 
 def institution_name(ctx: CommandContext, key: str) -> str:
-    found = ctx.org.institutions.get(key)
+    return institution_name_in(ctx.org, key)
+
+
+def institution_name_in(org: Organisation, key: str) -> str:
+    found = org.institutions.get(key)
     return found.name if found else key
 
 

@@ -5,7 +5,8 @@ its occurrences are materialised as sessions up to ``calendar.horizon_days`` ahe
 so a cancelled or moved occurrence keeps its row (and its iCalendar SEQUENCE).
 After every change that can affect the calendar, :func:`replan` takes requests out
 of future sessions whose gate no longer passes on that date and places ready ones
-(:mod:`commands.placement`).
+(:mod:`commands.placement`). The scheduling commands name the pseudonyms they move,
+so they are case data (encrypted rooms only); ``termine`` shows counts and is not.
 """
 
 from __future__ import annotations
@@ -78,22 +79,24 @@ def materialize(ctx: CommandContext) -> int:
                 starts = local_moment(occ.day, occ.at)
             except WhenError:
                 continue  # a time the clock change skips: no session that day
-            ctx.uow.sessions.add(
-                Session(
-                    series_id=series.id,
-                    original_day=occ.original,
-                    name=series.name,
-                    starts_at=starts,
-                    ends_at=starts + timedelta(minutes=series.duration_minutes),
-                    capacity=series.capacity,
-                    slot_minutes=series.slot_minutes,
-                    state="geplant",
-                    sequence=0,
-                    created_at=ctx.now,
-                    updated_at=ctx.now,
-                )
+            session = Session(
+                series_id=series.id,
+                room_id=series.room_id,
+                original_day=occ.original,
+                name=series.name,
+                starts_at=starts,
+                ends_at=starts + timedelta(minutes=series.duration_minutes),
+                capacity=series.capacity,
+                slot_minutes=series.slot_minutes,
+                state="geplant",
+                sequence=0,
+                created_at=ctx.now,
+                updated_at=ctx.now,
             )
+            ctx.uow.sessions.add(session)
+            ctx.uow.sessions.arm_reminders(session, ctx.calendar.reminder_offsets, ctx.now)
             created += 1
+
     return created
 
 
@@ -126,7 +129,12 @@ def replan(ctx: CommandContext) -> Replan:
             session = by_id.get(placement.session_id)
             if session is None:
                 continue  # a past session: its agenda is history
-            if request.state == RequestState.READY and _allowed(ctx, request, _day(session)):
+            in_time = request.latest_date is None or _day(session) <= request.latest_date
+            if (
+                request.state == RequestState.READY
+                and in_time
+                and _allowed(ctx, request, _day(session))
+            ):
                 continue
             ctx.uow.sessions.unplace(request.id)
             audit(
@@ -241,7 +249,6 @@ def register(registry: CommandRegistry) -> None:
         "reihe neu",
         summary="Legt eine wiederkehrende Sitzung an (z. B. jeden 2. Mittwoch im Monat).",
         role=Role.MODERATION,
-        case_data=False,
         params={
             "name": "Name der Reihe, z. B. Schnittstellengespräch (in Anführungszeichen, "
             "wenn mehrere Wörter)",
@@ -278,6 +285,7 @@ def register(registry: CommandRegistry) -> None:
         if ab:
             first = date_arg("ab", ab, ctx.today, Towards.FUTURE)
         series = SessionSeries(
+            room_id=ctx.room_id,
             name=name,
             rule=rule,
             first_day=first,
@@ -313,7 +321,6 @@ def register(registry: CommandRegistry) -> None:
         "termin neu",
         summary="Legt einen einzelnen (z. B. dringenden) Termin an.",
         role=Role.MODERATION,
-        case_data=False,
         params={
             "wann": "Datum und Uhrzeit, z. B. 25.11.2026 14:30, Mi 10:00, morgen 9 Uhr",
         },
@@ -335,6 +342,7 @@ def register(registry: CommandRegistry) -> None:
         slot = _int_option(options, "minuten", ctx.calendar.slot_minutes, 240)
         session = Session(
             series_id=None,
+            room_id=ctx.room_id,
             original_day=None,
             name="Fallkonferenz",
             starts_at=starts,
@@ -347,6 +355,7 @@ def register(registry: CommandRegistry) -> None:
             updated_at=ctx.now,
         )
         ctx.uow.sessions.add(session)
+        ctx.uow.sessions.arm_reminders(session, ctx.calendar.reminder_offsets, ctx.now)
         audit(ctx, "termin_angelegt", None, termin=session.id)
         plan = replan(ctx)
         doc = Doc().para("📅 Termin angelegt: ", b(session_line(session, 0)))
@@ -357,7 +366,6 @@ def register(registry: CommandRegistry) -> None:
         "termin absagen",
         summary="Sagt einen Termin ab; seine Fälle werden neu eingeplant.",
         role=Role.MODERATION,
-        case_data=False,
         params={"nr": "Nummer des Termins (siehe !fk termine)"},
         examples=("termin absagen 12",),
     )
@@ -378,6 +386,7 @@ def register(registry: CommandRegistry) -> None:
                 anfrage=request.id,
                 termin=session.id,
             )
+        ctx.uow.sessions.cancel_reminders(session.id)
         audit(ctx, "termin_abgesagt", None, termin=session.id)
         plan = replan(ctx)
         doc = Doc().para(
@@ -390,7 +399,6 @@ def register(registry: CommandRegistry) -> None:
         "termin verschieben",
         summary="Verschiebt einen Termin.",
         role=Role.MODERATION,
-        case_data=False,
         params={"nr": "Nummer des Termins", "wann": "neues Datum und Uhrzeit"},
         examples=("termin verschieben 12 16.12.2026 10:00",),
     )
@@ -403,6 +411,7 @@ def register(registry: CommandRegistry) -> None:
         before = when_text(session.starts_at)
         session.starts_at, session.ends_at = starts, starts + length
         session.sequence, session.updated_at = session.sequence + 1, ctx.now
+        ctx.uow.sessions.arm_reminders(session, ctx.calendar.reminder_offsets, ctx.now)
         audit(ctx, "termin_verschoben", None, termin=session.id)
         plan = replan(ctx)
         doc = Doc().para(

@@ -254,6 +254,7 @@ class SessionSeries(Base):
     __tablename__ = "session_series"
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    room_id: Mapped[str] = mapped_column(String(255))
     name: Mapped[str] = mapped_column(String(80))
     rule: Mapped[str] = mapped_column(String(200))
     first_day: Mapped[date]
@@ -275,6 +276,7 @@ class Session(Base):
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
     series_id: Mapped[int | None] = mapped_column(ForeignKey("session_series.id"))
+    room_id: Mapped[str] = mapped_column(String(255))
     original_day: Mapped[date | None]  # the rule's date; a moved occurrence keeps it
     name: Mapped[str] = mapped_column(String(80))
     starts_at: Mapped[datetime] = mapped_column(index=True)
@@ -297,3 +299,21 @@ class Placement(Base):
     request_id: Mapped[int] = mapped_column(ForeignKey("conference_request.id"), unique=True)
     position: Mapped[int] = mapped_column(Integer)
     placed_at: Mapped[datetime]
+
+
+class Reminder(Base):
+    """A reminder that falls due at ``due_at``; sent exactly once through the outbox."""
+
+    __tablename__ = "reminder"
+    __table_args__ = (
+        UniqueConstraint("session_id", "kind", "offset_minutes"),
+        Index("ix_reminder_due", "state", "due_at"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    session_id: Mapped[int] = mapped_column(ForeignKey("session.id"))
+    kind: Mapped[str] = mapped_column(String(16))  # "termin"
+    offset_minutes: Mapped[int] = mapped_column(Integer)
+    due_at: Mapped[datetime]
+    state: Mapped[str] = mapped_column(String(16), default="offen")
+    sent_at: Mapped[datetime | None]

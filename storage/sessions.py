@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session as OrmSession
 
-from storage.models import ConferenceRequest, Placement, Session, SessionSeries
+from storage.models import ConferenceRequest, Placement, Reminder, Session, SessionSeries
 
 PLANNED = "geplant"
 
@@ -105,3 +105,57 @@ class SessionRepository:
             .order_by(Placement.position)
         ).all()
         return [(p, r) for p, r in rows]
+
+    # reminders
+    def arm_reminders(
+        self, session: Session, offsets: Sequence[int], now: datetime, kind: str = "termin"
+    ) -> None:
+        """(Re)compute a session's reminders after it was created or moved.
+
+        A reminder whose time has already passed is not sent (``hinfällig``) — except
+        one already sent, which stays sent; one whose new time lies ahead is open again.
+        """
+        existing = {
+            r.offset_minutes: r
+            for r in self._s.scalars(
+                select(Reminder).where(Reminder.session_id == session.id, Reminder.kind == kind)
+            )
+        }
+        for offset in offsets:
+            due = session.starts_at - timedelta(minutes=offset)
+            row = existing.get(offset)
+            if row is None:
+                state = "offen" if due > now else "hinfällig"
+                self._s.add(
+                    Reminder(
+                        session_id=session.id,
+                        kind=kind,
+                        offset_minutes=offset,
+                        due_at=due,
+                        state=state,
+                    )
+                )
+                continue
+            row.due_at = due
+            if due > now:
+                row.state, row.sent_at = "offen", None
+            elif row.state == "offen":
+                row.state = "hinfällig"
+        self._s.flush()
+
+    def cancel_reminders(self, session_id: int) -> None:
+        for row in self._s.scalars(
+            select(Reminder).where(Reminder.session_id == session_id, Reminder.state == "offen")
+        ):
+            row.state = "hinfällig"
+        self._s.flush()
+
+    def due_reminders(self, now: datetime) -> Sequence[Reminder]:
+        return self._s.scalars(
+            select(Reminder)
+            .where(Reminder.state == "offen", Reminder.due_at <= now)
+            .order_by(Reminder.due_at, Reminder.id)
+        ).all()
+
+    def next_reminder_at(self) -> datetime | None:
+        return self._s.scalar(select(func.min(Reminder.due_at)).where(Reminder.state == "offen"))

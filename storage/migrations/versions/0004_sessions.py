@@ -1,4 +1,4 @@
-"""Session series, sessions and placements.
+"""Session series, sessions, placements and reminders.
 
 Revision ID: 0004_sessions
 Revises: 0003_identity_pins
@@ -20,6 +20,7 @@ def upgrade() -> None:
     op.create_table(
         "session_series",
         sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+        sa.Column("room_id", sa.String(255), nullable=False),
         sa.Column("name", sa.String(80), nullable=False),
         sa.Column("rule", sa.String(200), nullable=False),
         sa.Column("first_day", sa.Date, nullable=False),
@@ -36,6 +37,7 @@ def upgrade() -> None:
         "session",
         sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
         sa.Column("series_id", sa.Integer, sa.ForeignKey("session_series.id")),
+        sa.Column("room_id", sa.String(255), nullable=False),
         sa.Column("original_day", sa.Date),
         sa.Column("name", sa.String(80), nullable=False),
         sa.Column("starts_at", TS, nullable=False),
@@ -64,8 +66,20 @@ def upgrade() -> None:
         sa.Column("placed_at", TS, nullable=False),
     )
     op.create_index("ix_placement_session_id", "placement", ["session_id"])
+    op.create_table(
+        "reminder",
+        sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+        sa.Column("session_id", sa.Integer, sa.ForeignKey("session.id"), nullable=False),
+        sa.Column("kind", sa.String(16), nullable=False),
+        sa.Column("offset_minutes", sa.Integer, nullable=False),
+        sa.Column("due_at", TS, nullable=False),
+        sa.Column("state", sa.String(16), nullable=False),
+        sa.Column("sent_at", TS),
+        sa.UniqueConstraint("session_id", "kind", "offset_minutes"),
+    )
+    op.create_index("ix_reminder_due", "reminder", ["state", "due_at"])
 
 
 def downgrade() -> None:
-    for table in ("placement", "session", "session_series"):
+    for table in ("reminder", "placement", "session", "session_series"):
         op.drop_table(table)
