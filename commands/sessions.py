@@ -173,8 +173,15 @@ def _day(session: Session) -> date:
     return local_date(session.starts_at)
 
 
-def report(doc: Doc, plan: Replan, *, unplaced: bool = False) -> None:
-    """Say what moved; with ``unplaced`` also what fits nowhere (scheduling commands)."""
+def report(doc: Doc, plan: Replan, *, unplaced: bool = False, case: str | None = None) -> None:
+    """Say what moved; with ``unplaced`` also what fits nowhere (scheduling commands);
+    with ``case`` only what concerns that case (a caseworker's command)."""
+    if case is not None:
+        plan = Replan(
+            [(r, s) for r, s in plan.placed if r.case_pseudonym == case],
+            [(r, s) for r, s in plan.removed if r.case_pseudonym == case],
+            [(r, why) for r, why in plan.unplaced if r.case_pseudonym == case],
+        )
     for request, session in plan.removed:
         doc.para(
             "🗓️ Anfrage ",
