@@ -5,7 +5,8 @@ also understood: ``jeden letzten Freitag``, ``jeden Mittwoch``,
 ``alle 2 Wochen Dienstag`` and a raw ``RRULE:…``/``FREQ=…`` for anything else.
 :func:`occurrences` expands a rule from a local start date and wall-clock time and
 applies the holiday rule: ``auslassen`` drops an occurrence on a public holiday,
-``verschieben`` moves it to the next working day (same time). Wall-clock times
+``verschieben`` moves it to the next working day (same time) unless the series
+meets on or before that day anyway (then it is dropped). Wall-clock times
 stay put across daylight-saving changes: 10:00 is 10:00 in winter and in summer.
 """
 
@@ -16,8 +17,9 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
 from enum import StrEnum
+from itertools import islice, pairwise
 
-from dateutil.rrule import rrulestr
+from dateutil.rrule import rrule, rrulestr
 
 from commands.errors import ArgumentError
 
@@ -74,9 +76,23 @@ def _check(body: str) -> None:
     if re.search(r"FREQ=(SECONDLY|MINUTELY|HOURLY)", body):
         raise RuleError("Sitzungen wiederholen sich höchstens täglich.")
     try:
-        rrulestr(body, dtstart=datetime(2026, 1, 1))
-    except (ValueError, TypeError):
+        rule = rrulestr(body, dtstart=datetime(2026, 1, 1))
+        if not isinstance(rule, rrule):
+            raise ValueError(body)
+        # Expanding a rule without any date makes dateutil search up to the year 9999
+        # (seconds, on every expansion), some crash (BYDAY=9WE, INTERVAL=-1) and
+        # INTERVAL=0 repeats the first date forever: probe the last ten years.
+        probe = rule.replace(dtstart=datetime(9990, 1, 1), until=None, count=None)
+        found = list(islice(probe, 3))
+    except (ValueError, TypeError, IndexError):
         raise RuleError(f"Ungültige RRULE. Beispiele: {EXAMPLES}.") from None
+    if not found:
+        raise RuleError(f"Diese RRULE ergibt keinen Termin. Beispiele: {EXAMPLES}.")
+    # BYHOUR/BYMINUTE/BYSECOND give several sessions a day (the series has one start time)
+    if re.search(r"BY(HOUR|MINUTE|SECOND)=", body):
+        raise RuleError("Sitzungen wiederholen sich höchstens täglich.")
+    if any(a >= b for a, b in pairwise(found)):
+        raise RuleError(f"Ungültige RRULE. Beispiele: {EXAMPLES}.")
 
 
 @dataclass(frozen=True)
@@ -98,10 +114,12 @@ def occurrences(
     limit: int = 60,
 ) -> Iterator[Occurrence]:
     """Occurrences with ``after <= day <= until``, holidays applied, at most ``limit``."""
-    expanded = rrulestr(rule, dtstart=datetime.combine(first_day, time(0, 0)))
+    expanded = iter(rrulestr(rule, dtstart=datetime.combine(first_day, time(0, 0))))
     count = 0
-    for start in expanded:
-        original = start.date()
+    following = next(expanded, None)
+    while following is not None:
+        original = following.date()
+        following = next(expanded, None)
         if original > until or count >= limit:
             return
         day = original
@@ -110,7 +128,9 @@ def occurrences(
                 continue
             while is_holiday(day) or day.weekday() >= 5:
                 day += timedelta(days=1)
-        if day < after:
+            if following is not None and day >= following.date():
+                continue  # the series meets by then anyway: no second session that day
+        if not after <= day <= until:
             continue
         count += 1
         yield Occurrence(original, day, at)
