@@ -75,13 +75,17 @@ def _check(body: str) -> None:
         raise RuleError(f"Ungültige RRULE. Beispiele: {EXAMPLES}.")
     if re.search(r"FREQ=(SECONDLY|MINUTELY|HOURLY)", body):
         raise RuleError("Sitzungen wiederholen sich höchstens täglich.")
+    # dateutil never advances with INTERVAL=0 and runs backwards with a negative one
+    if any(int(n) < 1 for n in re.findall(r"INTERVAL=([+-]?\d+)", body)):
+        raise RuleError(f"Ungültige RRULE. Beispiele: {EXAMPLES}.")
+    if "COUNT=" in body and "UNTIL=" in body:  # RFC 5545 forbids both; dateutil will raise
+        raise RuleError(f"Ungültige RRULE (COUNT oder UNTIL, nicht beides). Beispiele: {EXAMPLES}.")
     try:
         rule = rrulestr(body, dtstart=datetime(2026, 1, 1))
         if not isinstance(rule, rrule):
             raise ValueError(body)
         # Expanding a rule without any date makes dateutil search up to the year 9999
-        # (seconds, on every expansion), some crash (BYDAY=9WE, INTERVAL=-1) and
-        # INTERVAL=0 repeats the first date forever: probe the last ten years.
+        # (seconds, on every expansion) and some crash (BYDAY=9WE): probe ten years.
         probe = rule.replace(dtstart=datetime(9990, 1, 1), until=None, count=None)
         found = list(islice(probe, 3))
     except (ValueError, TypeError, IndexError):

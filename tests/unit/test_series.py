@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import itertools
+import signal
 import time as clock
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from datetime import UTC, date, datetime, time, timedelta
 
 import pytest
@@ -107,6 +109,7 @@ def test_rules(text: str, rule: str) -> None:
         ("FREQ=WEEKLY;FOO=1", "Ungültige RRULE"),
         ("FREQ=FORTNIGHTLY", "Ungültige RRULE"),
         ("FREQ=DAILY;BYHOUR=30", "Ungültige RRULE"),
+        ("FREQ=WEEKLY;COUNT=3;UNTIL=20271231", "nicht beides"),
         ("RRULE:", "Ungültige RRULE"),
         ("RRULE:BYDAY=MO", "Ungültige RRULE"),
         ("FREQ=WEEKLY;DTSTART=20260101", "Ungültige RRULE"),
@@ -161,6 +164,39 @@ def test_rules_without_any_date_are_refused_quickly(text: str) -> None:
         parse_rule(text)
     assert clock.monotonic() - started < 0.5
     assert "keinen Termin" in err.value.message or "Ungültige RRULE" in err.value.message
+
+
+@contextmanager
+def within(seconds: float) -> Iterator[None]:
+    """Fail (instead of hanging the suite) when the block takes longer than ``seconds``."""
+
+    def expired(_signum: int, _frame: object) -> None:
+        raise TimeoutError(f"took longer than {seconds} s")
+
+    previous = signal.signal(signal.SIGALRM, expired)
+    signal.setitimer(signal.ITIMER_REAL, seconds)
+    try:
+        yield
+    finally:
+        signal.setitimer(signal.ITIMER_REAL, 0)
+        signal.signal(signal.SIGALRM, previous)
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "FREQ=WEEKLY;INTERVAL=0;BYDAY=MO",  # dateutil repeats the first date forever
+        "FREQ=YEARLY;INTERVAL=0;BYMONTH=2;BYMONTHDAY=30",  # ... or never returns
+        "FREQ=YEARLY;INTERVAL=+0;BYMONTH=0",
+        "FREQ=DAILY;INTERVAL=-1",  # runs backwards and crashes
+        "FREQ=YEARLY;INTERVAL=-1;BYYEARDAY=366",
+        "FREQ=WEEKLY;INTERVAL=2;INTERVAL=0;BYDAY=TU",
+    ],
+)
+def test_intervals_below_one_are_refused(text: str) -> None:
+    with within(2.0), pytest.raises(RuleError) as err:
+        parse_rule(text)
+    assert "Ungültige RRULE" in err.value.message
 
 
 def test_rare_but_real_rules_are_accepted() -> None:
@@ -375,6 +411,8 @@ def test_a_move_onto_the_next_regular_date_is_dropped() -> None:
         (date(2026, 11, 18), False),  # Buß- und Bettag: only in Sachsen
         (date(2026, 3, 8), False),  # Frauentag: only in Berlin (and Mecklenburg-Vorpommern)
         (date(2026, 11, 25), False),
+        (date(2026, 11, 21), False),  # a plain Saturday: no holiday, no working day either
+        (date(2026, 11, 22), False),  # a plain Sunday
     ],
 )
 def test_hessen_holidays(day: date, holiday: bool) -> None:
@@ -577,7 +615,54 @@ def test_occurrence_invariants(
     else:
         moved = [o for o in got if o.original != o.day]
         assert all(is_holiday(o.original) and o.day.weekday() < 5 for o in moved)
+        for o in moved:  # to the *next* working day
+            between = [o.original + timedelta(days=n) for n in range((o.day - o.original).days)]
+            assert all(is_holiday(d) or d.weekday() >= 5 for d in between)
         # every regular date in the window is kept (or already has the series' session)
         regular = [d for d in rule_days if after <= d and not is_holiday(d)]
         if len(got) < limit:
             assert set(regular) <= set(days)
+
+
+_RRULE_PARTS = [
+    "FREQ=DAILY", "FREQ=WEEKLY", "FREQ=MONTHLY", "FREQ=YEARLY",
+    "INTERVAL=0", "INTERVAL=2", "INTERVAL=-1", "INTERVAL=+0", "COUNT=0", "COUNT=3",
+    "BYDAY=9WE", "BYDAY=-1FR", "BYDAY=MO,TU", "BYDAY=0MO", "BYDAY=+2TU", "BYDAY=5FR",
+    "BYMONTHDAY=31", "BYMONTHDAY=0", "BYMONTHDAY=-40", "BYMONTHDAY=29", "BYMONTH=2",
+    "BYMONTH=0", "BYMONTH=2,4", "BYSETPOS=0", "BYSETPOS=-1", "BYSETPOS=400", "BYSETPOS=2",
+    "BYWEEKNO=53", "BYWEEKNO=0", "BYWEEKNO=-60", "BYYEARDAY=366", "BYYEARDAY=0",
+    "BYYEARDAY=-366", "WKST=SU", "WKST=XX", "UNTIL=20270101", "UNTIL=19000101",
+    "BYEASTER=0", "BYHOUR=9,15", "BYMINUTE=0,30",
+]  # fmt: skip
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    st.sampled_from(_RRULE_PARTS[:4]),
+    st.lists(st.sampled_from(_RRULE_PARTS), max_size=4),
+    st.sampled_from([SKIP, MOVE]),
+)
+def test_raw_rrules_are_refused_or_expand_safely(
+    freq: str, parts: list[str], holiday_rule: HolidayRule
+) -> None:
+    """Whatever a moderator types: a German refusal, or a rule that expands quickly into
+    one session a day at most, in order — never a crash, a hang or a duplicate."""
+    body = ";".join([freq, *parts])
+    with within(2.0):
+        try:
+            rule = parse_rule(body)
+        except RuleError:
+            return
+        got = list(
+            occurrences(
+                rule,
+                date(2026, 1, 1),
+                TEN,
+                after=date(2026, 11, 21),
+                until=date(2027, 5, 20),
+                is_holiday=lambda d: d.day in (1, 2, 3),
+                holiday_rule=holiday_rule,
+            )
+        )
+    days = [o.day for o in got]
+    assert all(a < b for a, b in itertools.pairwise(days))

@@ -177,12 +177,11 @@ _MARKERS = "<>@#$%&{}[]~|\\^`*=!?"
     )
 )
 def test_any_text_parses_or_is_refused_in_german_without_echo(text: str) -> None:
+    message: str | None = None
     try:
         when = parse_when(text, SATURDAY)
     except WhenError as err:
         message = err.message
-    else:
-        message = None
     if message is not None:
         assert not set(message) & set(_MARKERS)
         return
