@@ -26,7 +26,14 @@ from sqlalchemy.engine import make_url
 
 from bot.trust import SharingMode
 from commands.calendar import Calendar
-from commands.org import Assignment, Institution, InstitutionType, Organisation, Role
+from commands.org import (
+    Assignment,
+    Institution,
+    InstitutionType,
+    Organisation,
+    Role,
+    canonical_user_id,
+)
 
 ENV_PREFIX = "FKBOT_"
 SECRET_KEYS = ("password", "pickle_key")
@@ -138,8 +145,7 @@ class AssignmentConfig(_Section):
     def subject(self) -> str:
         """``@local:server`` with the server in lower case (servers are case-insensitive)."""
         if self.user:
-            local, _, server = self.user.partition(":")
-            return f"{local}:{server.lower()}"
+            return canonical_user_id(self.user)
         return (self.server or "").lower()
 
 

@@ -69,9 +69,7 @@ class CrossSigningKeys:
         return _public(self.master)
 
     def fingerprint(self) -> str:
-        """The master key as Element shows it: base64 in groups of four."""
-        key = self.master_public
-        return " ".join(key[i : i + 4] for i in range(0, len(key), 4))
+        return fingerprint(self.master_public)
 
     def _key_object(self, user_id: str, usage: str, key: SigningKey) -> dict[str, Any]:
         public = _public(key)
@@ -147,6 +145,11 @@ def _derive(pickle_key: str) -> bytes:
 
 
 # -- verification ------------------------------------------------------------------
+
+
+def fingerprint(master_key: str) -> str:
+    """A master key as Element shows it: base64 in groups of four."""
+    return " ".join(master_key[i : i + 4] for i in range(0, len(master_key), 4))
 
 
 def master_public_of(key_object: dict[str, Any]) -> str:

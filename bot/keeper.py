@@ -18,8 +18,9 @@ from typing import TYPE_CHECKING, Any
 
 from bot.clock import Clock
 from bot.engine import notice_content
+from bot.identity import fingerprint
 from bot.outbox import OutboxItem
-from bot.trust import Decision, Pin, SharingMode, decide, fingerprint
+from bot.trust import Decision, Pin, SharingMode, decide
 from bot.txn import txn_id_for
 from commands.org import Organisation, Role
 from commands.reply import Doc, b, code

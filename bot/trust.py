@@ -60,11 +60,6 @@ class Decision:
         return (user_id, device_id) in self.share
 
 
-def fingerprint(master_key: str) -> str:
-    """A master key as Element shows it: base64 in groups of four."""
-    return " ".join(master_key[i : i + 4] for i in range(0, len(master_key), 4))
-
-
 def _devices(keys_query: Mapping[str, Any], user_id: str) -> list[str]:
     return sorted((keys_query.get("device_keys") or {}).get(user_id) or {})
 

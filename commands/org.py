@@ -63,6 +63,12 @@ class Assignment:
     roles: frozenset[Role]
 
 
+def canonical_user_id(user_id: str) -> str:
+    """``@local:server`` with the server part in lower case (servers are case-insensitive)."""
+    local, _, server = user_id.partition(":")
+    return f"{local}:{server.lower()}"
+
+
 class UnknownInstitution(ArgumentError):
     def __init__(self, known: Iterable[str]) -> None:
         super().__init__("Unbekannte Institution. Bekannt sind: " + ", ".join(sorted(known)))
@@ -79,9 +85,8 @@ class Organisation:
 
     def member(self, user_id: str, power_level: int = 0) -> Member:
         """A user entry wins over their server's entry; power level may add moderation."""
-        local, _, server = user_id.partition(":")
-        server = server.lower()
-        assignment = self.users.get(f"{local}:{server}") or self.servers.get(server)
+        key = canonical_user_id(user_id)
+        assignment = self.users.get(key) or self.servers.get(key.partition(":")[2])
         institution = self.institutions.get(assignment.institution) if assignment else None
         roles = set(assignment.roles) if assignment else set()
         if (

@@ -6,6 +6,7 @@ import re
 from datetime import datetime
 from typing import Annotated, Self
 
+from bot.identity import fingerprint
 from commands.errors import UserError
 from commands.framework import CommandContext, CommandRegistry, Label
 from commands.org import Organisation, Role
@@ -24,10 +25,6 @@ class MatrixUser(str):
         if not _USER_ID.fullmatch(text):
             raise ValueError("erwartet eine Matrix-ID wie @name:server.example")
         return cls(text)
-
-
-def _fingerprint(key: str) -> str:
-    return " ".join(key[i : i + 4] for i in range(0, len(key), 4))
 
 
 def record_role_changes(uow: UnitOfWork, org: Organisation, now: datetime) -> int:
@@ -109,7 +106,7 @@ def register(registry: CommandRegistry) -> None:
         row = ctx.uow.pins.get(nutzer)
         if row is None or row.seen_key is None:
             raise UserError(f"Für {nutzer} wartet keine geänderte Identität auf Bestätigung.")
-        new = _fingerprint(row.seen_key)
+        new = fingerprint(row.seen_key)
         given = (fingerabdruck or "").replace(" ", "")
         if given and not row.seen_key.startswith(given):
             raise UserError(

@@ -21,11 +21,11 @@ import bot.trust
 from bot.clock import FakeClock
 from bot.engine import Engine
 from bot.events import SyncBatch, TextMessage
-from bot.identity import CrossSigningKeys
+from bot.identity import CrossSigningKeys, fingerprint
 from bot.ids import EventId, RoomId, UserId
 from bot.keeper import TrustKeeper
 from bot.outbox import OutboxItem
-from bot.trust import SharingMode, fingerprint
+from bot.trust import SharingMode
 from bot.txn import txn_id_for
 from commands.core import build_registry
 from commands.dispatch import Dispatcher

@@ -22,8 +22,8 @@ from hypothesis import strategies as st
 from signedjson.key import encode_verify_key_base64, generate_signing_key, get_verify_key
 from signedjson.sign import sign_json
 
-from bot.identity import CrossSigningKeys, device_is_cross_signed
-from bot.trust import Decision, Pin, SharingMode, decide, fingerprint
+from bot.identity import CrossSigningKeys, device_is_cross_signed, fingerprint
+from bot.trust import Decision, Pin, SharingMode, decide
 
 OWN = "@fallkonferenz-bot:fk.test"
 ANNA = "@anna:fk.test"
