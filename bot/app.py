@@ -29,6 +29,7 @@ from bot.trust import SharingMode
 from commands.core import build_registry
 from commands.dispatch import Dispatcher
 from commands.framework import CommandRegistry
+from commands.org import Role
 from commands.people import record_role_changes
 from storage.db import make_engine, upgrade
 from storage.uow import Database
@@ -74,6 +75,7 @@ class App:
         self.stopping = asyncio.Event()
         self.first_sync_done = asyncio.Event()
         self.gateway: MatrixGateway | None = None  # while running; tests watch it
+        self.timer: ReminderTimer | None = None  # while running; tests fire it
 
     def stop(self) -> None:
         self.stopping.set()
@@ -145,8 +147,17 @@ class App:
                 "jedes Mitglieds, auch unverifizierte. Nur für Testräume!"
             )
         reminders = ReminderTimer(
-            ReminderRunner(db, self.clock, self.org, submit=sender.submit), self.clock
+            ReminderRunner(
+                db,
+                self.clock,
+                self.org,
+                submit=sender.submit,
+                moderators=lambda room_id: self._moderators(gateway, room_id),
+                prefix=cfg.bot.command_prefix,
+            ),
+            self.clock,
         )
+        self.timer = reminders
         sender_task: asyncio.Task[None] | None = None
         backoff = Backoff(cfg.matrix.reconnect_max_seconds)
         full_state = True  # nio keeps no room state across restarts
@@ -199,9 +210,11 @@ class App:
                     # reminders that fell due while the bot was down, too.
                     sender_task = asyncio.create_task(sender.run(), name="outbox")
                     reminders.start()
-                elif result.commands:
-                    reminders.rearm()  # a command may have moved the next reminder
                 sender.submit(result.outbox + pending.outbox)
+                if result.outbox and sender_task is not None:
+                    # A command or reaction may have changed an agenda or the next due
+                    # time; look after the replies are on their way.
+                    asyncio.get_running_loop().call_soon(reminders.fire)
                 for source, room_id in result.key_requests:
                     await gateway.request_room_key(source, room_id)
                 full_state = False
@@ -222,6 +235,13 @@ class App:
         log.warning("%s (%s); neuer Versuch in %.1f s", what, exc, delay)
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(self.stopping.wait(), delay)
+
+    def _moderators(self, gateway: MatrixGateway, room_id: str) -> list[str]:
+        return [
+            user
+            for user in gateway.joined_members(room_id)
+            if self.org.member(user, gateway.power_level(room_id, user)).has(Role.MODERATION)
+        ]
 
     def _identity_secrets(self) -> tuple[str, str | None]:
         matrix = self.settings.matrix

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import re
 import tomllib
+from datetime import time
 from pathlib import Path
 from typing import Any, Literal
 
@@ -207,6 +208,14 @@ class AgencyConfig(_Section):
         )
 
 
+_HHMM = r"^([01][0-9]|2[0-3]):[0-5][0-9]$"
+
+
+def _clock_time(text: str) -> time:
+    hours, minutes = text.split(":")
+    return time(int(hours), int(minutes))
+
+
 class ScheduleConfig(_Section):
     """The room's calendar: holidays of the Land, planning horizon, session defaults."""
 
@@ -226,6 +235,23 @@ class ScheduleConfig(_Section):
             raise ValueError("verschiedene Minutenwerte zwischen 1 und 86400")
         return tuple(sorted(value, reverse=True))
 
+    # The agenda is posted this many working days before a session, at agenda_post_time
+    # (0: only on request); unconfirmed agendas are brought to the moderators'
+    # attention confirm_reminder_minutes before the start (0: never).
+    agenda_working_days: int = Field(default=3, ge=0, le=15)
+    agenda_post_time: str = Field(default="08:00", pattern=_HHMM)
+    confirm_reminder_minutes: int = Field(default=1440, ge=0, le=20160)
+    # Availability polls: start times offered on each working day, at most poll_slots.
+    poll_times: tuple[str, ...] = Field(default=("09:00", "11:00", "14:00"), min_length=1)
+    poll_slots: int = Field(default=8, ge=1, le=20)
+
+    @field_validator("poll_times")
+    @classmethod
+    def _times(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        if any(re.fullmatch(_HHMM, v) is None for v in value) or len(set(value)) != len(value):
+            raise ValueError("verschiedene Uhrzeiten im Format HH:MM")
+        return tuple(sorted(value))
+
     def calendar(self) -> Calendar:
         return Calendar(
             land=self.land or None,
@@ -234,6 +260,11 @@ class ScheduleConfig(_Section):
             slot_minutes=self.slot_minutes,
             duration_minutes=self.duration_minutes,
             reminder_offsets=self.reminder_offsets_minutes,
+            agenda_working_days=self.agenda_working_days,
+            agenda_post_time=_clock_time(self.agenda_post_time),
+            confirm_reminder_minutes=self.confirm_reminder_minutes,
+            poll_times=tuple(_clock_time(t) for t in self.poll_times),
+            poll_slots=self.poll_slots,
         )
 
 

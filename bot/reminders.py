@@ -1,13 +1,17 @@
-"""Reminders: the database says what is due, a timer says when to look.
+"""Timed work: the database says what is due, a timer says when to look.
 
-:meth:`ReminderRunner.run_due` takes every open reminder whose time has come, in
-one transaction: it writes the message to the outbox (txn id derived from the
-reminder id, so a crash between commit and send cannot post twice) and marks the
-reminder sent. If several reminders of one session are overdue — the bot was down
-— only the most recent one is sent, with a visible "verspätet (fällig seit …)";
-the others are marked ``übersprungen``. A reminder for a session that has already
-begun is ``hinfällig``. APScheduler (:class:`ReminderTimer`) only fires the runner:
-at the next due time and once a minute as a safety net; its jobs carry no data.
+:meth:`ReminderRunner.run_due` takes every open ``reminder`` row whose time has
+come, in one transaction: it writes the message to the outbox (txn id derived from
+the row id, so a crash between commit and send cannot post twice) and marks the row
+done. Row kinds: ``termin`` (reminders before a session), ``tagesordnung`` (post the
+agenda N working days before), ``bestätigung`` (tell moderation the agenda is still
+unconfirmed), ``beginn`` (the consent gate once more at the start). If several rows
+of one kind and session are overdue — the bot was down — only the most recent one
+is sent, with a visible "verspätet (fällig seit …)"; the others are marked
+``übersprungen``. A reminder for a session that has already begun is ``hinfällig``.
+The same run edits posted agendas that changed (``m.replace``). APScheduler
+(:class:`ReminderTimer`) only fires the runner: at the next due time, once a minute
+as a safety net and after commands; its jobs carry no data.
 """
 
 from __future__ import annotations
@@ -15,6 +19,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable
 from datetime import datetime, timedelta
+from typing import Any, ClassVar
 
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 
@@ -22,11 +27,12 @@ from bot.clock import Clock
 from bot.engine import notice_content
 from bot.outbox import OutboxItem
 from bot.txn import txn_id_for
-from commands.casework import institution_name_in
-from commands.dates import LOCAL_TZ
-from commands.org import Organisation
-from commands.reply import Doc, b
-from commands.sessions import when_text
+from commands.agenda import SYSTEM_ACTOR, content_hash, render
+from commands.casework import RequestState, institution_name_in
+from commands.dates import LOCAL_TZ, local_date
+from commands.org import Organisation, Role
+from commands.reply import Doc, Reply, b, code
+from commands.sessions import allowed, when_text
 from storage.models import Reminder, Session
 from storage.uow import Database, UnitOfWork
 
@@ -48,41 +54,52 @@ def _ahead(minutes: int) -> str:
     return f"{minutes} Minuten"
 
 
+Moderators = Callable[[str], list[str]]
+
+
 class ReminderRunner:
+    """Runs what the database says is due: reminders, agenda posts, checks, agenda edits."""
+
     def __init__(
         self,
         db: Database,
         clock: Clock,
         org: Organisation,
         submit: Callable[[list[OutboxItem]], None] = lambda items: None,
+        *,
+        moderators: Moderators | None = None,
+        prefix: str = "!fk",
     ) -> None:
         self._db = db
         self._clock = clock
         self._org = org
         self.submit = submit
+        self._moderators = moderators or (lambda _room: configured_moderators(org))
+        self._prefix = prefix
 
     def run_due(self) -> int:
-        """Send what is due; returns how many reminders were posted."""
+        """Send what is due and edit changed agendas; returns how many messages were queued."""
         now = self._clock.now()
         items: list[OutboxItem] = []
         with self._db.uow() as uow:
-            by_session: dict[int, list[Reminder]] = {}
+            groups: dict[tuple[int, str], list[Reminder]] = {}
             for row in uow.sessions.due_reminders(now):
-                by_session.setdefault(row.session_id, []).append(row)
-            for session_id, rows in by_session.items():
-                session = uow.sessions.get(session_id)
-                if session is None or session.state != "geplant" or session.starts_at <= now:
-                    for row in rows:
-                        row.state = "hinfällig"
-                    continue
+                groups.setdefault((row.session_id, row.kind), []).append(row)
+            for (session_id, kind), rows in groups.items():
                 rows.sort(key=lambda r: r.due_at)
                 *missed, latest = rows
                 for row in missed:
                     row.state = "übersprungen"  # one catch-up, not a burst
-                items.append(self._send(uow, session, latest, now))
+                session = uow.sessions.get(session_id)
+                job = self._jobs.get(kind)
+                if session is None or job is None:
+                    latest.state = "hinfällig"
+                    continue
+                items += job(self, uow, session, latest, now)
+            items += self._edit_agendas(uow, now)
             uow.commit()
         if items:
-            log.info("%d Erinnerung(en) fällig", len(items))
+            log.info("%d zeitgesteuerte Nachricht(en)", len(items))
             self.submit(items)
         return len(items)
 
@@ -90,7 +107,14 @@ class ReminderRunner:
         with self._db.uow() as uow:
             return uow.sessions.next_reminder_at()
 
-    def _send(self, uow: UnitOfWork, session: Session, row: Reminder, now: datetime) -> OutboxItem:
+    # -- jobs, one per reminder kind ---------------------------------------------------
+
+    def _remind(
+        self, uow: UnitOfWork, session: Session, row: Reminder, now: datetime
+    ) -> list[OutboxItem]:
+        if not _ahead_of(session, now):
+            row.state = "hinfällig"
+            return []
         participants = sorted(
             {k for _, request in uow.sessions.agenda(session.id) for k in request.participants}
         )
@@ -101,25 +125,276 @@ class ReminderRunner:
             f"in {_ahead(row.offset_minutes)}.",
         )
         count = len(uow.sessions.placements(session.id))
-        doc.para(f"{count} Fall/Fälle auf der Tagesordnung (!fk agenda {session.id}).")
+        doc.para(f"{count} Fall/Fälle auf der Tagesordnung ({self._prefix} agenda {session.id}).")
         if participants:
             doc.para(
                 "Beteiligte Institutionen: ",
                 ", ".join(institution_name_in(self._org, k) for k in participants),
             )
-        if now - row.due_at > LATE_AFTER:
-            since = row.due_at.astimezone(LOCAL_TZ)
-            doc.para(f"(verspätet – fällig seit {since:%d.%m.%Y %H:%M} Uhr)")
+        _late(doc, row, now)
+        row.state, row.sent_at = "gesendet", now
+        return [
+            self._post(
+                uow,
+                session.room_id,
+                f"reminder:{row.id}",
+                "reminder",
+                notice_content(doc.build(), mentions=[]),
+                now,
+                reply_to=self._agenda_event(uow, session.id),
+            )
+        ]
+
+    def _post_agenda(
+        self, uow: UnitOfWork, session: Session, row: Reminder, now: datetime
+    ) -> list[OutboxItem]:
+        row.state, row.sent_at = "gesendet", now
+        if not _ahead_of(session, now):
+            row.state = "hinfällig"
+            return []
+        agenda = uow.agendas.ensure(session.id, session.room_id)
+        if agenda.post_txn_id is not None:
+            return []  # posted before (a moved session): changes arrive as edits
+        reply = render(uow, self._org, session, agenda, self._prefix)
+        moderators = self._moderators(session.room_id)
+        item = self._post(
+            uow,
+            session.room_id,
+            f"agenda:{session.id}",
+            "agenda",
+            notice_content(reply, mentions=moderators),
+            now,
+        )
+        agenda.post_txn_id, agenda.posted_at = item.txn_id, now
+        agenda.published_hash, agenda.dirty = content_hash(reply), False
+        uow.audit.append(
+            at=now,
+            actor=SYSTEM_ACTOR,
+            institution=None,
+            action="agenda_gesendet",
+            detail={"termin": session.id, "fassung": agenda.revision},
+        )
+        return [item]
+
+    def _confirm_reminder(
+        self, uow: UnitOfWork, session: Session, row: Reminder, now: datetime
+    ) -> list[OutboxItem]:
+        agenda = uow.agendas.get(session.id)
+        if (
+            not _ahead_of(session, now)
+            or not uow.sessions.placements(session.id)
+            or (agenda is not None and agenda.confirmed)
+        ):
+            row.state = "hinfällig"
+            return []
+        moderators = self._moderators(session.room_id)
+        doc = Doc().para(
+            "⏳ ",
+            b("Tagesordnung nicht bestätigt:"),
+            f" {session.name} (Termin #{session.id}) am {when_text(session.starts_at)}. "
+            "Bitte prüfen und bestätigen: ✅ auf die Tagesordnung oder ",
+            code(f"{self._prefix} agenda bestätigen {session.id}"),
+            ".",
+        )
+        if moderators:
+            doc.para("An die Moderation: ", ", ".join(moderators))
+        _late(doc, row, now)
+        row.state, row.sent_at = "gesendet", now
+        return [
+            self._post(
+                uow,
+                session.room_id,
+                f"confirm:{row.id}",
+                "reminder",
+                notice_content(doc.build(), mentions=moderators),
+                now,
+                reply_to=self._agenda_event(uow, session.id),
+            )
+        ]
+
+    def _start_check(
+        self, uow: UnitOfWork, session: Session, row: Reminder, now: datetime
+    ) -> list[OutboxItem]:
+        """At the start, the consent gate once more: a case it no longer covers comes off."""
+        if session.state != "geplant" or now >= session.ends_at:
+            row.state = "hinfällig"
+            return []
+        row.state, row.sent_at = "gesendet", now
+        day = local_date(session.starts_at)
+        removed = []
+        for _, request in uow.sessions.agenda(session.id):
+            if request.state == RequestState.READY and allowed(uow, request, day):
+                continue
+            uow.sessions.unplace(request.id)
+            uow.audit.append(
+                at=now,
+                actor=SYSTEM_ACTOR,
+                institution=None,
+                action="agenda_entfernt",
+                pseudonym=request.case_pseudonym,
+                detail={"anfrage": request.id, "termin": session.id, "grund": "sitzungsbeginn"},
+            )
+            removed.append(request.case_pseudonym)
+        if not removed:
+            return []
+        if uow.agendas.touch(session.id):
+            uow.audit.append(
+                at=now,
+                actor=SYSTEM_ACTOR,
+                institution=None,
+                action="agenda_entsperrt",
+                detail={"termin": session.id},
+            )
+        moderators = self._moderators(session.room_id)
+        doc = Doc().para(
+            "🔎 ",
+            b("Prüfung zu Sitzungsbeginn:"),
+            f" Termin #{session.id} – die Einwilligung deckt diese Fälle heute nicht mehr, "
+            "sie sind von der Tagesordnung genommen und werden nicht besprochen: ",
+            ", ".join(removed),
+            ".",
+        )
+        if moderators:
+            doc.para("An die Moderation: ", ", ".join(moderators))
+        return [
+            self._post(
+                uow,
+                session.room_id,
+                f"start:{row.id}",
+                "agenda",
+                notice_content(doc.build(), mentions=moderators),
+                now,
+                reply_to=self._agenda_event(uow, session.id),
+            )
+        ]
+
+    _jobs: ClassVar[dict[str, Job]] = {
+        "termin": _remind,
+        "tagesordnung": _post_agenda,
+        "bestätigung": _confirm_reminder,
+        "beginn": _start_check,
+    }
+
+    # -- edits of posted agendas --------------------------------------------------------
+
+    def _edit_agendas(self, uow: UnitOfWork, now: datetime) -> list[OutboxItem]:
+        items: list[OutboxItem] = []
+        for agenda in uow.agendas.dirty():
+            original = uow.agendas.posted_event(agenda)
+            session = uow.sessions.get(agenda.session_id)
+            if original is None or session is None:
+                continue  # not acknowledged yet: the next run edits it
+            reply = render(uow, self._org, session, agenda, self._prefix)
+            digest = content_hash(reply)
+            if digest != agenda.published_hash:
+                agenda.edits += 1
+                items.append(
+                    self._post(
+                        uow,
+                        session.room_id,
+                        f"agenda:{session.id}:{agenda.edits}",
+                        "agenda-edit",
+                        edit_content(reply, original),
+                        now,
+                    )
+                )
+                agenda.published_hash = digest
+            if agenda.reconfirm_notice and session.state == "geplant":
+                moderators = self._moderators(session.room_id)
+                doc = Doc().para(
+                    "🔓 ",
+                    b("Tagesordnung geändert:"),
+                    f" Termin #{session.id} (Fassung {agenda.revision}). Die Bestätigung ist "
+                    "aufgehoben – bitte neu prüfen und bestätigen: ✅ oder ",
+                    code(f"{self._prefix} agenda bestätigen {session.id}"),
+                    ".",
+                )
+                if moderators:
+                    doc.para("An die Moderation: ", ", ".join(moderators))
+                items.append(
+                    self._post(
+                        uow,
+                        session.room_id,
+                        f"unlock:{session.id}:{agenda.revision}",
+                        "agenda",
+                        notice_content(doc.build(), mentions=moderators),
+                        now,
+                        reply_to=original,
+                    )
+                )
+            agenda.dirty, agenda.reconfirm_notice = False, False
+        return items
+
+    # -- helpers ------------------------------------------------------------------------
+
+    def _agenda_event(self, uow: UnitOfWork, session_id: int) -> str | None:
+        agenda = uow.agendas.get(session_id)
+        return uow.agendas.posted_event(agenda) if agenda is not None else None
+
+    def _post(
+        self,
+        uow: UnitOfWork,
+        room_id: str,
+        key: str,
+        purpose: str,
+        content: dict[str, Any],
+        now: datetime,
+        *,
+        reply_to: str | None = None,
+    ) -> OutboxItem:
+        if reply_to is not None:
+            content = {**content, "m.relates_to": {"m.in_reply_to": {"event_id": reply_to}}}
         message = uow.outbox.add(
-            txn_id=txn_id_for(f"reminder:{row.id}", "reminder"),
-            room_id=session.room_id,
+            txn_id=txn_id_for(key, purpose),
+            room_id=room_id,
             event_type="m.room.message",
-            content=notice_content(doc.build(), mentions=[]),
-            requires_encryption=False,
+            content=content,
+            requires_encryption=purpose != "reminder",
             now=now,
         )
-        row.state, row.sent_at = "gesendet", now
         return OutboxItem.of(message)
+
+
+Job = Callable[[ReminderRunner, UnitOfWork, Session, Reminder, datetime], list[OutboxItem]]
+
+
+def configured_moderators(org: Organisation) -> list[str]:
+    """Users the configuration gives moderation (power-level moderators need the room)."""
+    return sorted(
+        a.subject
+        for a in org.users.values()
+        if org.member(a.subject).has(Role.MODERATION)
+    )
+
+
+def edit_content(reply: Reply, original: str) -> dict[str, Any]:
+    """An ``m.replace`` edit with the fallback clients without edit support show."""
+    new = {
+        "msgtype": "m.notice",
+        "body": reply.plain,
+        "format": "org.matrix.custom.html",
+        "formatted_body": reply.html,
+        "m.mentions": {},
+    }
+    return {
+        "msgtype": "m.notice",
+        "body": "* " + reply.plain,
+        "format": "org.matrix.custom.html",
+        "formatted_body": "* " + reply.html,
+        "m.new_content": new,
+        "m.relates_to": {"rel_type": "m.replace", "event_id": original},
+        "m.mentions": {},
+    }
+
+
+def _ahead_of(session: Session, now: datetime) -> bool:
+    return session.state == "geplant" and session.starts_at > now
+
+
+def _late(doc: Doc, row: Reminder, now: datetime) -> None:
+    if now - row.due_at > LATE_AFTER:
+        since = row.due_at.astimezone(LOCAL_TZ)
+        doc.para(f"(verspätet – fällig seit {since:%d.%m.%Y %H:%M} Uhr)")
 
 
 class ReminderTimer:

@@ -79,5 +79,11 @@ class Doc:
         self._html.append("<ul>" + "".join(html_rows) + "</ul>")
         return self
 
+    def append(self, reply: Reply) -> Doc:
+        """Add a finished reply's paragraphs (e.g. an agenda inside an answer)."""
+        self._plain.append(reply.plain)
+        self._html.append(reply.html)
+        return self
+
     def build(self, *, notice: bool = True) -> Reply:
         return Reply("\n\n".join(self._plain), "".join(self._html), notice)

@@ -16,13 +16,12 @@ from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
 from typing import Annotated
 
+from commands.calendar import Calendar
 from commands.casework import (
-    LEGAL_BASIS_8A,
     RequestState,
     audit,
     date_arg,
     gate_for,
-    institution_name,
     schutzauftrag_active,
 )
 from commands.dates import LOCAL_TZ, Towards, local_date
@@ -34,6 +33,7 @@ from commands.reply import Doc, Reply, b, code
 from commands.series import HolidayRule, occurrences, parse_rule
 from commands.when import WhenError, local_moment, parse_when
 from storage.models import ConferenceRequest, Session, SessionSeries
+from storage.uow import UnitOfWork
 
 _SPAN = re.compile(r"(\d{1,2}):(\d{2})\s*[-–]\s*(\d{1,2}):(\d{2})")
 _WEEKDAY = ("Mo", "Di", "Mi", "Do", "Fr", "Sa", "So")
@@ -94,17 +94,18 @@ def materialize(ctx: CommandContext) -> int:
                 updated_at=ctx.now,
             )
             ctx.uow.sessions.add(session)
-            ctx.uow.sessions.arm_reminders(session, ctx.calendar.reminder_offsets, ctx.now)
+            arm(ctx.uow, ctx.calendar, session, ctx.now)
             created += 1
 
     return created
 
 
-def _allowed(ctx: CommandContext, request: ConferenceRequest, day: date) -> bool:
-    if schutzauftrag_active(ctx.uow, request.case_pseudonym):
+def allowed(uow: UnitOfWork, request: ConferenceRequest, day: date) -> bool:
+    """May this request be discussed on ``day``: a confirmed Schutzauftrag or the gate."""
+    if schutzauftrag_active(uow, request.case_pseudonym):
         return True
     gate = gate_for(
-        ctx.uow, request.case_pseudonym, request.participants, day, entrusted=request.entrusted
+        uow, request.case_pseudonym, request.participants, day, entrusted=request.entrusted
     )
     return gate.allowed
 
@@ -133,7 +134,7 @@ def replan(ctx: CommandContext) -> Replan:
             if (
                 request.state == RequestState.READY
                 and in_time
-                and _allowed(ctx, request, _day(session))
+                and allowed(ctx.uow, request, _day(session))
             ):
                 continue
             ctx.uow.sessions.unplace(request.id)
@@ -154,7 +155,7 @@ def replan(ctx: CommandContext) -> Replan:
             for r in candidates.values()
         ],
         [OpenSession(s.id, s.starts_at, s.capacity, taken.get(s.id, 0)) for s in upcoming],
-        lambda request_id, day: _allowed(ctx, candidates[request_id], day),
+        lambda request_id, day: allowed(ctx.uow, candidates[request_id], day),
         ctx.now,
     )
     placed = []
@@ -165,8 +166,30 @@ def replan(ctx: CommandContext) -> Replan:
             ctx, "agenda_eingeplant", request.case_pseudonym, anfrage=request_id, termin=session_id
         )
         placed.append((request, session))
+    for session_id in sorted({s.id for _, s in removed} | {s.id for _, s in placed}):
+        touch(ctx, session_id)
     unplaced = [(candidates[r], reason) for r, reason in result.unplaced.items()]
     return Replan(placed, removed, unplaced)
+
+
+def touch(ctx: CommandContext, session_id: int) -> None:
+    """A session or its items changed: its agenda gets a new revision (and is unlocked)."""
+    if ctx.uow.agendas.touch(session_id):
+        audit(ctx, "agenda_entsperrt", None, termin=session_id)
+
+
+def arm(uow: UnitOfWork, calendar: Calendar, session: Session, now: datetime) -> None:
+    """(Re)compute everything timed about a session: reminders, agenda post, checks."""
+    uow.sessions.arm_reminders(session, calendar.reminder_offsets, now)
+    post_at = calendar.agenda_post_at(session.starts_at)
+    if post_at is not None:
+        # Posting late is better than not at all: a session created inside the window
+        # gets its agenda at once.
+        uow.sessions.arm_once(session.id, "tagesordnung", post_at, now, catch_up=True)
+    if calendar.confirm_reminder_minutes:
+        due = session.starts_at - timedelta(minutes=calendar.confirm_reminder_minutes)
+        uow.sessions.arm_once(session.id, "bestätigung", due, now, catch_up=False)
+    uow.sessions.arm_once(session.id, "beginn", session.starts_at, now, catch_up=True)
 
 
 def _day(session: Session) -> date:
@@ -228,7 +251,7 @@ def _positive(name: str, value: int | None, default: int, top: int) -> int:
     return value
 
 
-def _get_session(ctx: CommandContext, number: int | None) -> Session:
+def get_session(ctx: CommandContext, number: int | None) -> Session:
     if number is None:
         upcoming = ctx.uow.sessions.upcoming(ctx.now, limit=1)
         if not upcoming:
@@ -362,7 +385,7 @@ def register(registry: CommandRegistry) -> None:
             updated_at=ctx.now,
         )
         ctx.uow.sessions.add(session)
-        ctx.uow.sessions.arm_reminders(session, ctx.calendar.reminder_offsets, ctx.now)
+        arm(ctx.uow, ctx.calendar, session, ctx.now)
         audit(ctx, "termin_angelegt", None, termin=session.id)
         plan = replan(ctx)
         doc = Doc().para("📅 Termin angelegt: ", b(session_line(session, 0)))
@@ -377,7 +400,7 @@ def register(registry: CommandRegistry) -> None:
         examples=("termin absagen 12",),
     )
     def termin_absagen(ctx: CommandContext, nr: int) -> Reply:
-        session = _get_session(ctx, nr)
+        session = get_session(ctx, nr)
         session.state, session.sequence, session.updated_at = (
             "abgesagt",
             session.sequence + 1,
@@ -394,6 +417,7 @@ def register(registry: CommandRegistry) -> None:
                 termin=session.id,
             )
         ctx.uow.sessions.cancel_reminders(session.id)
+        touch(ctx, session.id)
         audit(ctx, "termin_abgesagt", None, termin=session.id)
         plan = replan(ctx)
         doc = Doc().para(
@@ -410,7 +434,7 @@ def register(registry: CommandRegistry) -> None:
         examples=("termin verschieben 12 16.12.2026 10:00",),
     )
     def termin_verschieben(ctx: CommandContext, nr: int, wann: Annotated[str, REST]) -> Reply:
-        session = _get_session(ctx, nr)
+        session = get_session(ctx, nr)
         starts = _moment(ctx, wann, default=session.starts_at.astimezone(LOCAL_TZ).time())
         if starts <= ctx.now:
             raise ArgumentError("Der neue Zeitpunkt liegt in der Vergangenheit.")
@@ -418,7 +442,8 @@ def register(registry: CommandRegistry) -> None:
         before = when_text(session.starts_at)
         session.starts_at, session.ends_at = starts, starts + length
         session.sequence, session.updated_at = session.sequence + 1, ctx.now
-        ctx.uow.sessions.arm_reminders(session, ctx.calendar.reminder_offsets, ctx.now)
+        arm(ctx.uow, ctx.calendar, session, ctx.now)
+        touch(ctx, session.id)
         audit(ctx, "termin_verschoben", None, termin=session.id)
         plan = replan(ctx)
         doc = Doc().para(
@@ -445,35 +470,6 @@ def register(registry: CommandRegistry) -> None:
             return doc.para("Keine Termine geplant. Anlegen: ", code("!fk termin neu …")).build()
         taken = ctx.uow.sessions.taken([s.id for s in upcoming])
         doc.items([(session_line(s, taken.get(s.id, 0)),) for s in upcoming])
-        return doc.build()
-
-    @registry.command(
-        "agenda",
-        summary="Zeigt die Tagesordnung eines Termins (Entwurf): nur Pseudonyme.",
-        params={"nr": "Nummer des Termins (Standard: der nächste)"},
-        examples=("agenda", "agenda 12"),
-    )
-    def agenda(ctx: CommandContext, nr: int | None = None) -> Reply:
-        session = _get_session(ctx, nr)
-        items = ctx.uow.sessions.agenda(session.id)
-        doc = Doc().para(b(f"Tagesordnung {session.name}"), f" – {when_text(session.starts_at)}")
-        if not items:
-            return doc.para("Noch keine Fälle eingeplant.").build()
-        rows = []
-        for index, (_, request) in enumerate(items):
-            slot = session.starts_at + timedelta(minutes=index * session.slot_minutes)
-            mark = " · § 8a SGB VIII" if request.basis == LEGAL_BASIS_8A else ""
-            rows.append(
-                (
-                    f"{slot.astimezone(LOCAL_TZ):%H:%M} ",
-                    b(request.case_pseudonym),
-                    f" – {request.topic}, angefragt von "
-                    f"{institution_name(ctx, request.requesting_institution)}; Teilnehmende: "
-                    + ", ".join(institution_name(ctx, k) for k in request.participants)
-                    + mark,
-                )
-            )
-        doc.items(rows)
         return doc.build()
 
     @registry.command(

@@ -317,3 +317,66 @@ class Reminder(Base):
     due_at: Mapped[datetime]
     state: Mapped[str] = mapped_column(String(16), default="offen")
     sent_at: Mapped[datetime | None]
+
+
+class Agenda(Base):
+    """The agenda (Tagesordnung) of one session: its revision, confirmation and posted message.
+
+    ``revision`` grows with every change of the session or its items; the agenda is
+    confirmed (locked) while ``confirmed_revision == revision``. ``post_txn_id`` names
+    the outbox row of the posted message; ``dirty`` asks for an edit of it.
+    """
+
+    __tablename__ = "agenda"
+
+    session_id: Mapped[int] = mapped_column(ForeignKey("session.id"), primary_key=True)
+    room_id: Mapped[str] = mapped_column(String(255))
+    revision: Mapped[int] = mapped_column(Integer, default=0)
+    confirmed_revision: Mapped[int | None] = mapped_column(Integer)
+    confirmed_by: Mapped[str | None] = mapped_column(String(255))
+    confirmed_at: Mapped[datetime | None]
+    post_txn_id: Mapped[str | None] = mapped_column(String(255), unique=True)
+    posted_at: Mapped[datetime | None]
+    published_hash: Mapped[str | None] = mapped_column(String(64))
+    edits: Mapped[int] = mapped_column(Integer, default=0)
+    dirty: Mapped[bool] = mapped_column(Boolean, default=False)
+    reconfirm_notice: Mapped[bool] = mapped_column(Boolean, default=False)
+    refused_reactors: Mapped[list[str]] = mapped_column(default=list)
+
+    @property
+    def confirmed(self) -> bool:
+        return self.confirmed_revision is not None and self.confirmed_revision == self.revision
+
+
+class Poll(Base):
+    """An availability poll (MSC3381) for an urgent request's ad-hoc conference."""
+
+    __tablename__ = "poll"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    room_id: Mapped[str] = mapped_column(String(255))
+    request_id: Mapped[int] = mapped_column(ForeignKey("conference_request.id"), index=True)
+    txn_id: Mapped[str] = mapped_column(String(255), unique=True)
+    slots: Mapped[list[str]]  # ISO 8601 UTC start times; answer id = position + 1
+    duration_minutes: Mapped[int] = mapped_column(Integer)
+    max_selections: Mapped[int] = mapped_column(Integer)
+    state: Mapped[str] = mapped_column(String(16), default="offen")
+    created_by: Mapped[str] = mapped_column(String(255))
+    created_at: Mapped[datetime]
+    closed_by: Mapped[str | None] = mapped_column(String(255))
+    closed_at: Mapped[datetime | None]
+    chosen: Mapped[str | None] = mapped_column(String(8))
+    session_id: Mapped[int | None] = mapped_column(ForeignKey("session.id"))
+
+
+class PollBallot(Base):
+    """One vote event (poll response or text command); the latest per voter counts."""
+
+    __tablename__ = "poll_ballot"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    poll_id: Mapped[int] = mapped_column(ForeignKey("poll.id"), index=True)
+    voter: Mapped[str] = mapped_column(String(255))
+    event_id: Mapped[str] = mapped_column(String(255), unique=True)
+    selections: Mapped[list[str]]
+    voted_at: Mapped[datetime]

@@ -143,6 +143,41 @@ class SessionRepository:
                 row.state = "hinfällig"
         self._s.flush()
 
+    def arm_once(
+        self, session_id: int, kind: str, due: datetime, now: datetime, *, catch_up: bool
+    ) -> None:
+        """(Re)arm a session's single timed job of ``kind`` (agenda post, checks).
+
+        A due time already past is run at once with ``catch_up``, else dropped; a job
+        that already ran stays done unless its new time lies ahead.
+        """
+        row = self._s.scalars(
+            select(Reminder).where(
+                Reminder.session_id == session_id,
+                Reminder.kind == kind,
+                Reminder.offset_minutes == 0,
+            )
+        ).one_or_none()
+        if due <= now and catch_up:
+            due = now
+        ahead = due > now or catch_up
+        if row is None:
+            row = Reminder(
+                session_id=session_id,
+                kind=kind,
+                offset_minutes=0,
+                due_at=due,
+                state="offen" if ahead else "hinfällig",
+            )
+            self._s.add(row)
+        else:
+            row.due_at = due
+            if due > now or (catch_up and row.state != "gesendet"):
+                row.state, row.sent_at = "offen", None
+            elif row.state == "offen":
+                row.state = "hinfällig"
+        self._s.flush()
+
     def cancel_reminders(self, session_id: int) -> None:
         for row in self._s.scalars(
             select(Reminder).where(Reminder.session_id == session_id, Reminder.state == "offen")

@@ -8,6 +8,7 @@ from typing import Self
 from sqlalchemy import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
+from storage.agendas import AgendaRepository, PollRepository
 from storage.audit import AuditLog
 from storage.cases import CaseRepository, RoleSnapshotRepository
 from storage.pins import PinRepository
@@ -33,6 +34,8 @@ class UnitOfWork:
     role_snapshots: RoleSnapshotRepository
     pins: PinRepository
     sessions: SessionRepository
+    agendas: AgendaRepository
+    polls: PollRepository
 
     def __init__(self, session_factory: sessionmaker[Session]) -> None:
         self._factory = session_factory
@@ -48,6 +51,8 @@ class UnitOfWork:
         self.role_snapshots = RoleSnapshotRepository(self.session)
         self.pins = PinRepository(self.session)
         self.sessions = SessionRepository(self.session)
+        self.agendas = AgendaRepository(self.session)
+        self.polls = PollRepository(self.session)
         return self
 
     def __exit__(

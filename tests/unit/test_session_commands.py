@@ -994,7 +994,9 @@ def test_agenda_shows_pseudonyms_topics_institutions_and_slot_times_only(room: R
 
     reply = room.say(JA1, "agenda")
 
-    assert reply.startswith("Tagesordnung Fallkonferenz – Di 15.06.2027 14:30\n\n"), reply
+    assert reply.startswith(
+        f"📋 Tagesordnung Fallkonferenz – Termin #{session}, Di 15.06.2027 14:30–16:30\n\n"
+    ), reply
     assert reply == room.say(JC, f"agenda {session}")
     assert items_after(reply, "Tagesordnung") == [
         f"14:30 {first} – Ausbildung, angefragt von {JOBCENTER}; "
@@ -1016,7 +1018,8 @@ def test_agenda_of_an_empty_or_missing_session(room: Room) -> None:
     assert reply == f"⚠️ Es gibt keinen künftigen Termin. Anlegen: {PREFIX} termin neu …"
     session = room.adhoc("morgen 9 Uhr")
     assert room.say(JC, "agenda") == (
-        "Tagesordnung Fallkonferenz – Di 24.11.2026 09:00\n\nNoch keine Fälle eingeplant."
+        f"📋 Tagesordnung Fallkonferenz – Termin #{session}, Di 24.11.2026 09:00–11:00"
+        "\n\nNoch keine Fälle eingeplant."
     )
     assert room.say(JC, f"agenda {session + 1}").startswith("⚠️ Diesen Termin gibt es nicht (mehr).")
 

@@ -1,0 +1,195 @@
+"""The agenda (Tagesordnung): rendering, confirmation by moderation, unlocking on change.
+
+PRODUCT.md step 7. An agenda has a *revision* that grows with every change of its
+session or items (``AgendaRepository.touch``); it is confirmed while the confirmed
+revision is the current one, so any change unlocks it by itself. The message in the room is posted
+and edited by the timed runner (:mod:`bot.reminders`), never by a command directly:
+a command only marks the agenda ``dirty`` in its own transaction, and the runner
+turns that into one ``m.replace`` edit once the original's event id is known.
+
+Confirming re-runs the consent gate for the session's date first (:func:`replan`);
+if that changes the agenda, the moderator is shown the new revision instead of
+confirming something they have not seen.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Sequence
+from datetime import timedelta
+
+from commands.casework import LEGAL_BASIS_8A, institution_name_in
+from commands.dates import LOCAL_TZ
+from commands.errors import UserError
+from commands.framework import CommandContext, CommandRegistry, ReactionContext
+from commands.org import Organisation, Role
+from commands.reply import Doc, Part, Reply, b, code
+from commands.sessions import SessionNotFound, get_session, replan, report, when_text
+from storage.models import Agenda, ConferenceRequest, Placement, Session
+from storage.uow import UnitOfWork
+
+CONFIRM_KEY = "✅"
+SYSTEM_ACTOR = "fkbot"
+
+
+def agenda_rows(
+    org: Organisation, session: Session, items: Sequence[tuple[Placement, ConferenceRequest]]
+) -> list[tuple[Part, ...]]:
+    rows: list[tuple[Part, ...]] = []
+    for index, (_, request) in enumerate(items):
+        slot = session.starts_at + timedelta(minutes=index * session.slot_minutes)
+        mark = " · § 8a SGB VIII" if request.basis == LEGAL_BASIS_8A else ""
+        rows.append(
+            (
+                f"{slot.astimezone(LOCAL_TZ):%H:%M} ",
+                b(request.case_pseudonym),
+                f" – {request.topic}, angefragt von "
+                f"{institution_name_in(org, request.requesting_institution)}; Teilnehmende: "
+                + ", ".join(institution_name_in(org, k) for k in request.participants)
+                + mark,
+            )
+        )
+    return rows
+
+
+def render(
+    uow: UnitOfWork, org: Organisation, session: Session, agenda: Agenda | None, prefix: str
+) -> Reply:
+    """The agenda as posted (and as shown by ``!fk agenda``): pseudonyms and institutions."""
+    end = session.ends_at.astimezone(LOCAL_TZ)
+    doc = Doc().para(
+        "📋 ",
+        b(f"Tagesordnung {session.name}"),
+        f" – Termin #{session.id}, {when_text(session.starts_at)}–{end:%H:%M}",
+    )
+    if session.state != "geplant":
+        return doc.para("❌ Dieser Termin ist abgesagt.").build()
+    items = uow.sessions.agenda(session.id)
+    if not items:
+        doc.para("Noch keine Fälle eingeplant.")
+    else:
+        doc.items(agenda_rows(org, session, items))
+    revision = agenda.revision if agenda else 0
+    if agenda is not None and agenda.confirmed and agenda.confirmed_at is not None:
+        confirmed = agenda.confirmed_at.astimezone(LOCAL_TZ)
+        doc.para(
+            f"✅ Bestätigt von {agenda.confirmed_by} am {confirmed:%d.%m.%Y %H:%M} Uhr "
+            f"(Fassung {revision})."
+        )
+    elif items:
+        doc.para(
+            f"⏳ Noch nicht bestätigt (Fassung {revision}). Moderation: ✅ auf diese "
+            "Nachricht oder ",
+            code(f"{prefix} agenda bestätigen {session.id}"),
+            ".",
+        )
+    return doc.build()
+
+
+def content_hash(reply: Reply) -> str:
+    return hashlib.sha256(f"{reply.plain}\x00{reply.html}".encode()).hexdigest()
+
+
+def confirm(ctx: CommandContext, session: Session) -> Reply:
+    """Confirm (lock) a session's agenda after re-checking the consent gate."""
+    agenda = ctx.uow.agendas.ensure(session.id, session.room_id)
+    before = agenda.revision
+    plan = replan(ctx)  # touches the agenda if the gate took a case off or put one on
+    if agenda.revision != before:
+        doc = Doc().para(
+            "⚠️ Die Tagesordnung von Termin ",
+            b(f"#{session.id}"),
+            " hat sich bei der Prüfung der Einwilligungen geändert. Bitte die neue Fassung "
+            "prüfen und dann erneut bestätigen:",
+        )
+        report(doc, plan)
+        doc.append(render(ctx.uow, ctx.org, session, agenda, ctx.prefix))
+        return doc.build()
+    if agenda.confirmed and agenda.confirmed_at is not None:
+        at = agenda.confirmed_at.astimezone(LOCAL_TZ)
+        return Reply.text(
+            f"Die Tagesordnung von Termin #{session.id} ist bereits bestätigt "
+            f"(von {agenda.confirmed_by} am {at:%d.%m.%Y %H:%M} Uhr, Fassung {agenda.revision})."
+        )
+    agenda.confirmed_revision = agenda.revision
+    agenda.confirmed_by, agenda.confirmed_at = ctx.sender, ctx.now
+    agenda.reconfirm_notice = False
+    agenda.dirty = agenda.post_txn_id is not None
+    ctx.uow.audit.append(
+        at=ctx.now,
+        actor=ctx.sender,
+        institution=ctx.member.institution.key if ctx.member.institution else None,
+        action="agenda_bestaetigt",
+        detail={"termin": session.id, "fassung": agenda.revision},
+    )
+    count = len(ctx.uow.sessions.placements(session.id))
+    return Reply.text(
+        "✅ Tagesordnung von Termin ",
+        b(f"#{session.id}"),
+        f" ({when_text(session.starts_at)}, {count} Fall/Fälle) bestätigt, Fassung "
+        f"{agenda.revision}. Jede Änderung hebt die Bestätigung auf.",
+    )
+
+
+def register(registry: CommandRegistry) -> None:
+    @registry.command(
+        "agenda",
+        summary="Zeigt die Tagesordnung eines Termins: nur Pseudonyme und Institutionen.",
+        params={"nr": "Nummer des Termins (Standard: der nächste)"},
+        examples=("agenda", "agenda 12"),
+    )
+    def agenda(ctx: CommandContext, nr: int | None = None) -> Reply:
+        session = get_session(ctx, nr)
+        return render(ctx.uow, ctx.org, session, ctx.uow.agendas.get(session.id), ctx.prefix)
+
+    @registry.command(
+        "agenda bestätigen",
+        summary="Bestätigt die Tagesordnung (prüft vorher die Einwilligungen erneut).",
+        role=Role.MODERATION,
+        params={"nr": "Nummer des Termins (Standard: der nächste)"},
+        details="Gleichwertig: ein ✅ auf die Tagesordnung im Raum (nur Moderation).",
+        examples=("agenda bestätigen", "agenda bestätigen 12"),
+    )
+    def agenda_bestaetigen(ctx: CommandContext, nr: int | None = None) -> Reply:
+        return confirm(ctx, get_session(ctx, nr))
+
+    @registry.command(
+        "agenda senden",
+        summary="Stellt die Tagesordnung jetzt in den Raum (sonst automatisch vorher).",
+        role=Role.MODERATION,
+        params={"nr": "Nummer des Termins (Standard: der nächste)"},
+        examples=("agenda senden", "agenda senden 12"),
+    )
+    def agenda_senden(ctx: CommandContext, nr: int | None = None) -> Reply:
+        session = get_session(ctx, nr)
+        agenda = ctx.uow.agendas.get(session.id)
+        if agenda is not None and agenda.post_txn_id is not None:
+            raise UserError(
+                f"Die Tagesordnung von Termin #{session.id} steht schon im Raum; "
+                "Änderungen bearbeite ich dort. Anzeigen: !fk agenda " + str(session.id)
+            )
+        ctx.uow.sessions.arm_once(session.id, "tagesordnung", ctx.now, ctx.now, catch_up=True)
+        return Reply.text(
+            f"📋 Die Tagesordnung von Termin #{session.id} kommt gleich als eigene Nachricht."
+        )
+
+    @registry.reaction(CONFIRM_KEY)
+    def confirm_by_reaction(ctx: ReactionContext) -> Reply | None:
+        agenda = ctx.uow.agendas.by_event(ctx.relates_to)
+        if agenda is None:
+            return None  # a ✅ on some other message
+        if not ctx.member.has(Role.MODERATION):
+            if ctx.sender in agenda.refused_reactors:
+                return None  # said once per person and agenda
+            agenda.refused_reactors = [*agenda.refused_reactors, ctx.sender]
+            return Reply.text(
+                "ℹ️ Dein ✅ bestätigt die Tagesordnung nicht: das kann nur die Moderation. "
+                "Ich sage das nur einmal."
+            )
+        session = ctx.uow.sessions.get(agenda.session_id)
+        if session is None or session.state != "geplant" or session.starts_at <= ctx.now:
+            return Reply.text("Dieser Termin ist abgesagt oder hat schon begonnen.")
+        return confirm(ctx, session)
+
+
+__all__ = ["SessionNotFound", "confirm", "content_hash", "register", "render"]
