@@ -16,7 +16,15 @@ from typing import Any
 
 from bot.bugs import log_internal_error
 from bot.clock import Clock
-from bot.events import OwnJoin, Reaction, RoomEvent, SyncBatch, TextMessage, Undecryptable
+from bot.events import (
+    OwnJoin,
+    PollVote,
+    Reaction,
+    RoomEvent,
+    SyncBatch,
+    TextMessage,
+    Undecryptable,
+)
 from bot.ids import EventId, RoomId, UserId, server_name
 from bot.outbox import OutboxItem
 from bot.txn import txn_id_for
@@ -25,7 +33,7 @@ from commands.dispatch import Dispatcher, Outcome, invocation
 from commands.framework import CommandContext, ReactionContext
 from commands.org import Organisation
 from commands.reply import Doc, Reply, code
-from storage.models import InboxEvent, PendingDecryption
+from storage.models import InboxEvent, PendingDecryption, PollBallot
 from storage.uow import Database, UnitOfWork
 
 log = logging.getLogger(__name__)
@@ -180,6 +188,8 @@ class Engine:
             self._undecryptable(uow, event, result)
         elif isinstance(event, Reaction):
             self._reaction(uow, event, result)
+        elif isinstance(event, PollVote):
+            self._vote(uow, event, result)
 
     def _command(self, uow: UnitOfWork, msg: TextMessage, result: IngestResult) -> None:
         if invocation(msg.body, self._dispatcher.prefix) is None or uow.inbox.seen(msg.event_id):
@@ -203,6 +213,8 @@ class Engine:
                 self._dispatcher.command_name(msg.body),
                 "internal_error",
             )
+        if outcome.kind == "ok" and error_ref is None:
+            result.outbox.extend(OutboxItem.of(row) for row in ctx.posts)
         self._record(uow, msg, "command", outcome.command, outcome.kind, error_ref)
         log.info(
             "Befehl %s von Ereignis %s: %s", outcome.command or "?", msg.event_id, outcome.kind
@@ -255,6 +267,25 @@ class Engine:
             )
             return  # the first handler that answers owns the reaction
 
+    def _vote(self, uow: UnitOfWork, vote: PollVote, result: IngestResult) -> None:
+        """A poll response: counted silently if it answers one of our open polls."""
+        if uow.inbox.seen(vote.event_id):
+            return
+        poll = uow.polls.by_event(vote.poll_event_id)
+        if poll is None:
+            return  # someone else's poll
+        counted = poll.state == "offen" and uow.polls.add_ballot(
+            PollBallot(
+                poll_id=poll.id,
+                voter=vote.sender,
+                event_id=vote.event_id,
+                selections=list(vote.selections),
+                voted_at=vote.origin_ts,
+            )
+        )
+        self._record(uow, vote, "vote", None, "ok" if counted else "ignored", None)
+        log.info("Stimme %s zu Umfrage %s: %s", vote.event_id, poll.id, counted)
+
     def _context_fields(self, uow: UnitOfWork, event: TextMessage | Reaction) -> dict[str, Any]:
         return {
             "room_id": event.room_id,
@@ -273,7 +304,7 @@ class Engine:
     def _record(
         self,
         uow: UnitOfWork,
-        event: TextMessage | Reaction,
+        event: TextMessage | Reaction | PollVote,
         kind: str,
         command: str | None,
         outcome: str,

@@ -36,6 +36,18 @@ class Reaction:
 
 
 @dataclass(frozen=True)
+class PollVote:
+    """A poll response (``m.poll.response`` or MSC3381's unstable name) to some poll."""
+
+    event_id: EventId
+    room_id: RoomId
+    sender: UserId
+    poll_event_id: EventId
+    selections: tuple[str, ...]
+    origin_ts: datetime
+
+
+@dataclass(frozen=True)
 class Undecryptable:
     """An ``m.room.encrypted`` event whose room key the bot does not have (yet)."""
 
@@ -61,7 +73,7 @@ class Invite:
     inviter: UserId
 
 
-RoomEvent = TextMessage | Reaction | Undecryptable | OwnJoin
+RoomEvent = TextMessage | Reaction | PollVote | Undecryptable | OwnJoin
 
 
 @dataclass(frozen=True)

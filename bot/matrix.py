@@ -10,6 +10,7 @@ that applies the key-sharing policy. nio's error responses become
 from __future__ import annotations
 
 import asyncio
+import io
 import json
 import logging
 import os
@@ -44,6 +45,7 @@ from nio import (
     SyncResponse,
     ToDeviceError,
     UnknownEvent,
+    UploadResponse,
 )
 from nio.crypto import OlmDevice
 from nio.exceptions import OlmTrustError, OlmUnverifiedDeviceError, SendRetryError
@@ -60,6 +62,7 @@ from bot.errors import (
 from bot.events import (
     Invite,
     OwnJoin,
+    PollVote,
     Reaction,
     RoomEvent,
     SyncBatch,
@@ -73,6 +76,7 @@ from bot.identity import (
     master_public_of,
 )
 from bot.ids import EventId, RoomId, UserId
+from commands.polls import parse_response
 
 log = logging.getLogger(__name__)
 
@@ -524,7 +528,18 @@ class MatrixGateway:
                     source=event.source,
                 )
             elif isinstance(event, UnknownEvent):
-                log.debug("Ereignis %s (%s) ignoriert", event.event_id, event.type)
+                vote = parse_response(event.type, event.source.get("content") or {})
+                if vote is None:
+                    log.debug("Ereignis %s (%s) ignoriert", event.event_id, event.type)
+                    continue
+                yield PollVote(
+                    event_id=EventId(event.event_id),
+                    room_id=rid,
+                    sender=UserId(event.sender),
+                    poll_event_id=EventId(vote.poll_event_id),
+                    selections=vote.selections,
+                    origin_ts=_ts(event),
+                )
 
     def _invites(self, response: SyncResponse) -> Iterable[Invite]:
         own = self.client.user_id
@@ -628,6 +643,30 @@ class MatrixGateway:
                 permanent=response.status_code in PERMANENT_SEND_ERRORS,
             )
         raise SendError("unreachable")
+
+    async def upload(
+        self, data: bytes, mimetype: str, filename: str, *, encrypt: bool
+    ) -> dict[str, Any]:
+        """Upload a file to the media repository; encrypted, its keys come back with it."""
+        try:
+            response, keys = await asyncio.wait_for(
+                self.client.upload(
+                    io.BytesIO(data),
+                    content_type=mimetype,
+                    filename=filename,
+                    encrypt=encrypt,
+                    filesize=len(data),
+                ),
+                SEND_TIMEOUT_SECONDS,
+            )
+        except (aiohttp.ClientError, TimeoutError) as exc:
+            raise HomeserverUnavailable(f"Hochladen fehlgeschlagen: {exc!r}") from exc
+        if not isinstance(response, UploadResponse):
+            raise SendError(f"Hochladen abgelehnt: {response.message}", permanent=False)
+        if not encrypt:
+            return {"url": response.content_uri}
+        assert keys is not None
+        return {"file": {**keys, "url": response.content_uri}}
 
     def set_policy(self, policy: KeySharingPolicy) -> None:
         self._policy = policy

@@ -18,6 +18,7 @@ from bot.clock import Clock
 from bot.errors import HomeserverUnavailable, SendError
 from bot.faults import CrashPoints
 from bot.ids import EventId, RoomId
+from bot.upload import needs_upload, with_upload
 from storage.models import OutboxMessage
 from storage.uow import Database
 
@@ -39,6 +40,10 @@ class Sender(Protocol):
     ) -> EventId: ...
 
     def room_is_encrypted(self, room_id: RoomId) -> bool: ...
+
+    async def upload(
+        self, data: bytes, mimetype: str, filename: str, *, encrypt: bool
+    ) -> dict[str, Any]: ...
 
 
 def retry_delay(attempts: int) -> timedelta:
@@ -168,7 +173,12 @@ class OutboxSender:
                 uow.commit()
             return 0
         try:
-            event_id = await self._sender.send(room, item.event_type, item.content, item.txn_id)
+            content = item.content
+            if needs_upload(content):
+                content = await with_upload(
+                    self._sender, content, encrypt=self._sender.room_is_encrypted(room)
+                )
+            event_id = await self._sender.send(room, item.event_type, content, item.txn_id)
         except HomeserverUnavailable as exc:
             self._failed(item.id, item.attempts, exc, permanent=False)
             return None

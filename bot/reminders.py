@@ -361,9 +361,7 @@ Job = Callable[[ReminderRunner, UnitOfWork, Session, Reminder, datetime], list[O
 def configured_moderators(org: Organisation) -> list[str]:
     """Users the configuration gives moderation (power-level moderators need the room)."""
     return sorted(
-        a.subject
-        for a in org.users.values()
-        if org.member(a.subject).has(Role.MODERATION)
+        a.subject for a in org.users.values() if org.member(a.subject).has(Role.MODERATION)
     )
 
 

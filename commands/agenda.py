@@ -14,16 +14,21 @@ confirming something they have not seen.
 
 from __future__ import annotations
 
+import base64
 import hashlib
 from collections.abc import Sequence
 from datetime import timedelta
+from typing import Any
+from urllib.parse import quote
 
+from bot.upload import UPLOAD_KEY
 from commands.casework import LEGAL_BASIS_8A, institution_name_in
 from commands.dates import LOCAL_TZ
 from commands.errors import UserError
 from commands.framework import CommandContext, CommandRegistry, ReactionContext
+from commands.ical import CalendarEntry, render_ics
 from commands.org import Organisation, Role
-from commands.reply import Doc, Part, Reply, b, code
+from commands.reply import Doc, Part, Reply, Span, b, code
 from commands.sessions import SessionNotFound, get_session, replan, report, when_text
 from storage.models import Agenda, ConferenceRequest, Placement, Session
 from storage.uow import UnitOfWork
@@ -84,6 +89,52 @@ def render(
             ".",
         )
     return doc.build()
+
+
+def session_ics(ctx: CommandContext, session: Session) -> bytes:
+    """The session as an iTIP message: the room organises, institutions attend."""
+    server = ctx.room_id.partition(":")[2] or "localhost"
+    items = ctx.uow.sessions.agenda(session.id) if session.state == "geplant" else []
+    lines = [
+        "".join(part.plain() if isinstance(part, Span) else part for part in row)
+        for row in agenda_rows(ctx.org, session, items)
+    ]
+    description = "\n".join(
+        ["Tagesordnung (nur Pseudonyme):", *lines] if lines else ["Noch keine Fälle eingeplant."]
+    )
+    description += f"\n\nAktuell im Raum: {ctx.prefix} agenda {session.id}"
+    keys = sorted({k for _, request in items for k in request.participants})
+    room_uri = "matrix:roomid/" + quote(ctx.room_id.removeprefix("!"), safe=":")
+    attendees = [
+        (f"urn:x-fallkonferenz:institution:{k}", institution_name_in(ctx.org, k)) for k in keys
+    ]
+    entry = CalendarEntry(
+        uid=f"termin-{session.id}@{server}",
+        sequence=session.sequence,
+        summary=session.name,
+        starts_at=session.starts_at,
+        ends_at=session.ends_at,
+        description=description,
+        cancelled=session.state == "abgesagt",
+        location="Matrix-Raum der Fallkonferenz",
+    )
+    return render_ics(
+        entry,
+        organizer=room_uri,
+        attendees=attendees or [(room_uri, "Fallkonferenz-Raum")],
+        stamp=ctx.now,
+    )
+
+
+def attachment_content(filename: str, mimetype: str, data: bytes) -> dict[str, Any]:
+    """An ``m.file`` message whose file the outbox uploads (encrypted) just before sending."""
+    return {
+        "msgtype": "m.file",
+        "body": filename,
+        "filename": filename,
+        "info": {"mimetype": mimetype, "size": len(data)},
+        UPLOAD_KEY: {"data": base64.b64encode(data).decode(), "mimetype": mimetype},
+    }
 
 
 def content_hash(reply: Reply) -> str:
@@ -171,6 +222,42 @@ def register(registry: CommandRegistry) -> None:
         ctx.uow.sessions.arm_once(session.id, "tagesordnung", ctx.now, ctx.now, catch_up=True)
         return Reply.text(
             f"📋 Die Tagesordnung von Termin #{session.id} kommt gleich als eigene Nachricht."
+        )
+
+    @registry.command(
+        "kalender",
+        summary="Schickt die Kalenderdatei (iCalendar) eines Termins als verschlüsselten Anhang.",
+        params={"nr": "Nummer des Termins (Standard: der nächste; auch abgesagte)"},
+        details="Ein verschobener Termin kommt mit höherer SEQUENCE, ein abgesagter als "
+        "Absage (METHOD:CANCEL): Kalender-Apps ersetzen dann den alten Eintrag.",
+        examples=("kalender", "kalender 12"),
+    )
+    def kalender(ctx: CommandContext, nr: int | None = None) -> Reply:
+        if nr is None:
+            session = get_session(ctx, None)
+        else:
+            found = ctx.uow.sessions.get(nr)
+            if found is None or found.room_id != ctx.room_id:
+                raise SessionNotFound()
+            session = found
+        data = session_ics(ctx, session)
+        method = "CANCEL" if session.state == "abgesagt" else "REQUEST"
+        filename = f"termin-{session.id}.ics"
+        ctx.post(
+            "ics",
+            "m.room.message",
+            attachment_content(filename, f"text/calendar; charset=utf-8; method={method}", data),
+        )
+        ctx.uow.audit.append(
+            at=ctx.now,
+            actor=ctx.sender,
+            institution=ctx.member.institution.key if ctx.member.institution else None,
+            action="kalender_exportiert",
+            detail={"termin": session.id, "sequence": session.sequence},
+        )
+        return Reply.text(
+            f"📎 Kalenderdatei für Termin #{session.id} ({when_text(session.starts_at)}): "
+            f"{filename}, METHOD:{method}, SEQUENCE {session.sequence}."
         )
 
     @registry.reaction(CONFIRM_KEY)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from commands import agenda, cases, people, sessions
+from commands import agenda, cases, people, sessions, umfrage
 from commands.errors import UnknownCommand
 from commands.framework import REST, CommandContext, CommandRegistry
 from commands.reply import Doc, Reply, b, code
@@ -68,4 +68,5 @@ def build_registry() -> CommandRegistry:
     cases.register(registry)
     sessions.register(registry)
     agenda.register(registry)
+    umfrage.register(registry)
     return registry

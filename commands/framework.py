@@ -24,6 +24,7 @@ from datetime import date, datetime
 from enum import Enum
 from typing import TYPE_CHECKING, Annotated, Any
 
+from bot.txn import txn_id_for
 from commands.calendar import Calendar
 from commands.dates import local_date
 from commands.errors import (
@@ -38,6 +39,7 @@ from commands.reply import Reply
 
 if TYPE_CHECKING:
     from bot.ids import EventId, RoomId, UserId
+    from storage.models import OutboxMessage
     from storage.uow import UnitOfWork
 
 
@@ -73,6 +75,22 @@ class CommandContext:
     member: Member
     org: Organisation
     calendar: Calendar = field(default_factory=Calendar, kw_only=True)
+    # Messages of the bot's own that the command posts besides its reply (a poll, a
+    # poll's end); written in the command's transaction, sent only if it succeeds.
+    posts: list[OutboxMessage] = field(default_factory=list, kw_only=True)
+
+    def post(self, key: str, event_type: str, content: dict[str, Any]) -> OutboxMessage:
+        """Queue a message of the bot's own, exactly once per command and ``key``."""
+        row = self.uow.outbox.add(
+            txn_id=txn_id_for(self.event_id, key),
+            room_id=self.room_id,
+            event_type=event_type,
+            content=content,
+            requires_encryption=True,
+            now=self.now,
+        )
+        self.posts.append(row)
+        return row
 
     @property
     def roles(self) -> frozenset[Role]:

@@ -54,9 +54,7 @@ class AgendaRepository:
         if agenda.post_txn_id is None:
             return None
         return self._s.scalar(
-            select(OutboxMessage.remote_event_id).where(
-                OutboxMessage.txn_id == agenda.post_txn_id
-            )
+            select(OutboxMessage.remote_event_id).where(OutboxMessage.txn_id == agenda.post_txn_id)
         )
 
     def by_event(self, event_id: str) -> Agenda | None:
@@ -104,9 +102,7 @@ class PollRepository:
 
     def add_ballot(self, ballot: PollBallot) -> bool:
         """Record a vote event once; False if this event was already counted."""
-        exists = self._s.scalar(
-            select(PollBallot.id).where(PollBallot.event_id == ballot.event_id)
-        )
+        exists = self._s.scalar(select(PollBallot.id).where(PollBallot.event_id == ballot.event_id))
         if exists is not None:
             return False
         self._s.add(ballot)

@@ -71,6 +71,9 @@ class CaseRepository:
             .order_by(ConferenceRequest.id)
         ).all()
 
+    def request(self, request_id: int) -> ConferenceRequest | None:
+        return self._s.get(ConferenceRequest, request_id)
+
     def open_requests(self, pseudonym: str | None = None) -> Sequence[ConferenceRequest]:
         query = select(ConferenceRequest).where(ConferenceRequest.state.in_(OPEN_REQUEST_STATES))
         if pseudonym is not None:
