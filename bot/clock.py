@@ -35,3 +35,17 @@ class FakeClock:
         if when.tzinfo is None:
             raise ValueError("FakeClock needs an aware datetime")
         self._now = when
+
+
+class ShiftedClock:
+    """Real time, moved forward on request: the demo skips to the days that matter."""
+
+    def __init__(self) -> None:
+        self._offset = timedelta(0)
+
+    def now(self) -> datetime:
+        return datetime.now(UTC) + self._offset
+
+    def jump_to(self, when: datetime) -> None:
+        """Continue from ``when`` (never backwards)."""
+        self._offset = max(self._offset, when - datetime.now(UTC))

@@ -13,10 +13,11 @@ import sys
 import tempfile
 import textwrap
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
+from bot.clock import ShiftedClock
 from bot.testing.botrun import InProcessBot, prepare_bot
 from bot.testing.peers import Participant, Seen
 from bot.testing.synapse import SynapseServer
@@ -118,10 +119,34 @@ SCRIPT: tuple[tuple[str, str, str], ...] = (
         "plätze=6 minuten=20",
         "Schritt 6: die Moderatorin legt die monatliche Sitzung an; der Bot plant den Fall ein.",
     ),
+    ("kaya", "!fk fall neu", "Eine zweite Familie: die Kollegin im Jugendamt legt den Fall an."),
+    (
+        "kaya",
+        "!fk einwilligung {fall2} von=sorgeberechtigte an=jugendamt,jobcenter "
+        "form=schriftlich datum=heute dok=EW-21",
+        "Die Eltern willigen für Jugendamt und Jobcenter ein.",
+    ),
+    (
+        "becker",
+        "!fk anfrage {fall2} thema=Wohnen dringlichkeit=regulär teilnehmer=jugendamt",
+        "Das Jobcenter beantragt die Konferenz – der Bot plant sie sofort ein.",
+    ),
+    ("becker", "!fk fall neu", "Ein dritter Fall, diesmal aus dem Jobcenter."),
+    (
+        "becker",
+        "!fk einwilligung {fall3} von=betroffene_person an=jobcenter,jugendamt "
+        "form=elektronisch datum=heute dok=JC-EW-5",
+        "Der junge Erwachsene willigt für Jobcenter und Jugendamt ein.",
+    ),
+    (
+        "yilmaz",
+        "!fk anfrage {fall3} thema=Ausbildung dringlichkeit=regulär teilnehmer=jobcenter",
+        "Das Jugendamt beantragt die Konferenz.",
+    ),
     (
         "becker",
         "!fk agenda",
-        "Die Tagesordnung des nächsten Termins: nur Pseudonyme, § 8a markiert.",
+        "Die Tagesordnung des nächsten Termins: drei Fälle, nur Pseudonyme, § 8a markiert.",
     ),
     ("lehmann", "!fk status {typo}", "Ein Tippfehler im Pseudonym: das Prüfzeichen fängt ihn ab."),
 )
@@ -138,6 +163,27 @@ def typo_of(pseudonym: str) -> str:
             chars[i], chars[i + 1] = chars[i + 1], chars[i]
             break
     return "".join(chars)
+
+
+def next_session_start(url: str) -> datetime:
+    """When the bot's next session with cases on its agenda begins."""
+    engine = make_engine(url)
+    try:
+        with Database(engine).uow() as uow:
+            for session in uow.sessions.upcoming(datetime.now(UTC)):
+                if uow.sessions.placements(session.id):
+                    return session.starts_at
+    finally:
+        engine.dispose()
+    raise RuntimeError("kein Termin mit Fällen")
+
+
+_WEEKDAYS = ("Montag", "Dienstag", "Mittwoch", "Donnerstag", "Freitag", "Samstag", "Sonntag")
+
+
+def _day_text(moment: datetime) -> str:
+    local = moment.astimezone(BERLIN)
+    return f"{_WEEKDAYS[local.weekday()]}, {local:%d.%m.%Y %H:%M}"
 
 
 def audit_verdict(url: str) -> Verdict:
@@ -163,7 +209,13 @@ class Transcript:
         prefix = f"  [{when:%H:%M:%S}] {lock} {who}: "
         if seen.in_reply_to:
             prefix = f"  [{when:%H:%M:%S}] {lock} {who} ↩ "
-        body = seen.body.splitlines() or [""]
+        text = seen.body
+        relates = seen.raw.get("content", {}).get("m.relates_to") or {}
+        if relates.get("rel_type") == "m.replace":
+            new = seen.raw["content"].get("m.new_content") or {}
+            prefix = f"  [{when:%H:%M:%S}] {lock} {who} ✏️ bearbeitet: "
+            text = str(new.get("body", text))
+        body = text.splitlines() or [""]
         print(prefix + body[0])
         indent = " " * 8
         for line in body[1:]:
@@ -196,7 +248,8 @@ async def run_demo(*, keep: bool = False, workdir: Path | None = None) -> int:
             ],
         }
         setup = prepare_bot(server, base / "bot", localpart="fallkonferenz", agency=agency)
-        bot = InProcessBot(setup)
+        clock = ShiftedClock()  # the bot's days pass on request; Synapse keeps real time
+        bot = InProcessBot(setup, clock=clock)
         await bot.start()
         print(f"Bot angemeldet als {setup.user_id}, Gerät {bot.app.settings.matrix.device_id}")
         for person in PEOPLE:
@@ -236,8 +289,11 @@ async def run_demo(*, keep: bool = False, workdir: Path | None = None) -> int:
             transcript.message(command)
             transcript.message(reply)
             found = _PSEUDONYM.search(reply.body)
-            if "fall" not in case and found:
-                case.update(fall=found.group(), typo=typo_of(found.group()))
+            if text.strip() == "!fk fall neu" and found:
+                if "fall" not in case:
+                    case.update(fall=found.group(), typo=typo_of(found.group()))
+                else:
+                    case[f"fall{sum(k.startswith('fall') for k in case) + 1}"] = found.group()
 
         for who, text, narration in SCRIPT:
             await step(who, text, narration)
@@ -245,10 +301,88 @@ async def run_demo(*, keep: bool = False, workdir: Path | None = None) -> int:
         transcript.narrate("Der Bot wird neu gestartet (wie bei einem Update).")
         device = bot.app.settings.matrix.device_id
         await bot.stop()
-        bot = InProcessBot(setup)
+        bot = InProcessBot(setup, clock=clock)
         await bot.start()
         await step(*RESTART_STEP)
         print(f"  (Gerät vor und nach dem Neustart: {device})")
+
+        # -- the month up to the session: reminders, agenda, confirmation ----------
+        bot_user = setup.user_id
+        shown = len([m for m in moderator.seen if m.sender == bot_user])
+
+        async def bot_says(count: int) -> list[Seen]:
+            """Wait for ``count`` more messages of the bot's own and print them."""
+            nonlocal shown
+            await moderator.wait_until(
+                lambda: len([m for m in moderator.seen if m.sender == bot_user]) >= shown + count,
+                60,
+            )
+            new = [m for m in moderator.seen if m.sender == bot_user][shown:]
+            shown += len(new)
+            for message in new:
+                transcript.message(message)
+            return new
+
+        async def jump(when: datetime, narration: str, count: int) -> list[Seen]:
+            transcript.narrate(f"⏩ {_day_text(when)} – {narration}")
+            clock.jump_to(when)
+            assert bot is not None
+            assert bot.app.timer is not None
+            bot.app.timer.fire()
+            return await bot_says(count)
+
+        async def said(who: str, text: str, narration: str, extra: int) -> None:
+            nonlocal shown
+            await step(who, text, narration)
+            shown += 1  # the reply, printed by step()
+            await bot_says(extra)
+
+        starts = next_session_start(bot.app.settings.database.url)
+        calendar = bot.app.settings.schedule.calendar()
+        post_at = calendar.agenda_post_at(starts)
+        assert post_at is not None
+        transcript.narrate(
+            "Ab hier springt die Uhr des Bots zu den Tagen, auf die es ankommt "
+            f"(Sitzung am {_day_text(starts)})."
+        )
+        week, agenda = starts - timedelta(days=7), post_at
+        agenda_message: Seen | None = None
+        for when, what in sorted([(week, "week"), (agenda, "agenda")]):
+            if what == "week":
+                await jump(when, "eine Woche vor der Sitzung: Erinnerung.", 1)
+            else:
+                [agenda_message] = await jump(
+                    when, "drei Werktage vorher stellt der Bot die Tagesordnung ein.", 1
+                )
+        assert agenda_message is not None
+        transcript.narrate("Frau Becker (Jobcenter) reagiert mit ✅ – sie moderiert nicht.")
+        await participants["becker"].react(room_id, agenda_message.event_id, "✅")
+        await bot_says(1)
+        transcript.narrate(
+            "Frau Lehmann (Moderation) bestätigt mit ✅; der Bot bearbeitet die "
+            "Tagesordnung im Raum."
+        )
+        await moderator.react(room_id, agenda_message.event_id, "✅")
+        await bot_says(2)
+        await said(
+            "kaya",
+            "!fk widerruf {fall2}",
+            "Die Eltern aus Fall 2 widerrufen: der Fall verschwindet sofort von der "
+            "Tagesordnung, die Bestätigung ist aufgehoben.",
+            2,
+        )
+        await jump(
+            starts - timedelta(days=1),
+            "ein Tag vorher: Erinnerung an alle, Mahnung an die Moderation.",
+            2,
+        )
+        await said(
+            "lehmann",
+            "!fk agenda bestätigen",
+            "Frau Lehmann prüft die neue Fassung und bestätigt per Befehl.",
+            1,
+        )
+        await jump(starts - timedelta(hours=1), "eine Stunde vorher.", 1)
         print("\n══ Ende der Vorführung ══")
         print("Alle Nachrichten waren Ende-zu-Ende-verschlüsselt (🔒).")
         verdict = audit_verdict(bot.app.settings.database.url)
