@@ -19,6 +19,7 @@ from bot.outbox import (
     retry_delay,
 )
 from bot.txn import txn_id_for
+from commands.agenda import attachment_content
 from storage.models import OutboxMessage
 from storage.uow import Database
 
@@ -33,6 +34,8 @@ class FakeSender:
         self.calls: list[tuple[RoomId, str, dict[str, Any], str]] = []
         self.failures: list[Exception] = []
         self.encrypted_rooms = {ENCRYPTED}
+        self.uploads: list[tuple[bytes, str, str, bool]] = []
+        self.upload_failures: list[Exception] = []
 
     async def send(
         self, room_id: RoomId, event_type: str, content: dict[str, Any], txn_id: str
@@ -44,6 +47,15 @@ class FakeSender:
 
     def room_is_encrypted(self, room_id: RoomId) -> bool:
         return room_id in self.encrypted_rooms
+
+    async def upload(
+        self, data: bytes, mimetype: str, filename: str, *, encrypt: bool
+    ) -> dict[str, Any]:
+        self.uploads.append((data, mimetype, filename, encrypt))
+        if self.upload_failures:
+            raise self.upload_failures.pop(0)
+        mxc = f"mxc://fk.test/{len(self.uploads)}"
+        return {"file": {"url": mxc, "key": {"k": "x"}, "iv": "y"}} if encrypt else {"url": mxc}
 
     @property
     def txn_ids(self) -> list[str]:
@@ -362,3 +374,50 @@ async def test_retry_now_sends_waiting_rows_when_the_server_is_back(
         assert rows(sqlite_database)[txn].state == "sent"
     finally:
         task.cancel()
+
+
+# -- attachments ---------------------------------------------------------------------
+
+
+def enqueue_file(db: Database, clock: FakeClock, room: RoomId = ENCRYPTED) -> str:
+    txn_id = txn_id_for("$kalender", "ics")
+    with db.uow() as uow:
+        uow.outbox.add(
+            txn_id=txn_id,
+            room_id=room,
+            event_type="m.room.message",
+            content=attachment_content("termin-1.ics", "text/calendar", b"BEGIN:VCALENDAR"),
+            requires_encryption=True,
+            now=clock.now(),
+        )
+        uow.commit()
+    return txn_id
+
+
+async def test_an_attachment_is_uploaded_encrypted_and_sent_without_its_bytes(
+    sqlite_database: Database, homeserver: FakeSender, sender: OutboxSender, clock: FakeClock
+) -> None:
+    txn_id = enqueue_file(sqlite_database, clock)
+    assert await sender.flush() == 1
+    assert homeserver.uploads == [(b"BEGIN:VCALENDAR", "text/calendar", "termin-1.ics", True)]
+    [(_, _, content, sent_txn)] = homeserver.calls
+    assert sent_txn == txn_id
+    assert content["file"]["url"] == "mxc://fk.test/1"
+    assert "url" not in content
+    assert not any(key.startswith("xyz.") for key in content)
+    assert content["msgtype"] == "m.file"
+    assert content["info"] == {"mimetype": "text/calendar", "size": 15}
+
+
+async def test_a_failed_upload_is_retried_and_the_message_sent_once(
+    sqlite_database: Database, homeserver: FakeSender, sender: OutboxSender, clock: FakeClock
+) -> None:
+    homeserver.upload_failures.append(HomeserverUnavailable("weg"))
+    enqueue_file(sqlite_database, clock)
+    assert await sender.flush() == 0
+    assert homeserver.calls == []  # no message without its file
+    clock.advance(timedelta(minutes=1))
+    assert await sender.flush() == 1
+    assert len(homeserver.uploads) == 2
+    assert len(homeserver.calls) == 1
+    assert await sender.flush() == 0
