@@ -196,15 +196,29 @@ def _day(session: Session) -> date:
     return local_date(session.starts_at)
 
 
-def report(doc: Doc, plan: Replan, *, unplaced: bool = False, case: str | None = None) -> None:
+def report(
+    doc: Doc,
+    plan: Replan,
+    *,
+    unplaced: bool = False,
+    case: str | None = None,
+    changed_at: datetime | None = None,
+) -> None:
     """Say what moved; with ``unplaced`` also what fits nowhere (scheduling commands);
-    with ``case`` only what concerns that case (a caseworker's command)."""
+    with ``case`` only what concerns that case (a caseworker's command), including its
+    requests that became ready at ``changed_at`` and fit nowhere, so moderation reads
+    it in the room once."""
     if case is not None:
         plan = Replan(
             [(r, s) for r, s in plan.placed if r.case_pseudonym == case],
             [(r, s) for r, s in plan.removed if r.case_pseudonym == case],
-            [(r, why) for r, why in plan.unplaced if r.case_pseudonym == case],
+            [
+                (r, why)
+                for r, why in plan.unplaced
+                if r.case_pseudonym == case and r.updated_at == changed_at
+            ],
         )
+        unplaced = True
     for request, session in plan.removed:
         doc.para(
             "🗓️ Anfrage ",
@@ -227,6 +241,11 @@ def report(doc: Doc, plan: Replan, *, unplaced: bool = False, case: str | None =
             f" ({request.case_pseudonym}) passt in keinen "
             f"Termin: {reason}. Bitte einen Termin anlegen (",
             code("!fk termin neu …"),
+            *(
+                (" oder ", code(f"!fk umfrage {request.id}"))
+                if request.urgency == "dringend"
+                else ()
+            ),
             ").",
         )
 
