@@ -154,6 +154,7 @@ class App:
                 submit=sender.submit,
                 moderators=lambda room_id: self._moderators(gateway, room_id),
                 prefix=cfg.bot.command_prefix,
+                calendar=cfg.schedule.calendar(),
             ),
             self.clock,
         )

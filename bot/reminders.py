@@ -18,21 +18,24 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
-from datetime import datetime, timedelta
+from datetime import date, datetime, timedelta
 from typing import Any, ClassVar
 
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 
 from bot.clock import Clock
 from bot.engine import notice_content
+from bot.ids import EventId, RoomId, UserId
 from bot.outbox import OutboxItem
 from bot.txn import txn_id_for
 from commands.agenda import SYSTEM_ACTOR, content_hash, render
-from commands.casework import RequestState, institution_name_in
+from commands.calendar import Calendar
+from commands.casework import RequestState, institution_name_in, reevaluate_case
 from commands.dates import LOCAL_TZ, local_date
-from commands.org import Organisation, Role
+from commands.framework import CommandContext, CommandRegistry
+from commands.org import Member, Organisation, Role
 from commands.reply import Doc, Reply, b, code
-from commands.sessions import allowed, when_text
+from commands.sessions import allowed, replan, when_text
 from storage.models import Reminder, Session
 from storage.uow import Database, UnitOfWork
 
@@ -69,6 +72,7 @@ class ReminderRunner:
         *,
         moderators: Moderators | None = None,
         prefix: str = "!fk",
+        calendar: Calendar | None = None,
     ) -> None:
         self._db = db
         self._clock = clock
@@ -76,12 +80,16 @@ class ReminderRunner:
         self.submit = submit
         self._moderators = moderators or (lambda _room: configured_moderators(org))
         self._prefix = prefix
+        self._calendar = calendar or Calendar()
+        self._daily_on: date | None = None  # the Berlin day the daily pass last ran
 
     def run_due(self) -> int:
         """Send what is due and edit changed agendas; returns how many messages were queued."""
         now = self._clock.now()
         items: list[OutboxItem] = []
         with self._db.uow() as uow:
+            if self._daily_on != local_date(now):
+                self._daily(uow, now)
             groups: dict[tuple[int, str], list[Reminder]] = {}
             for row in uow.sessions.due_reminders(now):
                 groups.setdefault((row.session_id, row.kind), []).append(row)
@@ -98,10 +106,41 @@ class ReminderRunner:
                 items += job(self, uow, session, latest, now)
             items += self._edit_agendas(uow, now)
             uow.commit()
+        self._daily_on = local_date(now)
         if items:
             log.info("%d zeitgesteuerte Nachricht(en)", len(items))
             self.submit(items)
         return len(items)
+
+    def _daily(self, uow: UnitOfWork, now: datetime) -> None:
+        """Once a day (and at start): the calendar moves on, consents expire.
+
+        New series occurrences enter the planning horizon, every open request is
+        checked against today's consents (one that expired makes its request wait
+        again, audited), and placements follow — agendas that change are edited by the
+        same run.
+        """
+        ctx = CommandContext(
+            room_id=RoomId(""),
+            sender=UserId(SYSTEM_ACTOR),
+            event_id=EventId(f"tageslauf:{local_date(now).isoformat()}"),
+            now=now,
+            sent_at=now,
+            uow=uow,
+            registry=CommandRegistry(),
+            prefix=self._prefix,
+            member=Member(SYSTEM_ACTOR, None, frozenset()),
+            org=self._org,
+            calendar=self._calendar,
+        )
+        for pseudonym in sorted({r.case_pseudonym for r in uow.cases.open_requests()}):
+            reevaluate_case(ctx, pseudonym)
+        plan = replan(ctx)  # materialises the horizon first
+        log.info(
+            "Tageslauf: %d eingeplant, %d von Tagesordnungen genommen",
+            len(plan.placed),
+            len(plan.removed),
+        )
 
     def next_due(self) -> datetime | None:
         with self._db.uow() as uow:
