@@ -268,6 +268,35 @@ class ScheduleConfig(_Section):
         )
 
 
+class ConferenceConfig(_Section):
+    """How sessions are held: quorum, minutes, Wiedervorlage reminders."""
+
+    # At least this many institutions must be present for the minutes to say
+    # "beschlussfähig".
+    quorum: int = Field(default=2, ge=1, le=20)
+    # Moderation is reminded if the minutes are not confirmed within this many
+    # working days after the session closed.
+    minutes_confirm_working_days: int = Field(default=5, ge=1, le=30)
+    # Reminders to the Lotse this many days before a Wiedervorlage (at 08:00).
+    review_reminder_days: tuple[int, ...] = Field(default=(7, 1), max_length=5)
+
+    @field_validator("review_reminder_days")
+    @classmethod
+    def _days(cls, value: tuple[int, ...]) -> tuple[int, ...]:
+        if any(not 0 <= v <= 90 for v in value) or len(set(value)) != len(value):
+            raise ValueError("verschiedene Tageszahlen zwischen 0 und 90")
+        return tuple(sorted(value, reverse=True))
+
+
+class RetentionConfig(_Section):
+    """Löschfristen: when a case's data is deleted (the audit trail keeps a stub)."""
+
+    # Days after "erledigt" until everything about the case is deleted (≈ 6 months).
+    closed_days: int = Field(default=182, ge=1, le=3650)
+    # Days after a revocation for every institution until the case's data is deleted.
+    revoked_grace_days: int = Field(default=30, ge=0, le=3650)
+
+
 class LoggingConfig(_Section):
     level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
     json_format: bool = False
@@ -289,6 +318,8 @@ class Settings(BaseSettings):
     logging: LoggingConfig = LoggingConfig()
     agency: AgencyConfig = AgencyConfig()
     schedule: ScheduleConfig = ScheduleConfig()
+    conference: ConferenceConfig = ConferenceConfig()
+    retention: RetentionConfig = RetentionConfig()
 
     @model_validator(mode="after")
     def _people_on_allowed_servers(self) -> Settings:

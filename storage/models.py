@@ -380,3 +380,136 @@ class PollBallot(Base):
     event_id: Mapped[str] = mapped_column(String(255), unique=True)
     selections: Mapped[list[str]]
     voted_at: Mapped[datetime]
+
+
+class Sitting(Base):
+    """A session as it is held (Sitzung): opened, attended, closed, its minutes confirmed.
+
+    ``opening_txn_id`` and ``minutes_txn_id`` name the outbox rows of the opening
+    message (✋ reactions mark attendance) and of the posted minutes (✅ confirms).
+    """
+
+    __tablename__ = "sitting"
+
+    session_id: Mapped[int] = mapped_column(ForeignKey("session.id"), primary_key=True)
+    room_id: Mapped[str] = mapped_column(String(255))
+    opened_at: Mapped[datetime]
+    opened_by: Mapped[str] = mapped_column(String(255))
+    opening_txn_id: Mapped[str] = mapped_column(String(255), unique=True)
+    quorum: Mapped[int] = mapped_column(Integer)
+    closed_at: Mapped[datetime | None]
+    closed_by: Mapped[str | None] = mapped_column(String(255))
+    minutes_txn_id: Mapped[str | None] = mapped_column(String(255), unique=True)
+    minutes_hash: Mapped[str | None] = mapped_column(String(64))
+    minutes_dirty: Mapped[bool] = mapped_column(Boolean, default=False)
+    minutes_edits: Mapped[int] = mapped_column(Integer, default=0)
+    confirmed_by: Mapped[str | None] = mapped_column(String(255))
+    confirmed_at: Mapped[datetime | None]
+
+
+class Attendance(Base):
+    """Who was there (``anwesend``) or sent apologies (``entschuldigt``) for an institution."""
+
+    __tablename__ = "attendance"
+    __table_args__ = (UniqueConstraint("session_id", "institution", "user_id"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    session_id: Mapped[int] = mapped_column(ForeignKey("session.id"), index=True)
+    institution: Mapped[str] = mapped_column(String(64))
+    user_id: Mapped[str] = mapped_column(String(255))
+    kind: Mapped[str] = mapped_column(String(16))
+    at: Mapped[datetime]
+
+
+class Decision(Base):
+    """A Beschluss about a case in a session; text passed the personal-data guard."""
+
+    __tablename__ = "decision"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    session_id: Mapped[int] = mapped_column(ForeignKey("session.id"), index=True)
+    case_pseudonym: Mapped[str] = mapped_column(ForeignKey("case_file.pseudonym"), index=True)
+    text: Mapped[str] = mapped_column(Text)
+    recorded_by: Mapped[str] = mapped_column(String(255))
+    at: Mapped[datetime]
+
+
+class Navigator(Base):
+    """The Lotse of a case: one professional of a participating institution."""
+
+    __tablename__ = "navigator"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    session_id: Mapped[int] = mapped_column(ForeignKey("session.id"), index=True)
+    case_pseudonym: Mapped[str] = mapped_column(ForeignKey("case_file.pseudonym"), index=True)
+    user_id: Mapped[str] = mapped_column(String(255))
+    institution: Mapped[str] = mapped_column(String(64))
+    assigned_by: Mapped[str] = mapped_column(String(255))
+    at: Mapped[datetime]
+    active: Mapped[bool] = mapped_column(Boolean, default=True)
+
+
+class Task(Base):
+    """A next step with an owner and an optional due date."""
+
+    __tablename__ = "task"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    session_id: Mapped[int] = mapped_column(ForeignKey("session.id"), index=True)
+    case_pseudonym: Mapped[str] = mapped_column(ForeignKey("case_file.pseudonym"), index=True)
+    owner: Mapped[str] = mapped_column(String(255))
+    owner_institution: Mapped[str] = mapped_column(String(64))
+    text: Mapped[str] = mapped_column(Text)
+    due: Mapped[date | None]
+    state: Mapped[str] = mapped_column(String(16), default="offen")
+    created_by: Mapped[str] = mapped_column(String(255))
+    at: Mapped[datetime]
+
+
+class Review(Base):
+    """A Wiedervorlage: the Lotse reports back by ``due``; reminders and an overdue notice."""
+
+    __tablename__ = "review"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    session_id: Mapped[int] = mapped_column(ForeignKey("session.id"), index=True)
+    room_id: Mapped[str] = mapped_column(String(255))
+    case_pseudonym: Mapped[str] = mapped_column(ForeignKey("case_file.pseudonym"), index=True)
+    due: Mapped[date]
+    state: Mapped[str] = mapped_column(String(16), default="offen")
+    created_by: Mapped[str] = mapped_column(String(255))
+    at: Mapped[datetime]
+    closed_at: Mapped[datetime | None]
+
+
+class CaseReminder(Base):
+    """A timed job about a case rather than a session: Wiedervorlage reminder or overdue."""
+
+    __tablename__ = "case_reminder"
+    __table_args__ = (
+        UniqueConstraint("review_id", "kind", "offset_minutes"),
+        Index("ix_case_reminder_due", "state", "due_at"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    review_id: Mapped[int] = mapped_column(ForeignKey("review.id"))
+    kind: Mapped[str] = mapped_column(String(16))  # "wiedervorlage" | "überfällig"
+    offset_minutes: Mapped[int] = mapped_column(Integer)
+    due_at: Mapped[datetime]
+    state: Mapped[str] = mapped_column(String(16), default="offen")
+    sent_at: Mapped[datetime | None]
+
+
+class Carryover(Base):
+    """An agenda item carried to a later session (vertagt, or not handled)."""
+
+    __tablename__ = "carryover"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    request_id: Mapped[int] = mapped_column(ForeignKey("conference_request.id"), index=True)
+    case_pseudonym: Mapped[str] = mapped_column(ForeignKey("case_file.pseudonym"), index=True)
+    from_session: Mapped[int] = mapped_column(ForeignKey("session.id"), index=True)
+    to_session: Mapped[int | None] = mapped_column(ForeignKey("session.id"))
+    reason: Mapped[str] = mapped_column(String(200))
+    by: Mapped[str] = mapped_column(String(255))
+    at: Mapped[datetime]
