@@ -120,7 +120,7 @@ class App:
             require_encryption=cfg.matrix.require_encryption,
             undecryptable_timeout=timedelta(seconds=cfg.matrix.undecryptable_timeout_seconds),
             org=self.org,
-            calendar=cfg.schedule.calendar(),
+            calendar=cfg.calendar(),
         )
         sender = OutboxSender(
             db,
@@ -154,7 +154,7 @@ class App:
                 submit=sender.submit,
                 moderators=lambda room_id: self._moderators(gateway, room_id),
                 prefix=cfg.bot.command_prefix,
-                calendar=cfg.schedule.calendar(),
+                calendar=cfg.calendar(),
             ),
             self.clock,
         )

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import re
 import tomllib
+from dataclasses import replace
 from datetime import time
 from pathlib import Path
 from typing import Any, Literal
@@ -320,6 +321,15 @@ class Settings(BaseSettings):
     schedule: ScheduleConfig = ScheduleConfig()
     conference: ConferenceConfig = ConferenceConfig()
     retention: RetentionConfig = RetentionConfig()
+
+    def calendar(self) -> Calendar:
+        """The scheduling and conference policy the commands and the timed runner use."""
+        return replace(
+            self.schedule.calendar(),
+            quorum=self.conference.quorum,
+            minutes_working_days=self.conference.minutes_confirm_working_days,
+            review_reminder_days=self.conference.review_reminder_days,
+        )
 
     @model_validator(mode="after")
     def _people_on_allowed_servers(self) -> Settings:

@@ -78,7 +78,7 @@ def reply_content(reply: Reply, *, in_reply_to: EventId, mention: UserId) -> dic
         "format": "org.matrix.custom.html",
         "formatted_body": reply.html,
         "m.relates_to": {"m.in_reply_to": {"event_id": in_reply_to}},
-        "m.mentions": {"user_ids": [mention]},
+        "m.mentions": {"user_ids": list(dict.fromkeys([mention, *reply.mentions]))},
     }
 
 

@@ -30,18 +30,20 @@ from bot.outbox import OutboxItem
 from bot.txn import txn_id_for
 from commands.agenda import SYSTEM_ACTOR, content_hash, render
 from commands.calendar import Calendar
-from commands.casework import RequestState, institution_name_in, reevaluate_case
+from commands.casework import institution_name_in, reevaluate_case
+from commands.conference import collect, recheck_agenda, render_minutes
 from commands.dates import LOCAL_TZ, local_date
 from commands.framework import CommandContext, CommandRegistry
 from commands.org import Member, Organisation, Role
 from commands.reply import Doc, Reply, b, code
-from commands.sessions import allowed, replan, when_text
-from storage.models import Reminder, Session
+from commands.sessions import replan, when_text
+from storage.models import CaseReminder, Reminder, Session
 from storage.uow import Database, UnitOfWork
 
 log = logging.getLogger(__name__)
 
-LATE_AFTER = timedelta(minutes=5)  # later than this: the message says so
+LATE_AFTER = timedelta(minutes=5)
+EMPTY_AGENDA_RETRY = timedelta(hours=1)  # later than this: the message says so
 
 
 def _ahead(minutes: int) -> str:
@@ -104,7 +106,9 @@ class ReminderRunner:
                     latest.state = "hinfällig"
                     continue
                 items += job(self, uow, session, latest, now)
+            items += self._review_jobs(uow, now)
             items += self._edit_agendas(uow, now)
+            items += self._edit_minutes(uow, now)
             uow.commit()
         self._daily_on = local_date(now)
         if items:
@@ -144,7 +148,8 @@ class ReminderRunner:
 
     def next_due(self) -> datetime | None:
         with self._db.uow() as uow:
-            return uow.sessions.next_reminder_at()
+            due = [uow.sessions.next_reminder_at(), uow.outcomes.next_case_reminder_at()]
+        return min((d for d in due if d is not None), default=None)
 
     # -- jobs, one per reminder kind ---------------------------------------------------
 
@@ -194,6 +199,19 @@ class ReminderRunner:
         agenda = uow.agendas.ensure(session.id, session.room_id)
         if agenda.post_txn_id is not None:
             return []  # posted before (a moved session): changes arrive as edits
+        if not uow.sessions.placements(session.id):
+            # Nothing to confirm yet: look again in an hour rather than post an empty list.
+            later = now + EMPTY_AGENDA_RETRY
+            row.state, row.sent_at = (
+                ("offen", None)
+                if later < session.starts_at
+                else (
+                    "hinfällig",
+                    None,
+                )
+            )
+            row.due_at = later
+            return []
         reply = render(uow, self._org, session, agenda, self._prefix)
         moderators = self._moderators(session.room_id)
         item = self._post(
@@ -259,31 +277,9 @@ class ReminderRunner:
             row.state = "hinfällig"
             return []
         row.state, row.sent_at = "gesendet", now
-        day = local_date(session.starts_at)
-        removed = []
-        for _, request in uow.sessions.agenda(session.id):
-            if request.state == RequestState.READY and allowed(uow, request, day):
-                continue
-            uow.sessions.unplace(request.id)
-            uow.audit.append(
-                at=now,
-                actor=SYSTEM_ACTOR,
-                institution=None,
-                action="agenda_entfernt",
-                pseudonym=request.case_pseudonym,
-                detail={"anfrage": request.id, "termin": session.id, "grund": "sitzungsbeginn"},
-            )
-            removed.append(request.case_pseudonym)
+        removed = recheck_agenda(uow, session, now, actor=SYSTEM_ACTOR)
         if not removed:
             return []
-        if uow.agendas.touch(session.id):
-            uow.audit.append(
-                at=now,
-                actor=SYSTEM_ACTOR,
-                institution=None,
-                action="agenda_entsperrt",
-                detail={"termin": session.id},
-            )
         moderators = self._moderators(session.room_id)
         doc = Doc().para(
             "🔎 ",
@@ -307,11 +303,125 @@ class ReminderRunner:
             )
         ]
 
+    def _minutes_reminder(
+        self, uow: UnitOfWork, session: Session, row: Reminder, now: datetime
+    ) -> list[OutboxItem]:
+        sitting = uow.outcomes.sitting(session.id)
+        if sitting is None or sitting.confirmed_at is not None:
+            row.state = "hinfällig"
+            return []
+        moderators = self._moderators(session.room_id)
+        doc = Doc().para(
+            "📝 ",
+            b("Protokoll nicht bestätigt:"),
+            f" {session.name} (Termin #{session.id}) vom {when_text(session.starts_at)}. "
+            "Bitte prüfen und bestätigen: ✅ auf das Protokoll oder ",
+            code(f"{self._prefix} protokoll bestätigen {session.id}"),
+            ".",
+        )
+        if moderators:
+            doc.para("An die Moderation: ", ", ".join(moderators))
+        _late(doc, row, now)
+        row.state, row.sent_at = "gesendet", now
+        return [
+            self._post(
+                uow,
+                session.room_id,
+                f"minutes:{row.id}",
+                "reminder",
+                notice_content(doc.build(), mentions=moderators),
+                now,
+                reply_to=uow.outcomes.minutes_event(sitting),
+            )
+        ]
+
+    def _review_jobs(self, uow: UnitOfWork, now: datetime) -> list[OutboxItem]:
+        """Wiedervorlage: remind the Lotse before, tell moderation when nothing came back."""
+        items: list[OutboxItem] = []
+        groups: dict[tuple[int, str], list[CaseReminder]] = {}
+        for row in uow.outcomes.due_case_reminders(now):
+            groups.setdefault((row.review_id, row.kind), []).append(row)
+        for (review_id, kind), rows in groups.items():
+            *missed, latest = sorted(rows, key=lambda r: r.due_at)
+            for row in missed:
+                row.state = "übersprungen"
+            review = uow.outcomes.review(review_id)
+            if review is None or review.state not in ("offen", "überfällig"):
+                latest.state = "hinfällig"
+                continue
+            navigator = uow.outcomes.active_navigator(review.case_pseudonym)
+            lotse = [navigator.user_id] if navigator else []
+            if kind == "überfällig":
+                review.state = "überfällig"
+                mentions = self._moderators(review.room_id)
+                doc = Doc().para(
+                    "⚠️ ",
+                    b("Wiedervorlage überfällig:"),
+                    f" {review.case_pseudonym} – fällig am {review.due:%d.%m.%Y}, es wurde "
+                    "nichts zurückgemeldet.",
+                )
+                if navigator:
+                    doc.para(f"Lotse: {navigator.user_id}")
+                doc.para("An die Moderation: ", ", ".join(mentions) or "–")
+                mentions = mentions + lotse
+            else:
+                mentions = lotse
+                days = (review.due - local_date(now)).days
+                doc = Doc().para(
+                    "⏰ ",
+                    b("Wiedervorlage:"),
+                    f" {review.case_pseudonym} am {review.due:%d.%m.%Y}"
+                    + (f" (in {days} Tagen)." if days > 1 else " (morgen)." if days == 1 else "."),
+                )
+                doc.para(
+                    (f"{navigator.user_id}, " if navigator else "") + "bitte zurückmelden: ",
+                    code(f"{self._prefix} wiedervorlage erledigt {review.case_pseudonym}"),
+                )
+            _late(doc, latest, now)
+            latest.state, latest.sent_at = "gesendet", now
+            items.append(
+                self._post(
+                    uow,
+                    review.room_id,
+                    f"review:{latest.id}",
+                    "agenda",
+                    notice_content(doc.build(), mentions=mentions),
+                    now,
+                )
+            )
+        return items
+
+    def _edit_minutes(self, uow: UnitOfWork, now: datetime) -> list[OutboxItem]:
+        items: list[OutboxItem] = []
+        for sitting in uow.outcomes.dirty_minutes():
+            original = uow.outcomes.minutes_event(sitting)
+            session = uow.sessions.get(sitting.session_id)
+            if original is None or session is None:
+                continue
+            reply = render_minutes(collect(uow, self._org, session, sitting), self._prefix)
+            digest = content_hash(reply)
+            if digest != sitting.minutes_hash:
+                sitting.minutes_edits += 1
+                items.append(
+                    self._post(
+                        uow,
+                        session.room_id,
+                        f"minutes:{session.id}:{sitting.minutes_edits}",
+                        "agenda-edit",
+                        edit_content(reply, original),
+                        now,
+                    )
+                )
+                sitting.minutes_hash = digest
+            sitting.minutes_dirty = False
+        return items
+
     _jobs: ClassVar[dict[str, Job]] = {
         "termin": _remind,
         "tagesordnung": _post_agenda,
         "bestätigung": _confirm_reminder,
         "beginn": _start_check,
+        "protokoll": _minutes_reminder,
     }
 
     # -- edits of posted agendas --------------------------------------------------------
@@ -428,7 +538,7 @@ def _ahead_of(session: Session, now: datetime) -> bool:
     return session.state == "geplant" and session.starts_at > now
 
 
-def _late(doc: Doc, row: Reminder, now: datetime) -> None:
+def _late(doc: Doc, row: Reminder | CaseReminder, now: datetime) -> None:
     if now - row.due_at > LATE_AFTER:
         since = row.due_at.astimezone(LOCAL_TZ)
         doc.para(f"(verspätet – fällig seit {since:%d.%m.%Y %H:%M} Uhr)")

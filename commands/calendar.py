@@ -36,6 +36,11 @@ class Calendar:
     # Availability polls: candidate start times on each working day, and how many slots.
     poll_times: tuple[time, ...] = (time(9, 0), time(11, 0), time(14, 0))
     poll_slots: int = 8
+    # Holding sessions: institutions needed for a quorum, working days until moderation
+    # is reminded of unconfirmed minutes, days before a Wiedervorlage the Lotse hears.
+    quorum: int = 2
+    minutes_working_days: int = 5
+    review_reminder_days: tuple[int, ...] = (7, 1)
 
     def is_holiday(self, day: date) -> bool:
         return day in self.extra_closed_days or day in _holidays(self.land, day.year)
@@ -48,6 +53,15 @@ class Calendar:
         current = day
         while count > 0:
             current -= timedelta(days=1)
+            if self.is_working_day(current):
+                count -= 1
+        return current
+
+    def working_days_after(self, day: date, count: int) -> date:
+        """The working day ``count`` working days after ``day`` (``day`` itself not counted)."""
+        current = day
+        while count > 0:
+            current += timedelta(days=1)
             if self.is_working_day(current):
                 count -= 1
         return current

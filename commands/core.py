@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from commands import agenda, cases, people, sessions, umfrage
+from commands import agenda, cases, conference, people, sessions, umfrage
 from commands.errors import UnknownCommand
 from commands.framework import REST, CommandContext, CommandRegistry
 from commands.reply import Doc, Reply, b, code
@@ -69,4 +69,5 @@ def build_registry() -> CommandRegistry:
     sessions.register(registry)
     agenda.register(registry)
     umfrage.register(registry)
+    conference.register(registry)
     return registry

@@ -48,6 +48,10 @@ class Reply:
     plain: str
     html: str
     notice: bool = True
+    mentions: tuple[str, ...] = ()  # Matrix ids to notify besides the sender
+
+    def mentioning(self, *users: str) -> Reply:
+        return Reply(self.plain, self.html, self.notice, (*self.mentions, *users))
 
     @classmethod
     def text(cls, *parts: Part) -> Reply:

@@ -11,6 +11,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from storage.agendas import AgendaRepository, PollRepository
 from storage.audit import AuditLog
 from storage.cases import CaseRepository, RoleSnapshotRepository
+from storage.outcomes import OutcomeRepository
 from storage.pins import PinRepository
 from storage.repositories import (
     InboxRepository,
@@ -36,6 +37,7 @@ class UnitOfWork:
     sessions: SessionRepository
     agendas: AgendaRepository
     polls: PollRepository
+    outcomes: OutcomeRepository
 
     def __init__(self, session_factory: sessionmaker[Session]) -> None:
         self._factory = session_factory
@@ -53,6 +55,7 @@ class UnitOfWork:
         self.sessions = SessionRepository(self.session)
         self.agendas = AgendaRepository(self.session)
         self.polls = PollRepository(self.session)
+        self.outcomes = OutcomeRepository(self.session)
         return self
 
     def __exit__(
