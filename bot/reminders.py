@@ -555,8 +555,13 @@ class ReminderTimer:
         self._scheduler = AsyncIOScheduler(timezone="UTC")
 
     def start(self) -> None:
-        self._scheduler.add_job(self.fire, "interval", minutes=1, id="sicherheitsnetz")
+        self._scheduler.add_job(self._job, "interval", minutes=1, id="sicherheitsnetz")
         self._scheduler.start()
+        self.fire()
+
+    async def _job(self) -> None:
+        # A coroutine, so APScheduler runs it on the event loop: a plain function would
+        # run in its thread pool, beside the loop's own fire() and the outbox queue.
         self.fire()
 
     def fire(self) -> None:
@@ -574,7 +579,7 @@ class ReminderTimer:
             return
         when = max(due, self._clock.now() + timedelta(seconds=1))
         self._scheduler.add_job(
-            self.fire, "date", run_date=when, id=self.JOB, replace_existing=True
+            self._job, "date", run_date=when, id=self.JOB, replace_existing=True
         )
 
     def stop(self) -> None:

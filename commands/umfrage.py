@@ -209,7 +209,7 @@ def register(registry: CommandRegistry) -> None:
             institution_of=institution_of,
             wanted=frozenset(request.participants),
             max_selections=poll.max_selections,
-            closed_at=ctx.now,
+            closed_at=ctx.sent_at,  # the homeserver's clock, like the votes'
         )
         wanted = len(request.participants)
         doc = Doc().para("🗳️ ", b(f"Umfrage #{poll.id} geschlossen"), f" (Anfrage #{request.id}).")

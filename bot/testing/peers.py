@@ -19,14 +19,20 @@ from typing import Any, ClassVar
 from nio import (
     AsyncClient,
     AsyncClientConfig,
+    DownloadError,
     MatrixRoom,
     MegolmEvent,
     RoomCreateResponse,
+    RoomEncryptedFile,
+    RoomMessageFile,
     RoomMessageNotice,
     RoomMessageText,
+    RoomRedactResponse,
     RoomSendResponse,
+    UnknownEvent,
 )
 from nio.api import RoomPreset
+from nio.crypto.attachments import decrypt_attachment
 from nio.store import SqliteStore
 
 from bot.identity import CrossSigningKeys
@@ -46,6 +52,40 @@ class Seen:
     msgtype: str
     decrypted: bool
     raw: dict[str, Any]
+    event_type: str = "m.room.message"
+
+    @property
+    def content(self) -> dict[str, Any]:
+        content = self.raw.get("content")
+        return content if isinstance(content, dict) else {}
+
+    @property
+    def relation(self) -> dict[str, Any]:
+        relates = self.content.get("m.relates_to")
+        return relates if isinstance(relates, dict) else {}
+
+    @property
+    def replaces(self) -> str | None:
+        """The event this one edits (``m.replace``), if it is an edit."""
+        if self.relation.get("rel_type") != "m.replace":
+            return None
+        target = self.relation.get("event_id")
+        return target if isinstance(target, str) else None
+
+    @property
+    def references(self) -> str | None:
+        """The event this one refers to (``m.reference``: a poll response or end)."""
+        if self.relation.get("rel_type") != "m.reference":
+            return None
+        target = self.relation.get("event_id")
+        return target if isinstance(target, str) else None
+
+    @property
+    def new_body(self) -> str | None:
+        """An edit's replacement text (``m.new_content.body``)."""
+        new = self.content.get("m.new_content")
+        body = new.get("body") if isinstance(new, dict) else None
+        return body if isinstance(body, str) else None
 
 
 class Participant:
@@ -75,6 +115,9 @@ class Participant:
             ),
         )
         self.seen: list[Seen] = []
+        # Events other than messages that tests look at (polls), decrypted where they were
+        # encrypted; ``seen`` stays messages only (text, notices, files; edits included).
+        self.events: list[Seen] = []
         self.undecryptable: list[str] = []
         self._changed = asyncio.Condition()
         self._task: asyncio.Task[None] | None = None
@@ -86,6 +129,8 @@ class Participant:
     async def start(self) -> None:
         self.client.restore_login(self.user.user_id, self.user.device_id, self.user.access_token)
         self.client.add_event_callback(self._on_message, (RoomMessageText, RoomMessageNotice))
+        self.client.add_event_callback(self._on_file, (RoomEncryptedFile, RoomMessageFile))
+        self.client.add_event_callback(self._on_other, (UnknownEvent,))
         self.client.add_event_callback(self._on_undecryptable, (MegolmEvent,))
         await self.client.sync(timeout=0, full_state=True)
         if self.client.should_upload_keys:
@@ -164,6 +209,44 @@ class Participant:
         )
         async with self._changed:
             self.seen.append(seen)
+            self._changed.notify_all()
+
+    async def _on_file(self, room: MatrixRoom, event: RoomEncryptedFile | RoomMessageFile) -> None:
+        content = event.source.get("content", {})
+        relates = content.get("m.relates_to") or {}
+        seen = Seen(
+            event_id=event.event_id,
+            room_id=room.room_id,
+            sender=event.sender,
+            body=event.body,
+            html=None,
+            in_reply_to=(relates.get("m.in_reply_to") or {}).get("event_id"),
+            msgtype=content.get("msgtype", ""),
+            decrypted=bool(getattr(event, "decrypted", False)),
+            raw=event.source,
+        )
+        async with self._changed:
+            self.seen.append(seen)
+            self._changed.notify_all()
+
+    async def _on_other(self, room: MatrixRoom, event: UnknownEvent) -> None:
+        content = event.source.get("content", {})
+        relates = content.get("m.relates_to") or {}
+        body = content.get("body")
+        seen = Seen(
+            event_id=event.event_id,
+            room_id=room.room_id,
+            sender=event.sender,
+            body=body if isinstance(body, str) else "",
+            html=None,
+            in_reply_to=(relates.get("m.in_reply_to") or {}).get("event_id"),
+            msgtype="",
+            decrypted=bool(getattr(event, "decrypted", False)),
+            raw=event.source,
+            event_type=event.type,
+        )
+        async with self._changed:
+            self.events.append(seen)
             self._changed.notify_all()
 
     async def _on_undecryptable(self, room: MatrixRoom, event: MegolmEvent) -> None:
@@ -245,6 +328,39 @@ class Participant:
             raise RuntimeError(f"send failed: {response}")
         return str(response.event_id)
 
+    async def send_event(self, room_id: str, event_type: str, content: dict[str, Any]) -> str:
+        """Any room event (encrypted in an encrypted room), e.g. a poll response."""
+        room = self.client.rooms[room_id]
+        if not room.members_synced:
+            await self.client.joined_members(room_id)
+        if self.client.should_query_keys:
+            await self.client.keys_query()
+        self.trust_room(room_id)
+        response = await self.client.room_send(room_id, event_type, content)
+        if not isinstance(response, RoomSendResponse):
+            raise RuntimeError(f"send of {event_type} failed: {response}")
+        return str(response.event_id)
+
+    async def redact(self, room_id: str, event_id: str) -> str:
+        """Take an event back (e.g. a reaction, as clicking it again in Element does)."""
+        response = await self.client.room_redact(room_id, event_id)
+        if not isinstance(response, RoomRedactResponse):
+            raise RuntimeError(f"redaction failed: {response}")
+        return str(response.event_id)
+
+    async def download_file(self, file: dict[str, Any]) -> bytes:
+        """Download an encrypted attachment (an ``EncryptedFile`` object) and decrypt it."""
+        response = await self.client.download(file["url"])
+        if isinstance(response, DownloadError):
+            raise RuntimeError(f"download failed: {response}")
+        data = response.body
+        if not isinstance(data, bytes):
+            raise RuntimeError("download was not kept in memory")
+        plain: bytes = decrypt_attachment(
+            data, file["key"]["k"], file["hashes"]["sha256"], file["iv"]
+        )
+        return plain
+
     async def react(self, room_id: str, event_id: str, key: str) -> str:
         response = await self.client.room_send(
             room_id,
@@ -257,6 +373,10 @@ class Participant:
 
     def replies_to(self, event_id: str) -> list[Seen]:
         return [m for m in self.seen if m.in_reply_to == event_id]
+
+    def edits_of(self, event_id: str) -> list[Seen]:
+        """``m.replace`` edits of ``event_id``, in the order they arrived."""
+        return [m for m in self.seen if m.replaces == event_id]
 
     async def wait_reply(self, event_id: str, timeout: float = 30) -> Seen:
         deadline = time.monotonic() + timeout
