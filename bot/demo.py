@@ -13,7 +13,7 @@ import sys
 import tempfile
 import textwrap
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime, time, timedelta
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
@@ -281,7 +281,7 @@ async def run_demo(*, keep: bool = False, workdir: Path | None = None) -> int:
 
         case: dict[str, str] = {}
 
-        async def step(who: str, text: str, narration: str) -> None:
+        async def step(who: str, text: str, narration: str) -> Seen:
             transcript.narrate(narration)
             event_id = await participants[who].send(room_id, text.format(**case))
             reply = await moderator.wait_reply(event_id, 60)
@@ -294,6 +294,7 @@ async def run_demo(*, keep: bool = False, workdir: Path | None = None) -> int:
                     case.update(fall=found.group(), typo=typo_of(found.group()))
                 else:
                     case[f"fall{sum(k.startswith('fall') for k in case) + 1}"] = found.group()
+            return reply
 
         for who, text, narration in SCRIPT:
             await step(who, text, narration)
@@ -330,6 +331,12 @@ async def run_demo(*, keep: bool = False, workdir: Path | None = None) -> int:
             assert bot.app.timer is not None
             bot.app.timer.fire()
             return await bot_says(count)
+
+        async def step_reply(who: str, text: str, narration: str) -> Seen:
+            nonlocal shown
+            reply = await step(who, text, narration)
+            shown += 1
+            return reply
 
         async def said(who: str, text: str, narration: str, extra: int) -> None:
             nonlocal shown
@@ -383,6 +390,55 @@ async def run_demo(*, keep: bool = False, workdir: Path | None = None) -> int:
             1,
         )
         await jump(starts - timedelta(hours=1), "eine Stunde vorher.", 1)
+
+        # -- the session itself: attendance, outcomes, minutes, the Lotse's reminder ----
+        clock.jump_to(starts - timedelta(minutes=2))
+        transcript.narrate(f"⏩ {_day_text(starts - timedelta(minutes=2))} – die Sitzung beginnt.")
+        opening = await step_reply(
+            "lehmann", "!fk sitzung start", "Frau Lehmann eröffnet die Sitzung."
+        )
+        transcript.narrate("Frau Becker meldet sich mit ✋ auf die Eröffnung an.")
+        await participants["becker"].react(room_id, opening.event_id, "✋")
+        await bot_says(1)
+        review_day = (starts + timedelta(days=14)).astimezone(BERLIN)
+        for who, text, narration in (
+            ("yilmaz", "!fk anwesend", "Herr Yılmaz ist da – das Jugendamt ist vertreten."),
+            ("lehmann", "!fk entschuldigt agentur", "Die Agentur hat sich entschuldigt."),
+            (
+                "yilmaz",
+                "!fk beschluss {fall} Teilnahme am Jugendberufshilfe-Projekt ab Januar; "
+                "Schulsozialarbeit einbeziehen",
+                "Schritt 9: der erste Fall – ein Beschluss …",
+            ),
+            ("lehmann", "!fk lotse {fall} " + participants["kaya"].user_id, "… die Lotsin …"),
+            (
+                "yilmaz",
+                "!fk aufgabe {fall} "
+                + participants["becker"].user_id
+                + f" Termin bei der Berufsberatung vereinbaren bis {review_day:%d.%m.%Y}",
+                "… eine Aufgabe für das Jobcenter …",
+            ),
+            (
+                "yilmaz",
+                f"!fk wiedervorlage {{fall}} {review_day:%d.%m.%Y}",
+                "… und die Wiedervorlage in zwei Wochen.",
+            ),
+        ):
+            await step_reply(who, text, narration)
+        minutes = await step_reply(
+            "lehmann",
+            "!fk sitzung ende",
+            "Der dritte Fall wurde nicht mehr besprochen: er wird automatisch auf den "
+            "nächsten Termin vertagt. Das Protokoll kommt als Antwort.",
+        )
+        transcript.narrate("Frau Lehmann bestätigt das Protokoll mit ✅.")
+        await moderator.react(room_id, minutes.event_id, "✅")
+        await bot_says(2)
+        await jump(
+            datetime.combine((review_day - timedelta(days=7)).date(), time(8, 0), tzinfo=BERLIN),
+            "eine Woche vor der Wiedervorlage: der Bot erinnert die Lotsin.",
+            1,
+        )
         print("\n══ Ende der Vorführung ══")
         print("Alle Nachrichten waren Ende-zu-Ende-verschlüsselt (🔒).")
         verdict = audit_verdict(bot.app.settings.database.url)
