@@ -30,6 +30,7 @@ from bot.outbox import OutboxItem
 from bot.txn import txn_id_for
 from commands.calendar import Calendar
 from commands.dispatch import Dispatcher, Outcome, invocation
+from commands.errors import UserError
 from commands.framework import CommandContext, ReactionContext
 from commands.org import Organisation
 from commands.reply import Doc, Reply, code
@@ -248,6 +249,8 @@ class Engine:
             try:
                 with uow.savepoint():
                     reply = spec.handler(ctx)
+            except UserError as err:  # rolled back; said like a command's mistake
+                reply = Reply.text("⚠️ ", err.message)
             except Exception as exc:
                 error_ref = log_internal_error(exc, f"Reaktion {reaction.event_id}")
                 reply = internal_error_reply(error_ref)

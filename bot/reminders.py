@@ -43,7 +43,9 @@ from storage.uow import Database, UnitOfWork
 log = logging.getLogger(__name__)
 
 LATE_AFTER = timedelta(minutes=5)
-EMPTY_AGENDA_RETRY = timedelta(hours=1)  # later than this: the message says so
+EMPTY_AGENDA_RETRY = timedelta(
+    hours=1
+)  # an empty agenda is looked at again this often  # later than this: the message says so
 
 
 def _ahead(minutes: int) -> str:
@@ -212,7 +214,7 @@ class ReminderRunner:
             )
             row.due_at = later
             return []
-        reply = render(uow, self._org, session, agenda, self._prefix)
+        reply = render(uow, self._org, session, agenda, self._prefix, now)
         moderators = self._moderators(session.room_id)
         item = self._post(
             uow,
@@ -433,7 +435,7 @@ class ReminderRunner:
             session = uow.sessions.get(agenda.session_id)
             if original is None or session is None:
                 continue  # not acknowledged yet: the next run edits it
-            reply = render(uow, self._org, session, agenda, self._prefix)
+            reply = render(uow, self._org, session, agenda, self._prefix, now)
             digest = content_hash(reply)
             if digest != agenda.published_hash:
                 agenda.edits += 1
@@ -448,7 +450,7 @@ class ReminderRunner:
                     )
                 )
                 agenda.published_hash = digest
-            if agenda.reconfirm_notice and session.state == "geplant":
+            if agenda.reconfirm_notice and session.state == "geplant" and session.starts_at > now:
                 moderators = self._moderators(session.room_id)
                 doc = Doc().para(
                     "🔓 ",

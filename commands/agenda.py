@@ -17,7 +17,7 @@ from __future__ import annotations
 import base64
 import hashlib
 from collections.abc import Sequence
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any
 from urllib.parse import quote
 
@@ -58,7 +58,12 @@ def agenda_rows(
 
 
 def render(
-    uow: UnitOfWork, org: Organisation, session: Session, agenda: Agenda | None, prefix: str
+    uow: UnitOfWork,
+    org: Organisation,
+    session: Session,
+    agenda: Agenda | None,
+    prefix: str,
+    now: datetime,
 ) -> Reply:
     """The agenda as posted (and as shown by ``!fk agenda``): pseudonyms and institutions."""
     end = session.ends_at.astimezone(LOCAL_TZ)
@@ -81,6 +86,8 @@ def render(
             f"✅ Bestätigt von {agenda.confirmed_by} am {confirmed:%d.%m.%Y %H:%M} Uhr "
             f"(Fassung {revision})."
         )
+    elif items and session.starts_at <= now:
+        doc.para(f"Die Sitzung hat begonnen; nicht bestätigt (Fassung {revision}).")
     elif items:
         doc.para(
             f"⏳ Noch nicht bestätigt (Fassung {revision}). Moderation: ✅ auf diese "
@@ -143,6 +150,11 @@ def content_hash(reply: Reply) -> str:
 
 def confirm(ctx: CommandContext, session: Session) -> Reply:
     """Confirm (lock) a session's agenda after re-checking the consent gate."""
+    if session.state != "geplant" or session.starts_at <= ctx.now:
+        raise UserError(
+            f"Termin #{session.id} ist abgesagt oder hat schon begonnen; seine Tagesordnung "
+            "wird nicht mehr bestätigt."
+        )
     agenda = ctx.uow.agendas.ensure(session.id, session.room_id)
     before = agenda.revision
     plan = replan(ctx)  # touches the agenda if the gate took a case off or put one on
@@ -154,7 +166,7 @@ def confirm(ctx: CommandContext, session: Session) -> Reply:
             "prüfen und dann erneut bestätigen:",
         )
         report(doc, plan)
-        doc.append(render(ctx.uow, ctx.org, session, agenda, ctx.prefix))
+        doc.append(render(ctx.uow, ctx.org, session, agenda, ctx.prefix, ctx.now))
         return doc.build()
     if agenda.confirmed and agenda.confirmed_at is not None:
         at = agenda.confirmed_at.astimezone(LOCAL_TZ)
@@ -191,7 +203,9 @@ def register(registry: CommandRegistry) -> None:
     )
     def agenda(ctx: CommandContext, nr: int | None = None) -> Reply:
         session = get_session(ctx, nr)
-        return render(ctx.uow, ctx.org, session, ctx.uow.agendas.get(session.id), ctx.prefix)
+        return render(
+            ctx.uow, ctx.org, session, ctx.uow.agendas.get(session.id), ctx.prefix, ctx.now
+        )
 
     @registry.command(
         "agenda bestätigen",
@@ -218,6 +232,11 @@ def register(registry: CommandRegistry) -> None:
             raise UserError(
                 f"Die Tagesordnung von Termin #{session.id} steht schon im Raum; "
                 "Änderungen bearbeite ich dort. Anzeigen: !fk agenda " + str(session.id)
+            )
+        if not ctx.uow.sessions.placements(session.id):
+            raise UserError(
+                f"Auf Termin #{session.id} ist noch kein Fall eingeplant; eine leere "
+                "Tagesordnung stelle ich nicht ein."
             )
         ctx.uow.sessions.arm_once(session.id, "tagesordnung", ctx.now, ctx.now, catch_up=True)
         return Reply.text(
@@ -274,8 +293,7 @@ def register(registry: CommandRegistry) -> None:
                 "Ich sage das nur einmal."
             )
         session = ctx.uow.sessions.get(agenda.session_id)
-        if session is None or session.state != "geplant" or session.starts_at <= ctx.now:
-            return Reply.text("Dieser Termin ist abgesagt oder hat schon begonnen.")
+        assert session is not None
         return confirm(ctx, session)
 
 

@@ -3,8 +3,9 @@
 :func:`commands.conference.collect` reads a session's sitting, attendance and every
 outcome recorded in it from the database into a :class:`Minutes` value; the room
 message (:func:`commands.conference.render_minutes`) and the Markdown, PDF and JSON
-exports (:mod:`commands.export`) are all rendered from that one value, so they cannot disagree. Only pseudonyms, institution
-names, Matrix ids of staff and guarded decision texts appear.
+exports (:mod:`commands.export`) are all rendered from that one value, so they cannot
+disagree. Only pseudonyms, institution names, Matrix ids of staff and guarded decision
+texts appear.
 """
 
 from __future__ import annotations

@@ -8,289 +8,35 @@ change is checked against the audit trail.
 
 from __future__ import annotations
 
-import itertools
-import re
 from datetime import UTC, date, datetime, time, timedelta
-from typing import Any
 
 import pytest
-from sqlalchemy import func, select
 
 from bot.clock import FakeClock
-from bot.engine import Engine
-from bot.events import SyncBatch, TextMessage
-from bot.ids import EventId, RoomId, UserId
-from bot.txn import txn_id_for
-from commands.calendar import Calendar
+from bot.ids import UserId
 from commands.core import build_registry
-from commands.dates import LOCAL_TZ
-from commands.dispatch import Dispatcher
-from commands.org import Assignment, Institution, InstitutionType, Organisation, Role
-from commands.pseudonym import ALPHABET
-from storage.audit import verify
-from storage.models import (
-    AuditEntry,
-    CaseFile,
-    ConferenceRequest,
-    Consent,
-    InboxEvent,
-    OutboxMessage,
-    Placement,
-    Revocation,
-    Schutzauftrag,
-    SessionSeries,
-)
-from storage.models import Session as SessionRow
 from storage.uow import Database
-
-ROOM = RoomId("!praeventionsteam:fk.test")
-PREFIX = "!fk"
-
-JA1 = UserId("@anna.jugendamt:fk.test")  # Jugendamt, fachkraft
-JA2 = UserId("@ben.jugendamt:fk.test")  # Jugendamt, fachkraft
-JC = UserId("@carla.jobcenter:fk.test")  # Jobcenter, fachkraft
-AA = UserId("@dirk.agentur:fk.test")  # Agentur, fachkraft
-MOD = UserId("@mona.moderation:fk.test")  # Jugendamt, moderation only
-ADMIN = UserId("@adam.admin:fk.test")  # Träger, admin only
-NOBODY = UserId("@nora.niemand:fk.test")  # allow-listed server, no institution
-USERS = (JA1, JA2, JC, AA, MOD, ADMIN, NOBODY)
-
-
-def _institution(key: str, name: str, kind: InstitutionType) -> tuple[str, Institution]:
-    return key, Institution(key, name, kind)
-
-
-def _user(user: UserId, institution: str, *roles: Role) -> tuple[str, Assignment]:
-    return user, Assignment(user, institution, frozenset(roles))
-
-
-ORG = Organisation(
-    institutions=dict(
-        [
-            _institution("jugendamt", "Jugendamt Wetteraukreis", InstitutionType.JUGENDAMT),
-            _institution("jobcenter", "Jobcenter Wetteraukreis", InstitutionType.JOBCENTER),
-            _institution("agentur", "Agentur für Arbeit Gießen", InstitutionType.AGENTUR),
-            _institution("traeger-xyz", "Träger XYZ", InstitutionType.TRAEGER),
-        ]
-    ),
-    users=dict(
-        [
-            _user(JA1, "jugendamt", Role.FACHKRAFT),
-            _user(JA2, "jugendamt", Role.FACHKRAFT),
-            _user(JC, "jobcenter", Role.FACHKRAFT),
-            _user(AA, "agentur", Role.FACHKRAFT),
-            _user(MOD, "jugendamt", Role.MODERATION),
-            _user(ADMIN, "traeger-xyz", Role.ADMIN),
-        ]
-    ),
-    topics=("Ausbildung", "Familie", "Kinderschutz"),
-    schutzauftrag_reasons=("kw-gefaehrdung", "gewalt"),
-    moderation_power_level=50,
-)
-JUGENDAMT, JOBCENTER, AGENTUR = (
-    ORG.institutions[k].name for k in ("jugendamt", "jobcenter", "agentur")
+from tests.unit.harness import (
+    AA,
+    ADMIN,
+    AGENTUR,
+    JA1,
+    JA2,
+    JC,
+    JOBCENTER,
+    JUGENDAMT,
+    MOD,
+    NOBODY,
+    PREFIX,
+    USERS,
+    Room,
+    d,
+    items_after,
+    local,
+    utc,
 )
 
-NEW_CASE = re.compile(r"Neuer Fall: (FK-[" + ALPHABET + r"]{4}-[" + ALPHABET + r"]{2})\b")
-NEW_REQUEST = re.compile(r"📨 Anfrage #(\d+) für ")
-NEW_SESSION = re.compile(r"📅 Termin angelegt: #(\d+) ")
 MONTHLY = 'reihe neu Schnittstellengespräch regel="jeden 2. Mittwoch im Monat" zeit=10:00-12:00'
-TABLES: tuple[type[Any], ...] = (
-    CaseFile,
-    Consent,
-    Revocation,
-    ConferenceRequest,
-    Schutzauftrag,
-    SessionSeries,
-    SessionRow,
-    Placement,
-    AuditEntry,
-)
-PLACEMENT_ACTIONS = ("agenda_eingeplant", "agenda_entfernt")
-
-_ids = itertools.count(1)
-
-
-# -- the room ---------------------------------------------------------------------------
-
-
-class Room:
-    """An encrypted room with the bot in it, in Hessen: say something, read the reply."""
-
-    def __init__(self, db: Database, clock: FakeClock) -> None:
-        self.db = db
-        self.clock = clock
-        self.engine = Engine(
-            db,
-            Dispatcher(build_registry(), PREFIX, 4000),
-            clock,
-            allowed_homeservers=("fk.test",),
-            require_encryption=True,
-            undecryptable_timeout=timedelta(seconds=60),
-            org=ORG,
-            calendar=Calendar(land="HE"),
-        )
-        self._batches = itertools.count(1)
-        self.engine.ingest(self._batch())  # first start: the room becomes known
-
-    def _batch(self, *events: TextMessage) -> SyncBatch:
-        return SyncBatch(
-            next_batch=f"s{next(self._batches)}",
-            since=None,
-            events=events,
-            invites=(),
-            joined_rooms=(ROOM,),
-            keys_arrived=False,
-        )
-
-    def say(
-        self, sender: UserId, command: str, *, power_level: int = 0, encrypted: bool = True
-    ) -> str:
-        """Send ``!fk <command>`` and return the plain body of the bot's reply."""
-        self.clock.advance(timedelta(seconds=1))
-        message = TextMessage(
-            event_id=EventId(f"$termin{next(_ids)}"),
-            room_id=ROOM,
-            sender=sender,
-            body=f"{PREFIX} {command}",
-            origin_ts=self.clock.now(),
-            room_encrypted=encrypted,
-            was_encrypted=encrypted,
-            power_level=power_level,
-        )
-        assert self.engine.ingest(self._batch(message)).commands == 1
-        with self.db.uow() as uow:
-            row = uow.session.scalars(
-                select(OutboxMessage).where(
-                    OutboxMessage.txn_id == txn_id_for(message.event_id, "reply")
-                )
-            ).one()
-            body = row.content["body"]
-            assert isinstance(body, str)
-            return body
-
-    def mod(self, command: str) -> str:
-        return self.say(MOD, command)
-
-    def adhoc(self, when: str) -> int:
-        """A single session via ``termin neu``; its number."""
-        reply = self.mod(f"termin neu {when}")
-        match = NEW_SESSION.search(reply)
-        assert match is not None, reply
-        return int(match.group(1))
-
-    def new_case(self, sender: UserId = JA1) -> str:
-        reply = self.say(sender, "fall neu")
-        match = NEW_CASE.search(reply)
-        assert match is not None, reply
-        return match.group(1)
-
-    def consent(self, pseudonym: str, recipients: str, *, extra: str = "") -> str:
-        return self.say(
-            JA1,
-            f"einwilligung {pseudonym} von=sorgeberechtigte an={recipients} "
-            f"form=schriftlich datum=20.11.2026 dok=EW-17 {extra}".strip(),
-        )
-
-    def request(
-        self,
-        pseudonym: str,
-        participants: str = "jugendamt",
-        *,
-        sender: UserId = JC,
-        topic: str = "Ausbildung",
-        urgency: str = "regulär",
-        extra: str = "",
-    ) -> tuple[int, str]:
-        reply = self.say(
-            sender,
-            f"anfrage {pseudonym} thema={topic} dringlichkeit={urgency} "
-            f"teilnehmer={participants} {extra}".strip(),
-        )
-        match = NEW_REQUEST.search(reply)
-        assert match is not None, reply
-        return int(match.group(1)), reply
-
-    def ready_case(self, *, consent_extra: str = "", **request: Any) -> tuple[str, int, str]:
-        """A case whose consent covers every institution, and a request for it."""
-        pseudonym = self.new_case()
-        self.consent(pseudonym, "jugendamt,jobcenter,agentur", extra=consent_extra)
-        request_id, reply = self.request(pseudonym, **request)
-        assert "bereit für die Planung" in reply, reply
-        return pseudonym, request_id, reply
-
-    # -- what the database holds
-
-    def counts(self) -> dict[str, int]:
-        with self.db.uow() as uow:
-            return {
-                t.__tablename__: int(uow.session.scalar(select(func.count()).select_from(t)) or 0)
-                for t in TABLES
-            }
-
-    def sessions(self) -> list[SessionRow]:
-        with self.db.uow() as uow:
-            return list(
-                uow.session.scalars(
-                    select(SessionRow).order_by(SessionRow.starts_at, SessionRow.id)
-                )
-            )
-
-    def session(self, session_id: int) -> SessionRow:
-        with self.db.uow() as uow:
-            row = uow.sessions.get(session_id)
-            assert row is not None
-            return row
-
-    def placements(self) -> dict[int, int]:
-        """Request id → session id."""
-        with self.db.uow() as uow:
-            return {p.request_id: p.session_id for p in uow.session.scalars(select(Placement))}
-
-    def agenda_ids(self, session_id: int) -> list[int]:
-        with self.db.uow() as uow:
-            return [r.id for _, r in uow.sessions.agenda(session_id)]
-
-    def snapshot(self) -> tuple[object, ...]:
-        """Everything a refused command must leave as it was."""
-        sessions = [(s.id, s.starts_at, s.ends_at, s.state, s.sequence) for s in self.sessions()]
-        return self.counts(), self.actions(), sessions, self.placements()
-
-    def audit(self, pseudonym: str | None = None) -> list[AuditEntry]:
-        with self.db.uow() as uow:
-            return list(uow.audit.entries(pseudonym))
-
-    def actions(self, pseudonym: str | None = None) -> list[str]:
-        return [e.action for e in self.audit(pseudonym)]
-
-    def placement_audit(self, pseudonym: str | None = None) -> list[tuple[str, int, int]]:
-        return [
-            (e.action, e.detail["anfrage"], e.detail["termin"])
-            for e in self.audit(pseudonym)
-            if e.action in PLACEMENT_ACTIONS
-        ]
-
-    def last_inbox_outcome(self) -> str:
-        with self.db.uow() as uow:
-            row = uow.session.scalars(
-                select(InboxEvent).order_by(InboxEvent.received_at.desc())
-            ).first()
-            assert row is not None
-            return row.outcome
-
-    def check_placements_audited(self) -> None:
-        """Replaying agenda_eingeplant/agenda_entfernt gives exactly the placement table."""
-        expected: dict[int, int] = {}
-        for action, request_id, session_id in self.placement_audit():
-            if action == "agenda_eingeplant":
-                assert request_id not in expected, (request_id, expected)
-                expected[request_id] = session_id
-            else:
-                assert expected.pop(request_id) == session_id
-        assert expected == self.placements()
-        with self.db.uow() as uow:
-            verdict = verify(uow.audit.entries(), uow.audit.head())
-            assert verdict.ok
 
 
 @pytest.fixture
@@ -305,33 +51,6 @@ def room(database: Database, clock: FakeClock) -> Room:
 
 
 # -- small helpers ---------------------------------------------------------------------------
-
-
-def local(moment: datetime) -> tuple[date, time]:
-    berlin = moment.astimezone(LOCAL_TZ)
-    return berlin.date(), berlin.time()
-
-
-def utc(day: str, clock_time: str) -> datetime:
-    """``utc("09.12.2026", "09:00")`` – an instant written in UTC."""
-    d, m, y = (int(x) for x in day.split("."))
-    h, mi = (int(x) for x in clock_time.split(":"))
-    return datetime(y, m, d, h, mi, tzinfo=UTC)
-
-
-def d(text: str) -> date:
-    day, month, year = (int(x) for x in text.split("."))
-    return date(year, month, day)
-
-
-def items_after(reply: str, header: str) -> list[str]:
-    blocks = reply.split("\n\n")
-    for index, block in enumerate(blocks):
-        if header in block and not block.startswith("• "):
-            following = blocks[index + 1] if index + 1 < len(blocks) else ""
-            assert following.startswith("• "), f"no list after {header!r} in:\n{reply}"
-            return [line.removeprefix("• ") for line in following.split("\n")]
-    raise AssertionError(f"{header!r} not in:\n{reply}")
 
 
 def assert_usage(reply: str, command: str) -> None:
@@ -702,7 +421,9 @@ def test_when_nothing_fits_einplanen_names_the_request_and_the_reason(room: Room
     assert room.placements() == {ra: session}
     b, rb, reply = room.ready_case()
     assert "eingeplant" not in reply
-    assert "passt in keinen Termin" not in reply  # case workers are not bothered with it
+    # Said once, in the room, where moderation reads it – not at every later command.
+    assert unplaced_line(rb, b, "alle Termine bis zum spätesten Datum sind voll") in reply
+    assert "passt in keinen Termin" not in room.consent(b, "jugendamt,jobcenter,agentur")
 
     before = room.snapshot()
     reply = room.mod("einplanen")
