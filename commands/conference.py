@@ -430,6 +430,10 @@ def register(registry: CommandRegistry) -> None:
             )
         )
         audit(ctx, "sitzung_eroeffnet", None, termin=session.id)
+        if ctx.member.institution is not None:  # whoever opens it is there
+            ctx.uow.outcomes.mark(
+                session.id, ctx.member.institution.key, ctx.sender, "anwesend", ctx.now
+            )
         items = ctx.uow.sessions.agenda(session.id)
         doc = Doc().para(
             "🟢 ",
