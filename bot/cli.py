@@ -1,4 +1,4 @@
-"""The ``fkbot`` command line: run, check, demo, identity, audit, db upgrade."""
+"""The ``fkbot`` command line: run, check, demo, identity, audit, purge, db upgrade."""
 
 from __future__ import annotations
 
@@ -143,7 +143,7 @@ def cmd_audit_verify(args: argparse.Namespace) -> int:
 
 
 def cmd_audit_export(args: argparse.Namespace) -> int:
-    from storage.audit import canonical
+    from storage.audit import exported
 
     os.umask(0o077)  # the export names staff and pseudonyms: readable by the bot's user only
     if args.fall is not None:
@@ -183,7 +183,7 @@ def cmd_audit_export(args: argparse.Namespace) -> int:
             )
             uow.commit()
             for entry in uow.audit.entries(args.fall):
-                line = canonical(entry) | {"hash": entry.hash}
+                line = exported(entry)  # redacted entries as they are
                 out.write(json.dumps(line, ensure_ascii=False, sort_keys=True) + "\n")
                 count += 1
     finally:
@@ -192,6 +192,55 @@ def cmd_audit_export(args: argparse.Namespace) -> int:
         db.engine.dispose()
     print(f"{count} Audit-Einträge exportiert", file=sys.stderr)
     return 0
+
+
+def cmd_purge(args: argparse.Namespace) -> int:
+    """Löschfristen: list (``--dry-run``) or delete the cases whose period is over."""
+    from storage.db import current_revision, head_revision
+    from storage.retention import plan_purge, purge_cases
+
+    retention = _load(args.config).retention
+    db = _database(args, migrate=False)
+    if current_revision(db.engine) != head_revision(db.engine):
+        db.engine.dispose()
+        print(
+            "Die Datenbank hat nicht das aktuelle Schema; erst `fkbot db upgrade` ausführen.",
+            file=sys.stderr,
+        )
+        return 2
+    now = datetime.now(UTC)
+    try:
+        with db.uow() as uow:
+            plan = plan_purge(
+                uow,
+                now,
+                closed_days=retention.closed_days,
+                revoked_grace_days=retention.revoked_grace_days,
+            )
+            done = {} if args.dry_run else purge_cases(uow, plan, now, actor=CLI_ACTOR)
+            if not args.dry_run:
+                uow.commit()
+    finally:
+        db.engine.dispose()
+    if not plan:
+        print("Keine Fälle mit abgelaufener Löschfrist.")
+        return 0
+    for candidate in plan:
+        rows = candidate.rows if args.dry_run else done.get(candidate.pseudonym)
+        if rows is None:
+            print(f"{candidate.pseudonym}: {candidate.reason} – übersprungen (nicht mehr fällig)")
+            continue
+        counts = ", ".join(f"{table} {count}" for table, count in rows.items())
+        print(f"{candidate.pseudonym}: {candidate.reason} – {counts}")
+    if args.dry_run:
+        print(f"Probelauf: {_cases(len(plan))} zu löschen; nichts wurde verändert.")
+    else:
+        print(f"{_cases(len(done))} gelöscht; die Audit-Einträge dazu sind geschwärzt.")
+    return 0
+
+
+def _cases(count: int) -> str:
+    return "1 Fall" if count == 1 else f"{count} Fälle"
 
 
 def cmd_check(args: argparse.Namespace) -> int:
@@ -386,6 +435,11 @@ def build_parser() -> argparse.ArgumentParser:
     export.add_argument("--out", type=Path, help="Zieldatei (darf nicht existieren)")
     export.add_argument("--fall", help="nur Einträge zu diesem Pseudonym")
     export.set_defaults(func=cmd_audit_export)
+
+    purge = sub.add_parser("purge", help="Fälle nach Ablauf der Löschfrist löschen")
+    purge.add_argument("--config", type=Path, required=True)
+    purge.add_argument("--dry-run", action="store_true", help="nur anzeigen, nichts löschen")
+    purge.set_defaults(func=cmd_purge)
 
     db = sub.add_parser("db", help="Datenbank verwalten")
     db_sub = db.add_subparsers(dest="db_command", required=True)

@@ -1,10 +1,50 @@
-"""The append-only, hash-chained audit log.
+"""The append-only, hash-chained audit log, whose payload can be redacted when a case is purged.
 
-Each entry stores the SHA-256 of its own canonical JSON, which includes the hash
-of the entry before it; the head row (last seq and hash) is written in the same
-transaction. :func:`verify` recomputes the chain and names the first entry that
-was modified, deleted, inserted or moved — and notices a cut-off tail through the
-head. Entries hold ids, pseudonyms and codes only, never free text.
+Format. Each entry has a *payload* — ``institution`` and ``detail`` — and a *frame*:
+seq, time, actor, action, pseudonym. ``payload_hash`` is the SHA-256 of the payload's
+canonical JSON; ``hash`` is the SHA-256 of the frame's canonical JSON together with
+``payload_hash`` and the previous entry's hash. The chain therefore covers the payload
+only through ``payload_hash``, which is what lets a purge blank the payload without
+breaking the chain. The head row (last seq and hash) is written in the same
+transaction. Entries hold ids, pseudonyms and codes only, never free text.
+
+Redaction (:meth:`AuditLog.redact`, used by the purge in ``storage/retention.py``) sets
+``institution`` to NULL, ``detail`` to ``{}`` and ``redacted_at`` to the purge time on
+every not yet redacted entry of one pseudonym, keeps ``payload_hash`` and is followed
+in the same transaction by a :data:`DELETION_ACTION` entry for that pseudonym whose
+``at`` equals ``redacted_at`` (the deletion record).
+
+What :func:`verify` guarantees, walking in seq order and stopping at the first entry
+that does not fit:
+
+* seq, time, actor, action, pseudonym, ``payload_hash`` and the link to the previous
+  entry of every entry, redacted or not: any change, deletion, insertion or move is
+  named, a cut-off tail shows as a head mismatch (as before redaction existed);
+* the payload of every entry that is *not* redacted: it must hash to ``payload_hash``;
+* an entry marked redacted must be empty (no institution, ``detail == {}``), must name
+  a pseudonym, and a *later* deletion record for that pseudonym with ``at ==
+  redacted_at`` must exist. So marking an entry redacted by hand is detected (unless it
+  belongs to a purged case and precedes that case's deletion record — then the purge
+  already blanked it), and so is writing anything into a redacted entry;
+* every entry of a pseudonym that precedes a deletion record for it must be redacted:
+  writing a purged payload back (from an old export) and clearing ``redacted_at`` is
+  detected.
+
+What it cannot guarantee:
+
+* the payload of a redacted entry is gone for good; only its ``payload_hash`` remains,
+  so an export made before the purge can still be checked against the chain
+  (``sha256(canonical {institution, detail}) == payload_hash``), but nothing in the
+  database tells what the payload was;
+* ``redacted_at`` itself is not hashed; it is tied only to the (hashed) time of the
+  deletion record as described above;
+* someone with write access who rewrites the whole chain consistently (recomputing every
+  hash and the head) is not detected — keep the head hash or an export outside the
+  database, as before.
+
+Migration ``0007_audit_redaction`` re-sealed existing chains into this format: a head
+hash exported before that upgrade no longer matches; compare it with an export made
+before the upgrade, not with the new head.
 """
 
 from __future__ import annotations
@@ -16,30 +56,68 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
 from storage.models import AuditEntry, AuditHead
 
 GENESIS = "0" * 64
+DELETION_ACTION = "daten_geloescht"  # the deletion record that follows a redaction
+
+CHANGED = "Inhalt verändert"
+NOT_EMPTY = "als geschwärzt markiert, aber nicht leer"
+NO_DELETION_RECORD = "geschwärzt ohne passenden Löschvermerk"
+NOT_REDACTED = "vor einem Löschvermerk für diesen Fall, aber nicht geschwärzt"
+
+
+def _digest(data: dict[str, Any]) -> str:
+    text = json.dumps(data, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()
+
+
+def _iso(at: datetime) -> str:
+    return at.astimezone(UTC).isoformat(timespec="microseconds")
+
+
+def payload(entry: AuditEntry) -> dict[str, Any]:
+    """The redactable part of an entry."""
+    return {"institution": entry.institution, "detail": entry.detail}
+
+
+def payload_hash(entry: AuditEntry) -> str:
+    return _digest(payload(entry))
 
 
 def canonical(entry: AuditEntry) -> dict[str, Any]:
+    """What the entry's hash covers: the frame, the payload's hash and the link."""
     return {
         "seq": entry.seq,
-        "at": entry.at.astimezone(UTC).isoformat(timespec="microseconds"),
+        "at": _iso(entry.at),
         "actor": entry.actor,
-        "institution": entry.institution,
         "action": entry.action,
         "pseudonym": entry.pseudonym,
-        "detail": entry.detail,
+        "payload_hash": entry.payload_hash,
         "prev_hash": entry.prev_hash,
     }
 
 
 def entry_hash(entry: AuditEntry) -> str:
-    data = json.dumps(canonical(entry), sort_keys=True, separators=(",", ":"), ensure_ascii=False)
-    return hashlib.sha256(data.encode("utf-8")).hexdigest()
+    return _digest(canonical(entry))
+
+
+def exported(entry: AuditEntry) -> dict[str, Any]:
+    """One line of ``fkbot audit export``: the entry as stored, redacted or not.
+
+    ``hash`` is the SHA-256 of the canonical JSON of the keys of :func:`canonical`;
+    unless ``redacted_at`` is set, ``payload_hash`` is that of ``institution`` and
+    ``detail``.
+    """
+    return canonical(entry) | {
+        "institution": entry.institution,
+        "detail": entry.detail,
+        "redacted_at": None if entry.redacted_at is None else _iso(entry.redacted_at),
+        "hash": entry.hash,
+    }
 
 
 class AuditLog:
@@ -68,8 +146,10 @@ class AuditLog:
             action=action,
             pseudonym=pseudonym,
             detail=detail or {},
+            redacted_at=None,
             prev_hash=head.hash if head else GENESIS,
         )
+        entry.payload_hash = payload_hash(entry)
         entry.hash = entry_hash(entry)
         self._s.add(entry)
         if head is None:
@@ -78,6 +158,22 @@ class AuditLog:
             head.seq, head.hash = entry.seq, entry.hash
         self._s.flush()
         return entry
+
+    def redact(self, pseudonym: str, now: datetime) -> int:
+        """Blank institution and detail of every not yet redacted entry of ``pseudonym``.
+
+        The caller must append a :data:`DELETION_ACTION` entry for ``pseudonym`` at
+        ``now`` in the same transaction (``storage.retention.purge`` does); without it
+        :func:`verify` reports the redacted entries. Returns how many were redacted.
+        """
+        self._s.flush()
+        result = self._s.execute(
+            update(AuditEntry)
+            .where(AuditEntry.pseudonym == pseudonym, AuditEntry.redacted_at.is_(None))
+            .values(institution=None, detail={}, redacted_at=now.astimezone(UTC))
+            .execution_options(synchronize_session="fetch")
+        )
+        return int(getattr(result, "rowcount", 0) or 0)
 
     def entries(self, pseudonym: str | None = None) -> Iterator[AuditEntry]:
         query = select(AuditEntry).order_by(AuditEntry.seq)
@@ -102,9 +198,23 @@ class Verdict:
         return self.broken_seq is None and not self.problem
 
 
+def _at(seq: int, prev_hash: str, problem: str) -> Verdict:
+    """Entry ``seq`` (whose links up to it were intact) does not fit."""
+    return Verdict(seq - 1, prev_hash, seq, problem)
+
+
 def verify(entries: Iterable[AuditEntry], head: tuple[int, str] | None) -> Verdict:
-    """Walk the chain in seq order; stop at the first entry that does not fit."""
+    """Walk the chain in seq order; stop at the first entry that does not fit.
+
+    A redaction is only settled by a later deletion record, so a redacted entry
+    without one is named after the walk (unless the head shows a cut-off tail, which
+    would explain the missing record).
+    """
     expected_seq, prev, count = 1, GENESIS, 0
+    # (pseudonym, redacted_at) -> first redacted entry awaiting its deletion record
+    awaiting: dict[tuple[str, datetime], tuple[int, str]] = {}
+    # pseudonym -> first entry since its last deletion record that is not redacted
+    unredacted: dict[str, tuple[int, str]] = {}
     for entry in entries:
         if entry.seq != expected_seq:
             missing = "fehlt" if entry.seq > expected_seq else "steht doppelt oder verschoben"
@@ -112,7 +222,25 @@ def verify(entries: Iterable[AuditEntry], head: tuple[int, str] | None) -> Verdi
         if entry.prev_hash != prev:
             return Verdict(count, prev, entry.seq, "verweist nicht auf den vorigen Eintrag")
         if entry_hash(entry) != entry.hash:
-            return Verdict(count, prev, entry.seq, "Inhalt verändert")
+            return Verdict(count, prev, entry.seq, CHANGED)
+        here = (entry.seq, entry.prev_hash)
+        if entry.redacted_at is None:
+            if payload_hash(entry) != entry.payload_hash:
+                return Verdict(count, prev, entry.seq, CHANGED)
+        elif entry.institution is not None or entry.detail != {}:
+            return Verdict(count, prev, entry.seq, NOT_EMPTY)
+        elif entry.pseudonym is None:
+            return Verdict(count, prev, entry.seq, NO_DELETION_RECORD)
+        else:
+            awaiting.setdefault((entry.pseudonym, entry.redacted_at), here)
+        if entry.pseudonym is not None:
+            if entry.action == DELETION_ACTION:
+                first = unredacted.pop(entry.pseudonym, None)
+                if first is not None:
+                    return _at(*first, NOT_REDACTED)
+                awaiting.pop((entry.pseudonym, entry.at), None)
+            elif entry.redacted_at is None:
+                unredacted.setdefault(entry.pseudonym, here)
         prev, expected_seq, count = entry.hash, expected_seq + 1, count + 1
     if head is None:
         if count:
@@ -123,4 +251,6 @@ def verify(entries: Iterable[AuditEntry], head: tuple[int, str] | None) -> Verdi
         return Verdict(
             count, prev, min(head_seq, count + 1), f"Kette endet bei {count}, Kopf nennt {head_seq}"
         )
+    if awaiting:
+        return _at(*min(awaiting.values()), NO_DELETION_RECORD)
     return Verdict(count, prev)

@@ -206,6 +206,9 @@ class AuditEntry(Base):
     action: Mapped[str] = mapped_column(String(48))
     pseudonym: Mapped[str | None] = mapped_column(String(16), index=True)
     detail: Mapped[dict[str, Any]]
+    # SHA-256 of {institution, detail}: the chain covers this, so both can be redacted.
+    payload_hash: Mapped[str] = mapped_column(String(64))
+    redacted_at: Mapped[datetime | None]  # set when the case's data was purged
     prev_hash: Mapped[str] = mapped_column(String(64))
     hash: Mapped[str] = mapped_column(String(64))
 

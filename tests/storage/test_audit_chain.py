@@ -7,16 +7,33 @@ database access does, and the ORM's identity map cannot hide it.
 
 from __future__ import annotations
 
+import hashlib
 import itertools
+import json
 import threading
 from datetime import UTC, datetime, timedelta, timezone
 from typing import Any
 
 import pytest
+from alembic import command
 from sqlalchemy import JSON, bindparam, text
 from sqlalchemy.exc import IntegrityError
 
-from storage.audit import GENESIS, Verdict, canonical, entry_hash, verify
+from storage.audit import (
+    CHANGED,
+    DELETION_ACTION,
+    GENESIS,
+    NO_DELETION_RECORD,
+    NOT_EMPTY,
+    NOT_REDACTED,
+    Verdict,
+    canonical,
+    entry_hash,
+    exported,
+    payload_hash,
+    verify,
+)
+from storage.db import alembic_config
 from storage.models import AuditEntry
 from storage.types import UTCDateTime
 from storage.uow import Database
@@ -434,9 +451,10 @@ def _insert_raw(db: Database, entry: AuditEntry) -> None:
     _sql(
         db,
         "INSERT INTO audit_entry (seq, at, actor, institution, action, pseudonym, detail, "
-        "prev_hash, hash) VALUES (:seq, :at, :actor, :institution, :action, :pseudonym, "
-        ":detail, :prev_hash, :hash)",
+        "payload_hash, redacted_at, prev_hash, hash) VALUES (:seq, :at, :actor, :institution, "
+        ":action, :pseudonym, :detail, :payload_hash, :redacted_at, :prev_hash, :hash)",
         bindparam("at", type_=UTCDateTime()),
+        bindparam("redacted_at", type_=UTCDateTime()),
         bindparam("detail", type_=JSON()),
         seq=entry.seq,
         at=entry.at,
@@ -445,6 +463,8 @@ def _insert_raw(db: Database, entry: AuditEntry) -> None:
         action=entry.action,
         pseudonym=entry.pseudonym,
         detail=entry.detail,
+        payload_hash=entry.payload_hash,
+        redacted_at=entry.redacted_at,
         prev_hash=entry.prev_hash,
         hash=entry.hash,
     )
@@ -459,8 +479,10 @@ def _forged(seq: int, prev_hash: str) -> AuditEntry:
         action="einwilligung_erfasst",
         pseudonym=CASE,
         detail={"version": 1, "an": ["jobcenter"]},
+        redacted_at=None,
         prev_hash=prev_hash,
     )
+    entry.payload_hash = payload_hash(entry)
     entry.hash = entry_hash(entry)
     return entry
 
@@ -546,3 +568,454 @@ def test_head_pointing_elsewhere_is_detected(database: Database) -> None:
     verdict = _verdict(database)
     assert not verdict.ok
     assert verdict.broken_seq == N
+
+
+# -- payload hash ---------------------------------------------------------------------------
+
+
+def test_hash_covers_the_payload_only_through_its_hash(database: Database) -> None:
+    _append(database, 1)
+    with database.uow() as uow:
+        (entry,) = list(uow.audit.entries())
+    body = canonical(entry)
+    assert "institution" not in body
+    assert "detail" not in body
+    expected = json.dumps(
+        {"institution": "jugendamt", "detail": entry.detail},
+        sort_keys=True,
+        separators=(",", ":"),
+        ensure_ascii=False,
+    )
+    assert entry.payload_hash == hashlib.sha256(expected.encode()).hexdigest()
+    assert body["payload_hash"] == entry.payload_hash == payload_hash(entry)
+    assert entry.redacted_at is None
+
+
+def test_payload_changed_together_with_its_hash_is_named(database: Database) -> None:
+    """A forged payload_hash changes the entry's own hash."""
+    _append(database)
+    with database.uow() as uow:
+        entry = next(e for e in uow.audit.entries() if e.seq == 3)
+        entry.institution = "jobcenter"
+        forged = payload_hash(entry)
+    _sql(
+        database,
+        "UPDATE audit_entry SET institution = 'jobcenter', payload_hash = :p WHERE seq = 3",
+        p=forged,
+    )
+    verdict = _verdict(database)
+    assert (verdict.broken_seq, verdict.problem) == (3, CHANGED)
+
+
+def test_payload_and_both_hashes_rewritten_break_the_next_link(database: Database) -> None:
+    _append(database)
+    with database.uow() as uow:
+        entry = next(e for e in uow.audit.entries() if e.seq == 3)
+        entry.detail = {"anfrage": 99}
+        entry.payload_hash = payload_hash(entry)
+        forged_payload, forged = entry.payload_hash, entry_hash(entry)
+    _sql(
+        database,
+        "UPDATE audit_entry SET detail = :d, payload_hash = :p, hash = :h WHERE seq = 3",
+        bindparam("d", type_=JSON()),
+        d={"anfrage": 99},
+        p=forged_payload,
+        h=forged,
+    )
+    verdict = _verdict(database)
+    assert verdict.broken_seq == 4
+    assert verdict.problem == "verweist nicht auf den vorigen Eintrag"
+
+
+# -- redaction ------------------------------------------------------------------------------
+
+PURGED_AT = T0 + timedelta(days=200, microseconds=7)
+
+
+def _mixed(db: Database) -> None:
+    """seq 1, 3, 5: CASE; 2: OTHER_CASE; 4: no pseudonym."""
+    with db.uow() as uow:
+        for i, pseudonym in enumerate([CASE, OTHER_CASE, CASE, None, CASE]):
+            uow.audit.append(
+                at=T0 + timedelta(minutes=i),
+                actor="@fachkraft:fk.test",
+                institution="jugendamt",
+                action="einwilligung_erfasst",
+                pseudonym=pseudonym,
+                detail={"version": i, "an": ["jobcenter"]},
+            )
+        uow.commit()
+
+
+def _purge_audit(db: Database, pseudonym: str = CASE, at: datetime = PURGED_AT) -> int:
+    with db.uow() as uow:
+        redacted = uow.audit.redact(pseudonym, at)
+        uow.audit.append(
+            at=at,
+            actor="kommandozeile",
+            institution=None,
+            action=DELETION_ACTION,
+            pseudonym=pseudonym,
+            detail={"tabellen": {"case_file": 1}},
+        )
+        uow.commit()
+    return redacted
+
+
+def _entries(db: Database) -> list[AuditEntry]:
+    with db.uow() as uow:
+        return list(uow.audit.entries())
+
+
+def test_redaction_blanks_the_payload_and_the_chain_still_verifies(database: Database) -> None:
+    _mixed(database)
+    before = {e.seq: (e.hash, e.payload_hash, e.actor, e.at) for e in _entries(database)}
+    with database.uow() as uow:
+        head_before = uow.audit.head()
+    assert _purge_audit(database) == 3
+    entries = _entries(database)
+    assert [e.seq for e in entries] == [1, 2, 3, 4, 5, 6]
+    for entry in entries[:5]:
+        # the frame and every hash are untouched: nothing was re-sealed
+        assert (entry.hash, entry.payload_hash, entry.actor, entry.at) == before[entry.seq]
+        if entry.pseudonym == CASE:
+            assert (entry.institution, entry.detail, entry.redacted_at) == (None, {}, PURGED_AT)
+        else:
+            assert entry.institution == "jugendamt"
+            assert entry.detail == {"version": entry.seq - 1, "an": ["jobcenter"]}
+            assert entry.redacted_at is None
+    record = entries[5]
+    assert (record.action, record.pseudonym, record.at) == (DELETION_ACTION, CASE, PURGED_AT)
+    assert head_before is not None
+    assert record.prev_hash == head_before[1]
+    verdict = _verdict(database)
+    assert verdict.ok, verdict
+    assert verdict.count == 6
+
+
+def test_entries_after_the_deletion_record_stay_as_written(database: Database) -> None:
+    _mixed(database)
+    _purge_audit(database)
+    with database.uow() as uow:
+        # e.g. `fkbot audit export --fall` for the purged case
+        uow.audit.append(
+            at=PURGED_AT, actor="kommandozeile", institution=None, action="x", pseudonym=CASE
+        )
+        uow.commit()
+    _append(database, 2, start=10)
+    verdict = _verdict(database)
+    assert verdict.ok, verdict
+    assert verdict.count == 9
+    assert [e.seq for e in _entries(database) if e.redacted_at is not None] == [1, 3, 5]
+
+
+def test_a_second_purge_keeps_earlier_redactions_and_redacts_the_rest(
+    database: Database,
+) -> None:
+    """Should a pseudonym be purged twice, the first redaction times stay."""
+    _mixed(database)
+    _purge_audit(database)
+    later = PURGED_AT + timedelta(days=1)
+    assert _purge_audit(database, at=later) == 1  # only the first deletion record was left
+    assert [(e.seq, e.redacted_at) for e in _entries(database) if e.redacted_at] == [
+        (1, PURGED_AT),
+        (3, PURGED_AT),
+        (5, PURGED_AT),
+        (6, later),
+    ]
+    assert _verdict(database).ok
+
+
+def test_export_lines_show_redacted_entries_as_they_are(database: Database) -> None:
+    _mixed(database)
+    _purge_audit(database)
+    lines = [exported(e) for e in _entries(database)]
+    assert lines[0]["institution"] is None
+    assert lines[0]["detail"] == {}
+    assert lines[0]["redacted_at"] == PURGED_AT.isoformat(timespec="microseconds")
+    assert lines[1]["redacted_at"] is None
+    prev = GENESIS
+    for line in lines:
+        frame = {k: line[k] for k in canonical(_entries(database)[0])}
+        data = json.dumps(frame, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+        assert hashlib.sha256(data.encode()).hexdigest() == line["hash"]
+        assert line["prev_hash"] == prev
+        prev = line["hash"]
+
+
+def test_an_export_from_before_the_purge_still_matches_the_redacted_chain(
+    database: Database,
+) -> None:
+    """The payload is gone, its hash is not: an earlier export can still be checked."""
+    _mixed(database)
+    earlier = [exported(e) for e in _entries(database)]
+    _purge_audit(database)
+    for old, now in zip(earlier, _entries(database), strict=False):
+        assert now.payload_hash == old["payload_hash"]
+        payload = {"institution": old["institution"], "detail": old["detail"]}
+        data = json.dumps(payload, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+        assert hashlib.sha256(data.encode()).hexdigest() == now.payload_hash
+
+
+def test_redaction_without_a_deletion_record_is_named(database: Database) -> None:
+    _mixed(database)
+    with database.uow() as uow:
+        uow.audit.redact(CASE, PURGED_AT)
+        uow.commit()
+    verdict = _verdict(database)
+    assert (verdict.broken_seq, verdict.problem, verdict.count) == (1, NO_DELETION_RECORD, 0)
+
+
+def test_deletion_record_at_another_time_does_not_settle_a_redaction(database: Database) -> None:
+    _mixed(database)
+    _purge_audit(database)
+    _sql(
+        database,
+        "UPDATE audit_entry SET redacted_at = :t WHERE seq = 3",
+        bindparam("t", type_=UTCDateTime()),
+        t=PURGED_AT + timedelta(seconds=1),
+    )
+    verdict = _verdict(database)
+    assert (verdict.broken_seq, verdict.problem) == (3, NO_DELETION_RECORD)
+    assert verdict.count == 2
+
+
+# Tampering with redaction: what an attacker with database access could try.
+REDACTION_TAMPERING: list[tuple[str, str, int, str]] = [
+    # marking an intact entry redacted without blanking it
+    ("marked_not_blanked", "UPDATE audit_entry SET redacted_at = :t WHERE seq = 2", 2, NOT_EMPTY),
+    # blanking another case's entry and marking it redacted: no deletion record for it
+    (
+        "other_case_blanked",
+        "UPDATE audit_entry SET redacted_at = :t, institution = NULL, detail = '{}' WHERE seq = 2",
+        2,
+        NO_DELETION_RECORD,
+    ),
+    # an entry without a pseudonym can never be redacted
+    (
+        "no_pseudonym_blanked",
+        "UPDATE audit_entry SET redacted_at = :t, institution = NULL, detail = '{}' WHERE seq = 4",
+        4,
+        NO_DELETION_RECORD,
+    ),
+    # writing something into a redacted entry
+    (
+        "redacted_refilled",
+        "UPDATE audit_entry SET institution = 'jobcenter' WHERE seq = 3",
+        3,
+        NOT_EMPTY,
+    ),
+    # the frame of a redacted entry is still covered by the chain
+    (
+        "redacted_frame",
+        "UPDATE audit_entry SET actor = '@mallory:fk.test' WHERE seq = 3",
+        3,
+        CHANGED,
+    ),
+    # un-redacting an entry without its payload
+    ("unmarked", "UPDATE audit_entry SET redacted_at = NULL WHERE seq = 5", 5, CHANGED),
+]
+
+
+@pytest.mark.parametrize(
+    ("name", "statement", "broken", "problem"),
+    REDACTION_TAMPERING,
+    ids=[t[0] for t in REDACTION_TAMPERING],
+)
+def test_tampering_with_redaction_is_named(
+    database: Database, name: str, statement: str, broken: int, problem: str
+) -> None:
+    _mixed(database)
+    _purge_audit(database)
+    binds = [bindparam("t", type_=UTCDateTime())] if ":t" in statement else []
+    params = {"t": PURGED_AT} if binds else {}
+    assert _sql(database, statement, *binds, **params) == 1
+    verdict = _verdict(database)
+    assert (verdict.broken_seq, verdict.problem) == (broken, problem)
+    assert verdict.count == broken - 1
+
+
+def test_restoring_a_purged_payload_is_named(database: Database) -> None:
+    """Writing the original payload back (from an old export) and un-marking it is seen."""
+    _mixed(database)
+    original = _entries(database)[2]
+    _purge_audit(database)
+    _sql(
+        database,
+        "UPDATE audit_entry SET redacted_at = NULL, institution = :i, detail = :d WHERE seq = 3",
+        bindparam("d", type_=JSON()),
+        i=original.institution,
+        d=original.detail,
+    )
+    verdict = _verdict(database)
+    assert (verdict.broken_seq, verdict.problem) == (3, NOT_REDACTED)
+    assert verdict.count == 2
+
+
+def test_cut_off_deletion_record_shows_as_a_cut_off_tail(database: Database) -> None:
+    _mixed(database)
+    _purge_audit(database)
+    _sql(database, "DELETE FROM audit_entry WHERE seq = 6")
+    verdict = _verdict(database)
+    assert verdict.broken_seq == 6
+    assert verdict.problem == "Kette endet bei 5, Kopf nennt 6"
+
+
+def test_redaction_with_the_head_rewritten_still_lacks_its_record(database: Database) -> None:
+    """Deleting the record and moving the head back leaves the redaction unexplained."""
+    _mixed(database)
+    head_hash = _entries(database)[-1].hash
+    _purge_audit(database)
+    _sql(database, "DELETE FROM audit_entry WHERE seq = 6")
+    _sql(database, "UPDATE audit_head SET seq = 5, hash = :h", h=head_hash)
+    verdict = _verdict(database)
+    assert (verdict.broken_seq, verdict.problem) == (1, NO_DELETION_RECORD)
+
+
+# -- migration 0007: the chain re-sealed ------------------------------------------------------
+
+OLD = "0006_outcomes"
+
+
+def _old_hash(row: dict[str, Any], prev_hash: str) -> str:
+    """The hash as it was before 0007: institution and detail inside."""
+    body = {
+        "seq": row["seq"],
+        "at": row["at"].astimezone(UTC).isoformat(timespec="microseconds"),
+        "actor": row["actor"],
+        "institution": row["institution"],
+        "action": row["action"],
+        "pseudonym": row["pseudonym"],
+        "detail": row["detail"],
+        "prev_hash": prev_hash,
+    }
+    data = json.dumps(body, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+    return hashlib.sha256(data.encode("utf-8")).hexdigest()
+
+
+OLD_ROWS = [
+    {
+        "seq": i + 1,
+        "at": T0 + timedelta(minutes=i, microseconds=i),
+        "actor": "@jürgen:fk.test",
+        "institution": "träger-süd" if i % 2 else None,
+        "action": "anfrage_gestellt",
+        "pseudonym": CASE if i != 2 else None,
+        "detail": {"anfrage": i, "teilnehmer": ["jobcenter", "agentur"], "zeichen": "ß€😀"},
+    }
+    for i in range(N)
+]
+
+
+def _migrate(db: Database, revision: str) -> None:
+    cfg = alembic_config(db.engine)
+    if revision == "head":
+        command.upgrade(cfg, revision)
+    else:
+        command.downgrade(cfg, revision)
+
+
+def _old_chain(db: Database) -> str:
+    """Go back to 0006 and write N entries the way 0006's code did; return the head hash."""
+    _migrate(db, OLD)
+    prev = GENESIS
+    with db.engine.begin() as conn:
+        for row in OLD_ROWS:
+            digest = _old_hash(row, prev)
+            conn.execute(
+                text(
+                    "INSERT INTO audit_entry (seq, at, actor, institution, action, pseudonym, "
+                    "detail, prev_hash, hash) VALUES (:seq, :at, :actor, :institution, :action, "
+                    ":pseudonym, :detail, :prev_hash, :hash)"
+                ).bindparams(
+                    bindparam("at", type_=UTCDateTime()), bindparam("detail", type_=JSON())
+                ),
+                row | {"prev_hash": prev, "hash": digest},
+            )
+            prev = digest
+        conn.execute(
+            text("INSERT INTO audit_head (id, seq, hash) VALUES (1, :s, :h)"), {"s": N, "h": prev}
+        )
+    return prev
+
+
+def test_upgrade_reseals_an_intact_chain(database: Database) -> None:
+    old_head = _old_chain(database)
+    _migrate(database, "head")
+    verdict = _verdict(database)
+    assert verdict.ok, verdict
+    assert verdict.count == N  # no entry appended by the migration
+    assert verdict.head_hash != old_head  # an old exported head no longer matches
+    entries = _entries(database)
+    for entry, row in zip(entries, OLD_ROWS, strict=True):
+        assert (entry.seq, entry.at, entry.actor, entry.institution) == (
+            row["seq"],
+            row["at"],
+            row["actor"],
+            row["institution"],
+        )
+        assert entry.detail == row["detail"]
+        assert entry.payload_hash == payload_hash(entry)
+        assert entry.redacted_at is None
+    # the re-sealed chain works like any other: redaction, appends, verify
+    _purge_audit(database)
+    _append(database, 1, start=N + 1)
+    assert _verdict(database).ok
+
+
+BREAKS: list[tuple[str, str, int, str]] = [
+    ("modified", "UPDATE audit_entry SET actor = '@mallory:fk.test' WHERE seq = 3", 3, ""),
+    ("deleted", "DELETE FROM audit_entry WHERE seq = 3", 4, "Eintrag 3 fehlt"),
+    ("cut_off_tail", "DELETE FROM audit_entry WHERE seq = 5", N, "Kopf nennt"),
+    ("head_elsewhere", "UPDATE audit_head SET hash = 'f' || substr(hash, 2)", N, "Kopf nennt"),
+]
+
+
+@pytest.mark.parametrize(
+    ("name", "statement", "broken", "problem"), BREAKS, ids=[b[0] for b in BREAKS]
+)
+def test_upgrade_does_not_seal_over_an_earlier_break(
+    database: Database, name: str, statement: str, broken: int, problem: str
+) -> None:
+    _old_chain(database)
+    _sql(database, statement)
+    _migrate(database, "head")
+    verdict = _verdict(database)
+    assert not verdict.ok
+    assert verdict.broken_seq == broken
+    assert problem in verdict.problem
+    with database.uow() as uow:
+        assert all(e.payload_hash == payload_hash(e) for e in uow.audit.entries())
+
+
+def _old_verify(db: Database) -> bool:
+    with db.engine.connect() as conn:
+        rows = [
+            dict(r._mapping)
+            for r in conn.execute(
+                text(
+                    "SELECT seq, at, actor, institution, action, pseudonym, detail, prev_hash, "
+                    "hash FROM audit_entry ORDER BY seq"
+                ).columns(at=UTCDateTime(), detail=JSON())
+            )
+        ]
+        head = conn.execute(text("SELECT seq, hash FROM audit_head")).one_or_none()
+    prev = GENESIS
+    for i, row in enumerate(rows, 1):
+        if row["seq"] != i or row["prev_hash"] != prev or _old_hash(row, prev) != row["hash"]:
+            return False
+        prev = row["hash"]
+    return head is not None and (head.seq, head.hash) == (len(rows), prev)
+
+
+def test_downgrade_and_upgrade_again_keep_a_verifiable_chain(database: Database) -> None:
+    _mixed(database)
+    _purge_audit(database)
+    _migrate(database, OLD)
+    assert _old_verify(database)
+    _migrate(database, "head")
+    verdict = _verdict(database)
+    assert verdict.ok, verdict
+    assert verdict.count == 6
+    # the purge's redactions are recognised again from the deletion record
+    assert [e.seq for e in _entries(database) if e.redacted_at == PURGED_AT] == [1, 3, 5]

@@ -30,6 +30,8 @@ FIELDS = {
     "action",
     "pseudonym",
     "detail",
+    "payload_hash",
+    "redacted_at",
     "prev_hash",
     "hash",
 }
@@ -232,14 +234,23 @@ def test_export_to_stdout_writes_every_entry_and_records_itself(
 def test_exported_lines_can_be_verified_without_the_bot(
     config: Path, database: Database, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    """Each line's hash is the SHA-256 of the line without it; the lines link up."""
+    """Each line's hash is the SHA-256 of the line without hash and payload (institution,
+    detail, redacted_at); payload_hash that of institution and detail; the lines link up."""
     _append(database, *STANDARD)
     assert main(["audit", "export", "--config", str(config)]) == 0
     prev = GENESIS
+
+    def digest(data: dict[str, Any]) -> str:
+        text = json.dumps(data, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+        return hashlib.sha256(text.encode("utf-8")).hexdigest()
+
+    outside_the_hash = {"institution", "detail", "redacted_at", "hash"}
     for line in _lines(capsys.readouterr().out):
-        body = {k: v for k, v in line.items() if k != "hash"}
-        data = json.dumps(body, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
-        assert hashlib.sha256(data.encode("utf-8")).hexdigest() == line["hash"]
+        assert line["redacted_at"] is None
+        body = {k: v for k, v in line.items() if k not in outside_the_hash}
+        assert digest(body) == line["hash"]
+        payload = {"institution": line["institution"], "detail": line["detail"]}
+        assert digest(payload) == line["payload_hash"]
         assert line["prev_hash"] == prev
         prev = line["hash"]
     with database.uow() as uow:
