@@ -23,7 +23,7 @@ from bot.ids import server_name
 from bot.keeper import TrustKeeper
 from bot.matrix import MatrixGateway
 from bot.outbox import OutboxSender
-from bot.reminders import ReminderRunner, ReminderTimer
+from bot.reminders import ReminderRunner, ReminderTimer, Retention
 from bot.storelock import StoreLock
 from bot.trust import SharingMode
 from commands.core import build_registry
@@ -155,6 +155,7 @@ class App:
                 moderators=lambda room_id: self._moderators(gateway, room_id),
                 prefix=cfg.bot.command_prefix,
                 calendar=cfg.calendar(),
+                retention=Retention(cfg.retention.closed_days, cfg.retention.revoked_grace_days),
             ),
             self.clock,
         )

@@ -1,4 +1,4 @@
-"""The ``fkbot`` command line: run, check, demo, identity, audit, purge, db upgrade."""
+"""The ``fkbot`` command line: run, check, demo, identity, audit, purge, export, db upgrade."""
 
 from __future__ import annotations
 
@@ -239,6 +239,65 @@ def cmd_purge(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_export_minutes(args: argparse.Namespace) -> int:
+    """``fkbot export protokoll``: the minutes of a held session as Markdown, PDF and JSON."""
+    from commands.conference import collect
+    from commands.export import file_name, to_json, to_markdown, to_pdf
+    from storage.db import current_revision, head_revision
+
+    settings = _load(args.config)
+    db = _database(args, migrate=False)
+    try:
+        if current_revision(db.engine) != head_revision(db.engine):
+            print(
+                "Die Datenbank hat nicht das aktuelle Schema; erst `fkbot db upgrade` ausführen.",
+                file=sys.stderr,
+            )
+            return 2
+        with db.uow() as uow:
+            sitting = uow.outcomes.sitting(args.termin)
+            session = uow.sessions.get(args.termin)
+            if sitting is None or session is None or sitting.closed_at is None:
+                print(
+                    f"Zu Termin #{args.termin} gibt es kein Protokoll (Sitzung nicht beendet "
+                    "oder unbekannt).",
+                    file=sys.stderr,
+                )
+                return 2
+            minutes = collect(uow, settings.agency.organisation(), session, sitting)
+            renderings = {
+                "md": to_markdown(minutes).encode(),
+                "pdf": to_pdf(minutes),
+                "json": to_json(minutes).encode(),
+            }
+            wanted = list(renderings) if args.format == "alle" else [args.format]
+            os.umask(0o077)  # minutes name staff and pseudonyms: the bot's user only
+            args.out.mkdir(parents=True, exist_ok=True)
+            written = []
+            for ext in wanted:
+                target = args.out / file_name(minutes, ext)
+                try:
+                    with target.open("xb") as handle:
+                        handle.write(renderings[ext])
+                except FileExistsError:
+                    print(f"{target} existiert bereits; nicht überschrieben.", file=sys.stderr)
+                    return 2
+                written.append(target)
+            uow.audit.append(
+                at=datetime.now(UTC),
+                actor=CLI_ACTOR,
+                institution=None,
+                action="protokoll_exportiert",
+                detail={"termin": args.termin, "formate": wanted},
+            )
+            uow.commit()
+    finally:
+        db.engine.dispose()
+    for target in written:
+        print(target)
+    return 0
+
+
 def _cases(count: int) -> str:
     return "1 Fall" if count == 1 else f"{count} Fälle"
 
@@ -440,6 +499,17 @@ def build_parser() -> argparse.ArgumentParser:
     purge.add_argument("--config", type=Path, required=True)
     purge.add_argument("--dry-run", action="store_true", help="nur anzeigen, nichts löschen")
     purge.set_defaults(func=cmd_purge)
+
+    export_cmd = sub.add_parser("export", help="Protokolle exportieren")
+    export_sub = export_cmd.add_subparsers(dest="what", required=True)
+    minutes = export_sub.add_parser(
+        "protokoll", help="Protokoll eines Termins als Markdown, PDF und JSON schreiben"
+    )
+    minutes.add_argument("--config", type=Path, required=True)
+    minutes.add_argument("--termin", type=int, required=True, help="Nummer des Termins")
+    minutes.add_argument("--out", type=Path, default=Path("."), help="Zielverzeichnis")
+    minutes.add_argument("--format", choices=("alle", "md", "pdf", "json"), default="alle")
+    minutes.set_defaults(func=cmd_export_minutes)
 
     db = sub.add_parser("db", help="Datenbank verwalten")
     db_sub = db.add_subparsers(dest="db_command", required=True)

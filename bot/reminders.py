@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from typing import Any, ClassVar
 
@@ -38,6 +39,7 @@ from commands.org import Member, Organisation, Role
 from commands.reply import Doc, Reply, b, code
 from commands.sessions import replan, when_text
 from storage.models import CaseReminder, Reminder, Session
+from storage.retention import plan_purge, purge
 from storage.uow import Database, UnitOfWork
 
 log = logging.getLogger(__name__)
@@ -64,6 +66,12 @@ def _ahead(minutes: int) -> str:
 Moderators = Callable[[str], list[str]]
 
 
+@dataclass(frozen=True)
+class Retention:
+    closed_days: int
+    revoked_grace_days: int
+
+
 class ReminderRunner:
     """Runs what the database says is due: reminders, agenda posts, checks, agenda edits."""
 
@@ -77,6 +85,7 @@ class ReminderRunner:
         moderators: Moderators | None = None,
         prefix: str = "!fk",
         calendar: Calendar | None = None,
+        retention: Retention | None = None,
     ) -> None:
         self._db = db
         self._clock = clock
@@ -86,6 +95,7 @@ class ReminderRunner:
         self._prefix = prefix
         self._calendar = calendar or Calendar()
         self._daily_on: date | None = None  # the Berlin day the daily pass last ran
+        self._retention = retention
 
     def run_due(self) -> int:
         """Send what is due and edit changed agendas; returns how many messages were queued."""
@@ -119,12 +129,12 @@ class ReminderRunner:
         return len(items)
 
     def _daily(self, uow: UnitOfWork, now: datetime) -> None:
-        """Once a day (and at start): the calendar moves on, consents expire.
+        """Once a day (and at start): the calendar moves on, consents expire, data goes.
 
         New series occurrences enter the planning horizon, every open request is
         checked against today's consents (one that expired makes its request wait
-        again, audited), and placements follow — agendas that change are edited by the
-        same run.
+        again, audited), placements follow — agendas that change are edited by the
+        same run — and cases whose retention period is over are purged (audited).
         """
         ctx = CommandContext(
             room_id=RoomId(""),
@@ -142,10 +152,24 @@ class ReminderRunner:
         for pseudonym in sorted({r.case_pseudonym for r in uow.cases.open_requests()}):
             reevaluate_case(ctx, pseudonym)
         plan = replan(ctx)  # materialises the horizon first
+        purged = 0
+        if self._retention is not None:
+            purged = purge(
+                uow,
+                plan_purge(
+                    uow,
+                    now,
+                    closed_days=self._retention.closed_days,
+                    revoked_grace_days=self._retention.revoked_grace_days,
+                ),
+                now,
+                actor=SYSTEM_ACTOR,
+            )
         log.info(
-            "Tageslauf: %d eingeplant, %d von Tagesordnungen genommen",
+            "Tageslauf: %d eingeplant, %d von Tagesordnungen genommen, %d Fälle gelöscht",
             len(plan.placed),
             len(plan.removed),
+            purged,
         )
 
     def next_due(self) -> datetime | None:
