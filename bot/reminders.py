@@ -270,7 +270,6 @@ class ReminderRunner:
         ):
             row.state = "hinfällig"
             return []
-        moderators = self._moderators(session.room_id)
         doc = Doc().para(
             "⏳ ",
             b("Tagesordnung nicht bestätigt:"),
@@ -279,17 +278,15 @@ class ReminderRunner:
             code(f"{self._prefix} agenda bestätigen {session.id}"),
             ".",
         )
-        if moderators:
-            doc.para("An die Moderation: ", ", ".join(moderators))
         _late(doc, row, now)
         row.state, row.sent_at = "gesendet", now
         return [
-            self._post(
+            self._to_moderation(
                 uow,
                 session.room_id,
                 f"confirm:{row.id}",
                 "reminder",
-                notice_content(doc.build(), mentions=moderators),
+                doc,
                 now,
                 reply_to=self._agenda_event(uow, session.id),
             )
@@ -306,7 +303,6 @@ class ReminderRunner:
         removed = recheck_agenda(uow, session, now, actor=SYSTEM_ACTOR)
         if not removed:
             return []
-        moderators = self._moderators(session.room_id)
         doc = Doc().para(
             "🔎 ",
             b("Prüfung zu Sitzungsbeginn:"),
@@ -315,15 +311,13 @@ class ReminderRunner:
             ", ".join(removed),
             ".",
         )
-        if moderators:
-            doc.para("An die Moderation: ", ", ".join(moderators))
         return [
-            self._post(
+            self._to_moderation(
                 uow,
                 session.room_id,
                 f"start:{row.id}",
                 "agenda",
-                notice_content(doc.build(), mentions=moderators),
+                doc,
                 now,
                 reply_to=self._agenda_event(uow, session.id),
             )
@@ -336,7 +330,6 @@ class ReminderRunner:
         if sitting is None or sitting.confirmed_at is not None:
             row.state = "hinfällig"
             return []
-        moderators = self._moderators(session.room_id)
         doc = Doc().para(
             "📝 ",
             b("Protokoll nicht bestätigt:"),
@@ -345,17 +338,15 @@ class ReminderRunner:
             code(f"{self._prefix} protokoll bestätigen {session.id}"),
             ".",
         )
-        if moderators:
-            doc.para("An die Moderation: ", ", ".join(moderators))
         _late(doc, row, now)
         row.state, row.sent_at = "gesendet", now
         return [
-            self._post(
+            self._to_moderation(
                 uow,
                 session.room_id,
                 f"minutes:{row.id}",
                 "reminder",
-                notice_content(doc.build(), mentions=moderators),
+                doc,
                 now,
                 reply_to=uow.outcomes.minutes_event(sitting),
             )
@@ -475,7 +466,6 @@ class ReminderRunner:
                 )
                 agenda.published_hash = digest
             if agenda.reconfirm_notice and session.state == "geplant" and session.starts_at > now:
-                moderators = self._moderators(session.room_id)
                 doc = Doc().para(
                     "🔓 ",
                     b("Tagesordnung geändert:"),
@@ -484,15 +474,13 @@ class ReminderRunner:
                     code(f"{self._prefix} agenda bestätigen {session.id}"),
                     ".",
                 )
-                if moderators:
-                    doc.para("An die Moderation: ", ", ".join(moderators))
                 items.append(
-                    self._post(
+                    self._to_moderation(
                         uow,
                         session.room_id,
                         f"unlock:{session.id}:{agenda.revision}",
                         "agenda",
-                        notice_content(doc.build(), mentions=moderators),
+                        doc,
                         now,
                         reply_to=original,
                     )
@@ -501,6 +489,26 @@ class ReminderRunner:
         return items
 
     # -- helpers ------------------------------------------------------------------------
+
+    def _to_moderation(
+        self,
+        uow: UnitOfWork,
+        room_id: str,
+        key: str,
+        purpose: str,
+        doc: Doc,
+        now: datetime,
+        *,
+        reply_to: str | None = None,
+        also: tuple[str, ...] = (),
+    ) -> OutboxItem:
+        """A notice that names and mentions the room's moderators (and ``also``)."""
+        moderators = self._moderators(room_id)
+        if moderators:
+            doc.para("An die Moderation: ", ", ".join(moderators))
+        mentions = list(dict.fromkeys([*moderators, *also]))
+        content = notice_content(doc.build(), mentions=mentions)
+        return self._post(uow, room_id, key, purpose, content, now, reply_to=reply_to)
 
     def _agenda_event(self, uow: UnitOfWork, session_id: int) -> str | None:
         agenda = uow.agendas.get(session_id)
