@@ -172,6 +172,36 @@ def replan(ctx: CommandContext) -> Replan:
     return Replan(placed, removed, unplaced)
 
 
+def single_session(
+    ctx: CommandContext,
+    starts: datetime,
+    minutes: int,
+    *,
+    capacity: int,
+    slot: int,
+    **audit_detail: int,
+) -> Session:
+    """A single (ad-hoc) conference, armed and audited."""
+    session = Session(
+        series_id=None,
+        room_id=ctx.room_id,
+        original_day=None,
+        name="Fallkonferenz",
+        starts_at=starts,
+        ends_at=starts + timedelta(minutes=minutes),
+        capacity=capacity,
+        slot_minutes=slot,
+        state="geplant",
+        sequence=0,
+        created_at=ctx.now,
+        updated_at=ctx.now,
+    )
+    ctx.uow.sessions.add(session)
+    arm(ctx.uow, ctx.calendar, session, ctx.now)
+    audit(ctx, "termin_angelegt", None, termin=session.id, **audit_detail)
+    return session
+
+
 def touch(ctx: CommandContext, session_id: int) -> None:
     """A session or its items changed: its agenda gets a new revision (and is unlocked)."""
     if ctx.uow.agendas.touch(session_id):
@@ -389,23 +419,7 @@ def register(registry: CommandRegistry) -> None:
             options, "plätze", _int_option(options, "plaetze", ctx.calendar.capacity, 50), 50
         )
         slot = _int_option(options, "minuten", ctx.calendar.slot_minutes, 240)
-        session = Session(
-            series_id=None,
-            room_id=ctx.room_id,
-            original_day=None,
-            name="Fallkonferenz",
-            starts_at=starts,
-            ends_at=starts + timedelta(minutes=duration),
-            capacity=capacity,
-            slot_minutes=slot,
-            state="geplant",
-            sequence=0,
-            created_at=ctx.now,
-            updated_at=ctx.now,
-        )
-        ctx.uow.sessions.add(session)
-        arm(ctx.uow, ctx.calendar, session, ctx.now)
-        audit(ctx, "termin_angelegt", None, termin=session.id)
+        session = single_session(ctx, starts, duration, capacity=capacity, slot=slot)
         plan = replan(ctx)
         doc = Doc().para("📅 Termin angelegt: ", b(session_line(session, 0)))
         report(doc, plan, unplaced=True)

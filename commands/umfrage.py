@@ -31,7 +31,7 @@ from commands.polls import (
     tally,
 )
 from commands.reply import Doc, Reply, b, code
-from commands.sessions import arm, touch, when_text
+from commands.sessions import single_session, touch, when_text
 from storage.models import ConferenceRequest, Poll, PollBallot, Session
 
 POLL_DURATION = 60  # minutes of an ad-hoc conference found by a poll
@@ -274,21 +274,5 @@ def register(registry: CommandRegistry) -> None:
 
 
 def _conference(ctx: CommandContext, poll: Poll, starts: datetime) -> Session:
-    session = Session(
-        series_id=None,
-        room_id=ctx.room_id,
-        original_day=None,
-        name="Fallkonferenz",
-        starts_at=starts,
-        ends_at=starts + timedelta(minutes=poll.duration_minutes),
-        capacity=1,
-        slot_minutes=poll.duration_minutes,
-        state="geplant",
-        sequence=0,
-        created_at=ctx.now,
-        updated_at=ctx.now,
-    )
-    ctx.uow.sessions.add(session)
-    arm(ctx.uow, ctx.calendar, session, ctx.now)
-    audit(ctx, "termin_angelegt", None, termin=session.id, umfrage=poll.id)
-    return session
+    minutes = poll.duration_minutes
+    return single_session(ctx, starts, minutes, capacity=1, slot=minutes, umfrage=poll.id)
