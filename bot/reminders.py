@@ -380,7 +380,7 @@ class ReminderRunner:
                 if navigator:
                     doc.para(f"Lotse: {navigator.user_id}")
                 doc.para("An die Moderation: ", ", ".join(mentions) or "–")
-                mentions = mentions + lotse
+                mentions = list(dict.fromkeys(mentions + lotse))
             else:
                 mentions = lotse
                 days = (review.due - local_date(now)).days

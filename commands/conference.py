@@ -161,6 +161,10 @@ def next_session_for(
             continue
         if session.series_id is not None and candidate.series_id != session.series_id:
             continue
+        if request.latest_date is not None and local_date(candidate.starts_at) > (
+            request.latest_date
+        ):
+            break  # later sessions are later still
         taken = taken_cache.setdefault(candidate.id, len(uow.sessions.placements(candidate.id)))
         if taken >= candidate.capacity:
             continue
@@ -434,6 +438,7 @@ def register(registry: CommandRegistry) -> None:
             ctx.uow.outcomes.mark(
                 session.id, ctx.member.institution.key, ctx.sender, "anwesend", ctx.now
             )
+            audit(ctx, "anwesend", None, termin=session.id)
         items = ctx.uow.sessions.agenda(session.id)
         doc = Doc().para(
             "🟢 ",
@@ -569,6 +574,8 @@ def register(registry: CommandRegistry) -> None:
         match = _DUE.match(text.strip())
         if match is not None:
             due = date_arg("bis", match.group("due"), ctx.today, Towards.FUTURE)
+            if due < local_date(ctx.now):
+                raise ArgumentError("Die Frist liegt in der Vergangenheit.")
             text = match.group("text")
         task = Task(
             session_id=session.id,
@@ -705,12 +712,21 @@ def register(registry: CommandRegistry) -> None:
             )
             if placement is not None and not in_sitting:
                 ctx.uow.sessions.unplace(request.id)
+                audit(
+                    ctx,
+                    "agenda_entfernt",
+                    case.pseudonym,
+                    anfrage=request.id,
+                    termin=placement.session_id,
+                )
                 touch(ctx, placement.session_id)
             request.state, request.updated_at = CLOSED_REQUEST, ctx.now
         review = ctx.uow.outcomes.open_review(case.pseudonym)
         if review is not None:
             review.state, review.closed_at = "beendet", ctx.now
             ctx.uow.outcomes.cancel_review_reminders(review.id)
+        for task in ctx.uow.outcomes.open_tasks(case.pseudonym):
+            task.state = "beendet"
         case.state, case.closed_at = "erledigt", ctx.now
         audit(ctx, "fall_erledigt", case.pseudonym)
         return Reply.text(

@@ -3,8 +3,8 @@
 Accepted: ``25.11.2026``, ``25.11.26``, ``25.11.`` / ``25.11`` (the year is
 completed towards the past or the future, depending on what the date is for),
 ``2026-11-25`` (ISO), ``heute``, ``gestern``, ``vorgestern``, ``morgen``,
-``übermorgen``. Anything else — ``11/25/2026``, ``25.13.``, ``31.02.2026`` — is
-refused with examples.
+``übermorgen``, and for dates ahead ``in 3 Tagen`` / ``in 8 Wochen``. Anything
+else — ``11/25/2026``, ``25.13.``, ``31.02.2026`` — is refused with examples.
 """
 
 from __future__ import annotations
@@ -18,6 +18,7 @@ from commands.errors import ArgumentError
 
 _DOTTED = re.compile(r"(\d{1,2})\.(\d{1,2})(?:\.(\d{4}|\d{2})?)?")
 _ISO = re.compile(r"(\d{4})-(\d{2})-(\d{2})")
+_AHEAD = re.compile(r"in\s+(\d{1,3})\s+(tag|tage|tagen|woche|wochen)", re.IGNORECASE)
 _WORDS = {"heute": 0, "gestern": -1, "vorgestern": -2, "morgen": 1, "übermorgen": 2}
 LOCAL_TZ = ZoneInfo("Europe/Berlin")
 EXAMPLES = "z. B. 25.11.2026, 25.11., heute, morgen oder 2026-11-25"
@@ -39,6 +40,12 @@ def format_date(day: date) -> str:
 
 
 def parse_date(text: str, today: date, towards: Towards = Towards.FUTURE) -> date:
+    ahead = _AHEAD.fullmatch(text.strip())
+    if ahead is not None and towards is Towards.FUTURE:
+        count = int(ahead.group(1))
+        return today + timedelta(
+            days=count * 7 if ahead.group(2).lower().startswith("w") else count
+        )
     word = text.strip().casefold().replace("ue", "ü") if text.strip().isalpha() else None
     if word is not None:
         if word in _WORDS:

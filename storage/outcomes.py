@@ -136,6 +136,11 @@ class OutcomeRepository:
             select(Task).where(Task.session_id == session_id).order_by(Task.id)
         ).all()
 
+    def open_tasks(self, pseudonym: str) -> Sequence[Task]:
+        return self._s.scalars(
+            select(Task).where(Task.case_pseudonym == pseudonym, Task.state == "offen")
+        ).all()
+
     def overdue_tasks(self, today: date) -> Sequence[Task]:
         return self._s.scalars(
             select(Task).where(Task.state == "offen", Task.due < today).order_by(Task.due)

@@ -37,9 +37,7 @@ def upgrade() -> None:
         "poll",
         sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
         sa.Column("room_id", sa.String(255), nullable=False),
-        sa.Column(
-            "request_id", sa.Integer, sa.ForeignKey("conference_request.id"), nullable=False
-        ),
+        sa.Column("request_id", sa.Integer, sa.ForeignKey("conference_request.id"), nullable=False),
         sa.Column("txn_id", sa.String(255), nullable=False, unique=True),
         sa.Column("slots", sa.JSON, nullable=False),
         sa.Column("duration_minutes", sa.Integer, nullable=False),

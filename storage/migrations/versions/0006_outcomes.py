@@ -118,9 +118,7 @@ def upgrade() -> None:
     op.create_table(
         "carryover",
         sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
-        sa.Column(
-            "request_id", sa.Integer, sa.ForeignKey("conference_request.id"), nullable=False
-        ),
+        sa.Column("request_id", sa.Integer, sa.ForeignKey("conference_request.id"), nullable=False),
         _case(),
         sa.Column("from_session", sa.Integer, sa.ForeignKey("session.id"), nullable=False),
         sa.Column("to_session", sa.Integer, sa.ForeignKey("session.id")),
