@@ -205,3 +205,30 @@ def test_property_words_are_relative_to_today(today: date, word: tuple[str, int]
     text, offset = word
     for towards in Towards:
         assert parse_date(text, today, towards) == today + timedelta(days=offset)
+
+
+@pytest.mark.parametrize(
+    ("text", "days"),
+    [
+        ("in 3 Tagen", 3),
+        ("in 1 Tag", 1),
+        ("in 8 Wochen", 56),
+        ("In 2 Woche", 14),
+        ("in 0 Tagen", 0),
+    ],
+)
+def test_days_and_weeks_ahead(text: str, days: int) -> None:
+    today = date(2026, 11, 23)
+    assert parse_date(text, today, FUTURE) == today + timedelta(days=days)
+
+
+@pytest.mark.parametrize("text", ["in 3 Tagen", "in 8 Wochen"])
+def test_days_and_weeks_ahead_are_not_a_past_date(text: str) -> None:
+    with pytest.raises(DateError):
+        parse_date(text, date(2026, 11, 23), PAST)
+
+
+@pytest.mark.parametrize("text", ["in 3 Monaten", "in drei Wochen", "in 1234 Tagen", "vor 3 Tagen"])
+def test_other_relative_phrases_are_refused(text: str) -> None:
+    with pytest.raises(DateError):
+        parse_date(text, date(2026, 11, 23), FUTURE)
