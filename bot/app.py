@@ -213,7 +213,7 @@ class App:
                     sender_task = asyncio.create_task(sender.run(), name="outbox")
                     reminders.start()
                 sender.submit(result.outbox + pending.outbox)
-                if result.outbox and sender_task is not None:
+                if result.timed_work and sender_task is not None:
                     # A command or reaction may have changed an agenda or the next due
                     # time; look after the replies are on their way.
                     asyncio.get_running_loop().call_soon(reminders.fire)

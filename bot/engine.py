@@ -42,6 +42,19 @@ log = logging.getLogger(__name__)
 Decryptor = Callable[[dict[str, Any], RoomId], RoomEvent | None]
 
 PENDING_MAX_AGE = timedelta(days=7)
+# Tables every command writes; a change elsewhere may be work for the timed runner.
+BOOKKEEPING_TABLES = frozenset(
+    {
+        "",
+        "sync_checkpoint",
+        "known_room",
+        "inbox_event",
+        "outbox_message",
+        "pending_decryption",
+        "audit_entry",
+        "audit_head",
+    }
+)
 # A sync without events (typically the echo of our own reply) need not be made
 # durable at once: replaying it after a crash changes nothing. Saving it at most this
 # often keeps the hot path to one commit per command.
@@ -52,6 +65,9 @@ IDLE_CHECKPOINT_INTERVAL = timedelta(seconds=30)
 class IngestResult:
     commands: int = 0
     outbox: list[OutboxItem] = field(default_factory=list)
+    # A command or reaction wrote something the timed runner acts on (an agenda, a
+    # session, a reminder …): the runner should look now, not at its next wake-up.
+    timed_work: bool = False
 
     @property
     def outbox_added(self) -> int:
@@ -173,6 +189,7 @@ class Engine:
                 uow.sync.add_room(room_id, now)
             uow.sync.save_checkpoint(batch.next_batch, now)
             uow.commit()
+            result.timed_work = bool(uow.touched - BOOKKEEPING_TABLES)
         known.update(new_rooms)
         self._checkpoint = batch.next_batch
         self._saved_at = now

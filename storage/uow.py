@@ -5,7 +5,7 @@ from __future__ import annotations
 from types import TracebackType
 from typing import Self
 
-from sqlalchemy import Engine
+from sqlalchemy import Engine, event
 from sqlalchemy.orm import Session, sessionmaker
 
 from storage.agendas import AgendaRepository, PollRepository
@@ -41,9 +41,15 @@ class UnitOfWork:
 
     def __init__(self, session_factory: sessionmaker[Session]) -> None:
         self._factory = session_factory
+        self.touched: set[str] = set()  # tables written in this unit of work
+
+    def _note_flush(self, session: Session, _context: object) -> None:
+        for row in (*session.new, *session.dirty, *session.deleted):
+            self.touched.add(getattr(row, "__tablename__", ""))
 
     def __enter__(self) -> Self:
         self.session = self._factory()
+        event.listen(self.session, "before_flush", self._note_flush_before)
         self.sync = SyncRepository(self.session)
         self.inbox = InboxRepository(self.session)
         self.outbox = OutboxRepository(self.session)
@@ -66,6 +72,9 @@ class UnitOfWork:
     ) -> None:
         # close() rolls back whatever was not committed; objects stay readable.
         self.session.close()
+
+    def _note_flush_before(self, session: Session, context: object, _instances: object) -> None:
+        self._note_flush(session, context)
 
     def commit(self) -> None:
         self.session.commit()
