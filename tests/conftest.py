@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import os
 import secrets
+import shutil
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
-from sqlalchemy import create_engine, text
+from sqlalchemy import Engine, create_engine, event, text
 
 from bot.clock import FakeClock
 from storage.db import make_engine, upgrade
@@ -30,13 +32,63 @@ def _postgres_available() -> str | None:
     return None
 
 
+@pytest.fixture(scope="session")
+def sqlite_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """One SQLite file migrated by Alembic; each test gets a copy (migrating costs more)."""
+    path = tmp_path_factory.mktemp("template") / "fk.sqlite3"
+    engine = make_engine(f"sqlite:///{path}")
+    upgrade(engine)
+    engine.dispose()  # checkpoints the WAL: the file alone is the database
+    return path
+
+
+@pytest.fixture(scope="session")
+def postgres_migration() -> list[tuple[str, Any]]:
+    """The statements a real Alembic upgrade runs on an empty PostgreSQL schema.
+
+    Replaying them into a fresh schema builds exactly what the migrations build, in a
+    fraction of the time; the migration tests themselves still run Alembic.
+    """
+    if _postgres_available():
+        return []
+    schema = f"t_{secrets.token_hex(6)}"
+    admin = create_engine(PG_ADMIN_URL)
+    with admin.begin() as conn:
+        conn.execute(text(f'CREATE SCHEMA "{schema}"'))
+    engine = make_engine(PG_ADMIN_URL + f"?options=-csearch_path%3D{schema}")
+    statements: list[tuple[str, Any]] = []
+
+    def record(_conn: Any, _cursor: Any, statement: str, parameters: Any, *_: Any) -> None:
+        if not statement.lstrip().upper().startswith(("SELECT", "SHOW")):
+            statements.append((statement, parameters))
+
+    event.listen(engine, "before_cursor_execute", record)
+    upgrade(engine)
+    engine.dispose()
+    with admin.begin() as conn:
+        conn.execute(text(f'DROP SCHEMA "{schema}" CASCADE'))
+    admin.dispose()
+    return statements
+
+
+def _replay(engine: Engine, statements: list[tuple[str, Any]]) -> None:
+    with engine.begin() as conn:
+        for statement, parameters in statements:
+            conn.exec_driver_sql(statement, parameters or ())
+
+
 @pytest.fixture(params=["sqlite", "postgresql"])
-def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
+def db_url(
+    request: pytest.FixtureRequest,
+    tmp_path: Path,
+    sqlite_template: Path,
+    postgres_migration: list[tuple[str, Any]],
+) -> Iterator[str]:
     """A freshly migrated database URL: an SQLite file, or a PostgreSQL schema of its own."""
     if request.param == "sqlite":
-        url = f"sqlite:///{tmp_path / 'fk.sqlite3'}"
-        upgrade(make_engine(url))
-        yield url
+        target = tmp_path / "fk.sqlite3"
+        shutil.copyfile(sqlite_template, target)
+        yield f"sqlite:///{target}"
         return
     reason = _postgres_available()
     if reason:
@@ -49,7 +101,7 @@ def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
         conn.execute(text(f'CREATE SCHEMA "{schema}"'))
     url = PG_ADMIN_URL + f"?options=-csearch_path%3D{schema}"
     engine = make_engine(url)
-    upgrade(engine)
+    _replay(engine, postgres_migration)
     engine.dispose()
     yield url
     with admin.begin() as conn:
@@ -65,9 +117,10 @@ def database(db_url: str) -> Iterator[Database]:
 
 
 @pytest.fixture
-def sqlite_database(tmp_path: Path) -> Iterator[Database]:
-    engine = make_engine(f"sqlite:///{tmp_path / 'unit.sqlite3'}")
-    upgrade(engine)
+def sqlite_database(tmp_path: Path, sqlite_template: Path) -> Iterator[Database]:
+    target = tmp_path / "unit.sqlite3"
+    shutil.copyfile(sqlite_template, target)
+    engine = make_engine(f"sqlite:///{target}")
     yield Database(engine)
     engine.dispose()
 
