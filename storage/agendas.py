@@ -9,6 +9,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session as OrmSession
 
 from storage.models import Agenda, OutboxMessage, Poll, PollBallot
+from storage.repositories import sent_event_id
 
 
 class AgendaRepository:
@@ -51,11 +52,7 @@ class AgendaRepository:
 
     def posted_event(self, agenda: Agenda) -> str | None:
         """The event id of the posted agenda, once the homeserver has acknowledged it."""
-        if agenda.post_txn_id is None:
-            return None
-        return self._s.scalar(
-            select(OutboxMessage.remote_event_id).where(OutboxMessage.txn_id == agenda.post_txn_id)
-        )
+        return sent_event_id(self._s, agenda.post_txn_id)
 
     def by_event(self, event_id: str) -> Agenda | None:
         """The agenda whose posted message is ``event_id`` (a reaction's target)."""
@@ -91,9 +88,7 @@ class PollRepository:
         ).one_or_none()
 
     def start_event(self, poll: Poll) -> str | None:
-        return self._s.scalar(
-            select(OutboxMessage.remote_event_id).where(OutboxMessage.txn_id == poll.txn_id)
-        )
+        return sent_event_id(self._s, poll.txn_id)
 
     def open_for(self, request_id: int) -> Poll | None:
         return self._s.scalars(

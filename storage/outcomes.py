@@ -19,6 +19,7 @@ from storage.models import (
     Sitting,
     Task,
 )
+from storage.repositories import sent_event_id
 
 
 class OutcomeRepository:
@@ -62,13 +63,7 @@ class OutcomeRepository:
         ).one_or_none()
 
     def minutes_event(self, sitting: Sitting) -> str | None:
-        if sitting.minutes_txn_id is None:
-            return None
-        return self._s.scalar(
-            select(OutboxMessage.remote_event_id).where(
-                OutboxMessage.txn_id == sitting.minutes_txn_id
-            )
-        )
+        return sent_event_id(self._s, sitting.minutes_txn_id)
 
     def dirty_minutes(self) -> Sequence[Sitting]:
         return self._s.scalars(select(Sitting).where(Sitting.minutes_dirty.is_(True))).all()

@@ -65,6 +65,15 @@ class InboxRepository:
         return int(self._s.scalar(select(func.count()).select_from(InboxEvent)) or 0)
 
 
+def sent_event_id(session: Session, txn_id: str | None) -> str | None:
+    """The event id the homeserver gave the outbox row ``txn_id``, once it acknowledged it."""
+    if txn_id is None:
+        return None
+    return session.scalar(
+        select(OutboxMessage.remote_event_id).where(OutboxMessage.txn_id == txn_id)
+    )
+
+
 class OutboxRepository:
     def __init__(self, session: Session) -> None:
         self._s = session
