@@ -10,14 +10,19 @@ from sqlalchemy.orm import Session as OrmSession
 
 from storage.models import Agenda, OutboxMessage, Poll, PollBallot
 from storage.repositories import sent_event_id
+from storage.scope import Scope, left_rooms
 
 
 class AgendaRepository:
-    def __init__(self, session: OrmSession) -> None:
+    def __init__(self, session: OrmSession, scope: Scope | None = None) -> None:
         self._s = session
+        self._scope = scope or Scope()
 
     def get(self, session_id: int) -> Agenda | None:
-        return self._s.get(Agenda, session_id)
+        agenda = self._s.get(Agenda, session_id)
+        if agenda is None or not self._scope.visible(agenda.room_id):
+            return None
+        return agenda
 
     def ensure(self, session_id: int, room_id: str) -> Agenda:
         row = self.get(session_id)
@@ -59,32 +64,46 @@ class AgendaRepository:
         return self._s.scalars(
             select(Agenda)
             .join(OutboxMessage, OutboxMessage.txn_id == Agenda.post_txn_id)
-            .where(OutboxMessage.remote_event_id == event_id)
+            .where(
+                OutboxMessage.remote_event_id == event_id,
+                OutboxMessage.room_id == Agenda.room_id,
+                self._scope.where(Agenda.room_id),
+            )
         ).one_or_none()
 
     def dirty(self) -> Sequence[Agenda]:
         return self._s.scalars(
-            select(Agenda).where(Agenda.dirty.is_(True)).order_by(Agenda.session_id)
+            select(Agenda)
+            .where(Agenda.dirty.is_(True), Agenda.room_id.not_in(left_rooms()))
+            .order_by(Agenda.session_id)
         ).all()
 
 
 class PollRepository:
-    def __init__(self, session: OrmSession) -> None:
+    def __init__(self, session: OrmSession, scope: Scope | None = None) -> None:
         self._s = session
+        self._scope = scope or Scope()
 
     def add(self, poll: Poll) -> None:
         self._s.add(poll)
         self._s.flush()
 
     def get(self, poll_id: int) -> Poll | None:
-        return self._s.get(Poll, poll_id)
+        poll = self._s.get(Poll, poll_id)
+        if poll is None or not self._scope.visible(poll.room_id):
+            return None
+        return poll
 
     def by_event(self, event_id: str) -> Poll | None:
         """The poll whose start message is ``event_id`` (a poll response's target)."""
         return self._s.scalars(
             select(Poll)
             .join(OutboxMessage, OutboxMessage.txn_id == Poll.txn_id)
-            .where(OutboxMessage.remote_event_id == event_id)
+            .where(
+                OutboxMessage.remote_event_id == event_id,
+                OutboxMessage.room_id == Poll.room_id,
+                self._scope.where(Poll.room_id),
+            )
         ).one_or_none()
 
     def start_event(self, poll: Poll) -> str | None:
@@ -92,7 +111,11 @@ class PollRepository:
 
     def open_for(self, request_id: int) -> Poll | None:
         return self._s.scalars(
-            select(Poll).where(Poll.request_id == request_id, Poll.state == "offen")
+            select(Poll).where(
+                Poll.request_id == request_id,
+                Poll.state == "offen",
+                self._scope.where(Poll.room_id),
+            )
         ).first()
 
     def add_ballot(self, ballot: PollBallot) -> bool:
@@ -112,7 +135,11 @@ class PollRepository:
         ).all()
 
     def open_polls(self) -> Sequence[Poll]:
-        return self._s.scalars(select(Poll).where(Poll.state == "offen").order_by(Poll.id)).all()
+        return self._s.scalars(
+            select(Poll)
+            .where(Poll.state == "offen", self._scope.where(Poll.room_id))
+            .order_by(Poll.id)
+        ).all()
 
     def close(self, poll: Poll, by: str, now: datetime, chosen: str | None) -> None:
         poll.state = "geschlossen" if chosen is not None else "ohne_ergebnis"

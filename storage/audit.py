@@ -56,10 +56,11 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import select, update
+from sqlalchemy import or_, select, update
 from sqlalchemy.orm import Session
 
-from storage.models import AuditEntry, AuditHead
+from storage.models import AuditEntry, AuditHead, CaseFile
+from storage.scope import Scope
 
 GENESIS = "0" * 64
 DELETION_ACTION = "daten_geloescht"  # the deletion record that follows a redaction
@@ -89,8 +90,12 @@ def payload_hash(entry: AuditEntry) -> str:
 
 
 def canonical(entry: AuditEntry) -> dict[str, Any]:
-    """What the entry's hash covers: the frame, the payload's hash and the link."""
-    return {
+    """What the entry's hash covers: the frame, the payload's hash and the link.
+
+    ``room`` is part of the frame only when set, so entries written before rooms were
+    recorded keep their hashes (migration ``0008_room_boundary`` re-seals nothing).
+    """
+    frame = {
         "seq": entry.seq,
         "at": _iso(entry.at),
         "actor": entry.actor,
@@ -99,6 +104,9 @@ def canonical(entry: AuditEntry) -> dict[str, Any]:
         "payload_hash": entry.payload_hash,
         "prev_hash": entry.prev_hash,
     }
+    if entry.room_id is not None:
+        frame["room"] = entry.room_id
+    return frame
 
 
 def entry_hash(entry: AuditEntry) -> str:
@@ -121,8 +129,9 @@ def exported(entry: AuditEntry) -> dict[str, Any]:
 
 
 class AuditLog:
-    def __init__(self, session: Session) -> None:
+    def __init__(self, session: Session, scope: Scope | None = None) -> None:
         self._s = session
+        self._scope = scope or Scope()
 
     def append(
         self,
@@ -133,6 +142,7 @@ class AuditLog:
         action: str,
         pseudonym: str | None = None,
         detail: dict[str, Any] | None = None,
+        room_id: str | None = None,
     ) -> AuditEntry:
         head = self._s.scalars(
             select(AuditHead).where(AuditHead.id == 1).with_for_update()
@@ -141,6 +151,7 @@ class AuditLog:
             seq=(head.seq + 1) if head else 1,
             # Microsecond precision is what both databases keep; the hash must survive them.
             at=at.astimezone(UTC),
+            room_id=room_id if room_id is not None else self._scope.room,
             actor=actor,
             institution=institution,
             action=action,
@@ -175,10 +186,22 @@ class AuditLog:
         )
         return int(getattr(result, "rowcount", 0) or 0)
 
-    def entries(self, pseudonym: str | None = None) -> Iterator[AuditEntry]:
+    def entries(
+        self, pseudonym: str | None = None, *, room_id: str | None = None
+    ) -> Iterator[AuditEntry]:
+        """In seq order; ``room_id`` keeps the room's entries, and older entries without a
+        room whose pseudonym is one of the room's cases."""
         query = select(AuditEntry).order_by(AuditEntry.seq)
         if pseudonym is not None:
             query = query.where(AuditEntry.pseudonym == pseudonym)
+        if room_id is not None:
+            cases = select(CaseFile.pseudonym).where(CaseFile.room_id == room_id)
+            query = query.where(
+                or_(
+                    AuditEntry.room_id == room_id,
+                    AuditEntry.room_id.is_(None) & AuditEntry.pseudonym.in_(cases),
+                )
+            )
         yield from self._s.scalars(query.execution_options(yield_per=1000))
 
     def head(self) -> tuple[int, str] | None:

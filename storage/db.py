@@ -63,9 +63,14 @@ def alembic_config(engine: Engine) -> Config:
     return cfg
 
 
-def upgrade(engine: Engine) -> None:
-    """Bring the schema to the newest revision (idempotent)."""
-    command.upgrade(alembic_config(engine), "head")
+def upgrade(engine: Engine) -> list[str]:
+    """Bring the schema to the newest revision (idempotent); returns what the migrations
+    found worth telling the operator (e.g. cases they could not assign to a room)."""
+    cfg = alembic_config(engine)
+    report: list[str] = []
+    cfg.attributes["report"] = report
+    command.upgrade(cfg, "head")
+    return report
 
 
 def current_revision(engine: Engine) -> str | None:

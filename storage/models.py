@@ -15,6 +15,7 @@ from sqlalchemy import (
     String,
     Text,
     UniqueConstraint,
+    false,
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
@@ -47,6 +48,11 @@ class KnownRoom(Base):
 
     room_id: Mapped[str] = mapped_column(String(255), primary_key=True)
     first_seen_at: Mapped[datetime]
+    # Set when the bot left or was removed; the room's data stays (subject to retention)
+    # and is reachable again only if the bot re-joins this same room.
+    left_at: Mapped[datetime | None]
+    # Joined on an invitation marked ``is_direct``: a direct chat, never a conference circle.
+    direct: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
 
 
 class InboxEvent(Base):
@@ -110,11 +116,18 @@ class PendingDecryption(Base):
 
 
 class CaseFile(Base):
-    """A case, known only by its pseudonym; the real file stays with the institution."""
+    """A case, known only by its pseudonym; the real file stays with the institution.
+
+    ``room_id`` is the conference circle the case belongs to: the room where it was
+    registered. Everything about the case is visible and changeable only there. NULL
+    means a case from before rooms were boundaries that the migration could not assign:
+    kept apart, visible in no room, until ``fkbot rooms assign``.
+    """
 
     __tablename__ = "case_file"
 
     pseudonym: Mapped[str] = mapped_column(String(16), primary_key=True)
+    room_id: Mapped[str | None] = mapped_column(String(255), index=True)
     owner_institution: Mapped[str] = mapped_column(String(64))
     created_by: Mapped[str] = mapped_column(String(255))
     created_at: Mapped[datetime]
@@ -163,6 +176,7 @@ class ConferenceRequest(Base):
     __tablename__ = "conference_request"
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    room_id: Mapped[str | None] = mapped_column(String(255), index=True)  # = its case's room
     case_pseudonym: Mapped[str] = mapped_column(ForeignKey("case_file.pseudonym"), index=True)
     requested_by: Mapped[str] = mapped_column(String(255))
     requesting_institution: Mapped[str] = mapped_column(String(64))
@@ -201,6 +215,9 @@ class AuditEntry(Base):
 
     seq: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
     at: Mapped[datetime]
+    # The room the action happened in (hashed with the frame when set); NULL for entries
+    # from before rooms were recorded and for actions of the operator on no room.
+    room_id: Mapped[str | None] = mapped_column(String(255), index=True)
     actor: Mapped[str] = mapped_column(String(255))
     institution: Mapped[str | None] = mapped_column(String(64))
     action: Mapped[str] = mapped_column(String(48))

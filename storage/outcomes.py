@@ -16,15 +16,18 @@ from storage.models import (
     Navigator,
     OutboxMessage,
     Review,
+    Session,
     Sitting,
     Task,
 )
 from storage.repositories import sent_event_id
+from storage.scope import Scope, left_rooms
 
 
 class OutcomeRepository:
-    def __init__(self, session: OrmSession) -> None:
+    def __init__(self, session: OrmSession, scope: Scope | None = None) -> None:
         self._s = session
+        self._scope = scope or Scope()
 
     def add(self, row: object) -> None:
         self._s.add(row)
@@ -32,7 +35,10 @@ class OutcomeRepository:
 
     # sittings
     def sitting(self, session_id: int) -> Sitting | None:
-        return self._s.get(Sitting, session_id)
+        sitting = self._s.get(Sitting, session_id)
+        if sitting is None or not self._scope.visible(sitting.room_id):
+            return None
+        return sitting
 
     def open_sitting(self, room_id: str) -> Sitting | None:
         return self._s.scalars(
@@ -52,25 +58,41 @@ class OutcomeRepository:
         return self._s.scalars(
             select(Sitting)
             .join(OutboxMessage, OutboxMessage.txn_id == Sitting.opening_txn_id)
-            .where(OutboxMessage.remote_event_id == event_id)
+            .where(
+                OutboxMessage.remote_event_id == event_id,
+                OutboxMessage.room_id == Sitting.room_id,
+                self._scope.where(Sitting.room_id),
+            )
         ).one_or_none()
 
     def sitting_by_minutes(self, event_id: str) -> Sitting | None:
         return self._s.scalars(
             select(Sitting)
             .join(OutboxMessage, OutboxMessage.txn_id == Sitting.minutes_txn_id)
-            .where(OutboxMessage.remote_event_id == event_id)
+            .where(
+                OutboxMessage.remote_event_id == event_id,
+                OutboxMessage.room_id == Sitting.room_id,
+                self._scope.where(Sitting.room_id),
+            )
         ).one_or_none()
 
     def minutes_event(self, sitting: Sitting) -> str | None:
         return sent_event_id(self._s, sitting.minutes_txn_id)
 
     def dirty_minutes(self) -> Sequence[Sitting]:
-        return self._s.scalars(select(Sitting).where(Sitting.minutes_dirty.is_(True))).all()
+        return self._s.scalars(
+            select(Sitting).where(
+                Sitting.minutes_dirty.is_(True), Sitting.room_id.not_in(left_rooms())
+            )
+        ).all()
 
     def unconfirmed_minutes(self) -> Sequence[Sitting]:
         return self._s.scalars(
-            select(Sitting).where(Sitting.closed_at.is_not(None), Sitting.confirmed_at.is_(None))
+            select(Sitting).where(
+                Sitting.closed_at.is_not(None),
+                Sitting.confirmed_at.is_(None),
+                self._scope.where(Sitting.room_id),
+            )
         ).all()
 
     # attendance
@@ -122,7 +144,11 @@ class OutcomeRepository:
     def active_navigator(self, pseudonym: str) -> Navigator | None:
         return self._s.scalars(
             select(Navigator)
-            .where(Navigator.case_pseudonym == pseudonym, Navigator.active.is_(True))
+            .where(
+                Navigator.case_pseudonym == pseudonym,
+                Navigator.active.is_(True),
+                self._scope.case_filter(Navigator.case_pseudonym),
+            )
             .order_by(Navigator.id.desc())
         ).first()
 
@@ -133,12 +159,19 @@ class OutcomeRepository:
 
     def open_tasks(self, pseudonym: str) -> Sequence[Task]:
         return self._s.scalars(
-            select(Task).where(Task.case_pseudonym == pseudonym, Task.state == "offen")
+            select(Task).where(
+                Task.case_pseudonym == pseudonym,
+                Task.state == "offen",
+                self._scope.case_filter(Task.case_pseudonym),
+            )
         ).all()
 
     def overdue_tasks(self, today: date) -> Sequence[Task]:
         return self._s.scalars(
-            select(Task).where(Task.state == "offen", Task.due < today).order_by(Task.due)
+            select(Task)
+            .join(Session, Session.id == Task.session_id)
+            .where(Task.state == "offen", Task.due < today, self._scope.where(Session.room_id))
+            .order_by(Task.due)
         ).all()
 
     def reviews(self, session_id: int) -> Sequence[Review]:
@@ -149,13 +182,19 @@ class OutcomeRepository:
     def open_review(self, pseudonym: str) -> Review | None:
         return self._s.scalars(
             select(Review)
-            .where(Review.case_pseudonym == pseudonym, Review.state.in_(("offen", "überfällig")))
+            .where(
+                Review.case_pseudonym == pseudonym,
+                Review.state.in_(("offen", "überfällig")),
+                self._scope.case_filter(Review.case_pseudonym),
+            )
             .order_by(Review.id.desc())
         ).first()
 
     def overdue_reviews(self) -> Sequence[Review]:
         return self._s.scalars(
-            select(Review).where(Review.state == "überfällig").order_by(Review.due)
+            select(Review)
+            .where(Review.state == "überfällig", self._scope.where(Review.room_id))
+            .order_by(Review.due)
         ).all()
 
     def carryovers(self, session_id: int) -> Sequence[Carryover]:
@@ -204,14 +243,24 @@ class OutcomeRepository:
     def due_case_reminders(self, now: datetime) -> Sequence[CaseReminder]:
         return self._s.scalars(
             select(CaseReminder)
-            .where(CaseReminder.state == "offen", CaseReminder.due_at <= now)
+            .join(Review, Review.id == CaseReminder.review_id)
+            .where(
+                CaseReminder.state == "offen",
+                CaseReminder.due_at <= now,
+                Review.room_id.not_in(left_rooms()),
+            )
             .order_by(CaseReminder.due_at, CaseReminder.id)
         ).all()
 
     def next_case_reminder_at(self) -> datetime | None:
         return self._s.scalar(
-            select(func.min(CaseReminder.due_at)).where(CaseReminder.state == "offen")
+            select(func.min(CaseReminder.due_at))
+            .join(Review, Review.id == CaseReminder.review_id)
+            .where(CaseReminder.state == "offen", Review.room_id.not_in(left_rooms()))
         )
 
     def review(self, review_id: int) -> Review | None:
-        return self._s.get(Review, review_id)
+        review = self._s.get(Review, review_id)
+        if review is None or not self._scope.visible(review.room_id):
+            return None
+        return review

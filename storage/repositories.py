@@ -9,12 +9,15 @@ from typing import Any
 from sqlalchemy import func, or_, select, update
 from sqlalchemy.orm import Session
 
+from storage.cases import OPEN_REQUEST_STATES
 from storage.errors import NotFoundError
 from storage.models import (
+    ConferenceRequest,
     InboxEvent,
     KnownRoom,
     OutboxMessage,
     PendingDecryption,
+    SessionSeries,
     SyncCheckpoint,
 )
 
@@ -39,9 +42,41 @@ class SyncRepository:
     def known_rooms(self) -> set[str]:
         return set(self._s.scalars(select(KnownRoom.room_id)))
 
-    def add_room(self, room_id: str, now: datetime) -> None:
-        if self._s.get(KnownRoom, room_id) is None:
-            self._s.add(KnownRoom(room_id=room_id, first_seen_at=now))
+    def direct_rooms(self) -> set[str]:
+        return set(self._s.scalars(select(KnownRoom.room_id).where(KnownRoom.direct.is_(True))))
+
+    def add_room(self, room_id: str, now: datetime, *, direct: bool = False) -> None:
+        row = self._s.get(KnownRoom, room_id)
+        if row is None:
+            self._s.add(KnownRoom(room_id=room_id, first_seen_at=now, direct=direct))
+        elif direct:
+            row.direct = True
+
+    def joined(self, room_id: str) -> None:
+        """The bot is (again) a member: the room's data and timed jobs are live again."""
+        self._s.execute(update(KnownRoom).where(KnownRoom.room_id == room_id).values(left_at=None))
+
+    def left(self, room_id: str, now: datetime) -> None:
+        self._s.execute(
+            update(KnownRoom)
+            .where(KnownRoom.room_id == room_id, KnownRoom.left_at.is_(None))
+            .values(left_at=now)
+        )
+
+    def live_case_rooms(self) -> list[str]:
+        """Rooms the bot is in that have an active series or an open request (the daily
+        pass's work), in a stable order."""
+        gone = select(KnownRoom.room_id).where(KnownRoom.left_at.is_not(None))
+        series = select(SessionSeries.room_id).where(SessionSeries.active.is_(True))
+        requests = select(ConferenceRequest.room_id).where(
+            ConferenceRequest.state.in_(OPEN_REQUEST_STATES),
+            ConferenceRequest.room_id.is_not(None),
+        )
+        rooms = {str(r) for r in self._s.scalars(series.union(requests))}
+        return sorted(rooms - set(self._s.scalars(gone)))
+
+    def rooms(self) -> Sequence[KnownRoom]:
+        return self._s.scalars(select(KnownRoom).order_by(KnownRoom.first_seen_at)).all()
 
 
 class InboxRepository:

@@ -9,13 +9,21 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session as OrmSession
 
 from storage.models import ConferenceRequest, Placement, Reminder, Session, SessionSeries
+from storage.scope import Scope, left_rooms
 
 PLANNED = "geplant"
 
 
+class CrossRoomPlacement(ValueError):
+    """A request may only go on the agenda of a session in its own room."""
+
+
 class SessionRepository:
-    def __init__(self, session: OrmSession) -> None:
+    """Series, sessions, placements; in a room-scoped unit of work, only that room's."""
+
+    def __init__(self, session: OrmSession, scope: Scope | None = None) -> None:
         self._s = session
+        self._scope = scope or Scope()
 
     # series
     def add_series(self, series: SessionSeries) -> None:
@@ -24,11 +32,16 @@ class SessionRepository:
 
     def active_series(self) -> Sequence[SessionSeries]:
         return self._s.scalars(
-            select(SessionSeries).where(SessionSeries.active.is_(True)).order_by(SessionSeries.id)
+            select(SessionSeries)
+            .where(SessionSeries.active.is_(True), self._scope.where(SessionSeries.room_id))
+            .order_by(SessionSeries.id)
         ).all()
 
     def get_series(self, series_id: int) -> SessionSeries | None:
-        return self._s.get(SessionSeries, series_id)
+        series = self._s.get(SessionSeries, series_id)
+        if series is None or not self._scope.visible(series.room_id):
+            return None
+        return series
 
     def occurrence(self, series_id: int, original_day: object) -> Session | None:
         return self._s.scalars(
@@ -43,12 +56,19 @@ class SessionRepository:
         self._s.flush()
 
     def get(self, session_id: int) -> Session | None:
-        return self._s.get(Session, session_id)
+        session = self._s.get(Session, session_id)
+        if session is None or not self._scope.visible(session.room_id):
+            return None
+        return session
 
     def upcoming(self, now: datetime, limit: int = 100) -> Sequence[Session]:
         return self._s.scalars(
             select(Session)
-            .where(Session.starts_at > now, Session.state == PLANNED)
+            .where(
+                Session.starts_at > now,
+                Session.state == PLANNED,
+                self._scope.where(Session.room_id),
+            )
             .order_by(Session.starts_at, Session.id)
             .limit(limit)
         ).all()
@@ -75,6 +95,10 @@ class SessionRepository:
         ).one_or_none()
 
     def place(self, session_id: int, request_id: int, now: datetime) -> Placement:
+        session = self._s.get(Session, session_id)
+        request = self._s.get(ConferenceRequest, request_id)
+        if session is None or request is None or session.room_id != request.room_id:
+            raise CrossRoomPlacement(f"Anfrage {request_id} gehört nicht in Termin {session_id}")
         position = int(
             self._s.scalar(
                 select(func.coalesce(func.max(Placement.position), 0)).where(
@@ -188,9 +212,19 @@ class SessionRepository:
     def due_reminders(self, now: datetime) -> Sequence[Reminder]:
         return self._s.scalars(
             select(Reminder)
-            .where(Reminder.state == "offen", Reminder.due_at <= now)
+            .join(Session, Session.id == Reminder.session_id)
+            .where(
+                Reminder.state == "offen",
+                Reminder.due_at <= now,
+                Session.room_id.not_in(left_rooms()),
+            )
             .order_by(Reminder.due_at, Reminder.id)
         ).all()
 
     def next_reminder_at(self) -> datetime | None:
-        return self._s.scalar(select(func.min(Reminder.due_at)).where(Reminder.state == "offen"))
+        """Jobs of rooms the bot has left wait (held) until it re-joins."""
+        return self._s.scalar(
+            select(func.min(Reminder.due_at))
+            .join(Session, Session.id == Reminder.session_id)
+            .where(Reminder.state == "offen", Session.room_id.not_in(left_rooms()))
+        )

@@ -19,6 +19,7 @@ from storage.repositories import (
     PendingDecryptionRepository,
     SyncRepository,
 )
+from storage.scope import Scope
 from storage.sessions import SessionRepository
 
 
@@ -42,6 +43,16 @@ class UnitOfWork:
     def __init__(self, session_factory: sessionmaker[Session]) -> None:
         self._factory = session_factory
         self.touched: set[str] = set()  # tables written in this unit of work
+        self.scope = Scope()
+
+    def in_room(self, room_id: str | None) -> None:
+        """Confine every later lookup to ``room_id`` (None: see every room, for the
+        timed runner and the operator). The engine scopes before each event."""
+        self.scope.room = room_id
+
+    @property
+    def room(self) -> str | None:
+        return self.scope.room
 
     def _note_flush(self, session: Session, _context: object) -> None:
         for row in (*session.new, *session.dirty, *session.deleted):
@@ -54,14 +65,14 @@ class UnitOfWork:
         self.inbox = InboxRepository(self.session)
         self.outbox = OutboxRepository(self.session)
         self.pending = PendingDecryptionRepository(self.session)
-        self.cases = CaseRepository(self.session)
-        self.audit = AuditLog(self.session)
+        self.cases = CaseRepository(self.session, self.scope)
+        self.audit = AuditLog(self.session, self.scope)
         self.role_snapshots = RoleSnapshotRepository(self.session)
         self.pins = PinRepository(self.session)
-        self.sessions = SessionRepository(self.session)
-        self.agendas = AgendaRepository(self.session)
-        self.polls = PollRepository(self.session)
-        self.outcomes = OutcomeRepository(self.session)
+        self.sessions = SessionRepository(self.session, self.scope)
+        self.agendas = AgendaRepository(self.session, self.scope)
+        self.polls = PollRepository(self.session, self.scope)
+        self.outcomes = OutcomeRepository(self.session, self.scope)
         return self
 
     def __exit__(

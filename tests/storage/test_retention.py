@@ -263,6 +263,7 @@ def _case(
     uow.cases.add(
         CaseFile(
             pseudonym=pseudonym,
+            room_id=ROOM,
             owner_institution="jugendamt",
             created_by="@ja:fk.test",
             created_at=created,
@@ -730,6 +731,7 @@ def _revocation_case(db: Database, *rows: Consent | Revocation | Schutzauftrag) 
         uow.cases.add(
             CaseFile(
                 pseudonym=CASE,
+                room_id=ROOM,
                 owner_institution="jugendamt",
                 created_by="@ja:fk.test",
                 created_at=NOW - timedelta(days=400),
