@@ -121,6 +121,7 @@ class App:
             undecryptable_timeout=timedelta(seconds=cfg.matrix.undecryptable_timeout_seconds),
             org=self.org,
             calendar=cfg.calendar(),
+            circles=cfg.circles(),
         )
         sender = OutboxSender(
             db,
@@ -155,6 +156,7 @@ class App:
                 moderators=lambda room_id: self._moderators(gateway, room_id),
                 prefix=cfg.bot.command_prefix,
                 calendar=cfg.calendar(),
+                circles=cfg.circles(),
                 retention=Retention(cfg.retention.closed_days, cfg.retention.revoked_grace_days),
             ),
             self.clock,
@@ -239,10 +241,13 @@ class App:
             await asyncio.wait_for(self.stopping.wait(), delay)
 
     def _moderators(self, gateway: MatrixGateway, room_id: str) -> list[str]:
+        policy = self.settings.circles().policy(room_id)
         return [
             user
             for user in gateway.joined_members(room_id)
-            if self.org.member(user, gateway.power_level(room_id, user)).has(Role.MODERATION)
+            if policy.member(self.org, user, gateway.power_level(room_id, user)).has(
+                Role.MODERATION
+            )
         ]
 
     def _identity_secrets(self) -> tuple[str, str | None]:

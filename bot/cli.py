@@ -92,9 +92,20 @@ def cmd_db_upgrade(args: argparse.Namespace) -> int:
     settings = _load(args.config)
     setup_logging(settings.logging.level)
     from storage.db import current_revision, make_engine, upgrade
+    from storage.rooms import unassigned
+    from storage.uow import Database
 
     engine = make_engine(settings.database.url)
-    upgrade(engine)
+    for line in upgrade(engine):
+        print(line)
+    with Database(engine).uow() as uow:
+        apart = unassigned(uow.session)
+    if apart:
+        print(
+            f"{len(apart)} Fälle ohne Raum werden getrennt gehalten (in keinem Raum sichtbar): "
+            + ", ".join(apart)
+            + ". Zuordnen mit `fkbot rooms assign <pseudonym> <raum>`."
+        )
     print(f"Datenbank auf Stand {current_revision(engine)}")
     engine.dispose()
     return 0
@@ -180,9 +191,10 @@ def cmd_audit_export(args: argparse.Namespace) -> int:
                 institution=None,
                 action="audit_exportiert",
                 pseudonym=args.fall,
+                room_id=args.room,
             )
             uow.commit()
-            for entry in uow.audit.entries(args.fall):
+            for entry in uow.audit.entries(args.fall, room_id=args.room):
                 line = exported(entry)  # redacted entries as they are
                 out.write(json.dumps(line, ensure_ascii=False, sort_keys=True) + "\n")
                 count += 1
@@ -255,6 +267,8 @@ def cmd_export_minutes(args: argparse.Namespace) -> int:
             )
             return 2
         with db.uow() as uow:
+            if args.room is not None:
+                uow.in_room(args.room)  # a session of another room reads as unknown
             sitting = uow.outcomes.sitting(args.termin)
             session = uow.sessions.get(args.termin)
             if sitting is None or session is None or sitting.closed_at is None:
@@ -289,6 +303,7 @@ def cmd_export_minutes(args: argparse.Namespace) -> int:
                 institution=None,
                 action="protokoll_exportiert",
                 detail={"termin": args.termin, "formate": wanted},
+                room_id=session.room_id,
             )
             uow.commit()
     finally:
@@ -493,6 +508,7 @@ def build_parser() -> argparse.ArgumentParser:
     export.add_argument("--config", type=Path, required=True)
     export.add_argument("--out", type=Path, help="Zieldatei (darf nicht existieren)")
     export.add_argument("--fall", help="nur Einträge zu diesem Pseudonym")
+    export.add_argument("--room", help="nur Einträge dieses Raums (Raum-ID)")
     export.set_defaults(func=cmd_audit_export)
 
     purge = sub.add_parser("purge", help="Fälle nach Ablauf der Löschfrist löschen")
@@ -509,6 +525,7 @@ def build_parser() -> argparse.ArgumentParser:
     minutes.add_argument("--termin", type=int, required=True, help="Nummer des Termins")
     minutes.add_argument("--out", type=Path, default=Path("."), help="Zielverzeichnis")
     minutes.add_argument("--format", choices=("alle", "md", "pdf", "json"), default="alle")
+    minutes.add_argument("--room", help="nur wenn der Termin zu diesem Raum gehört (Raum-ID)")
     minutes.set_defaults(func=cmd_export_minutes)
 
     db = sub.add_parser("db", help="Datenbank verwalten")
@@ -516,6 +533,10 @@ def build_parser() -> argparse.ArgumentParser:
     db_up = db_sub.add_parser("upgrade", help="Schema auf den neuesten Stand bringen")
     db_up.add_argument("--config", type=Path, required=True)
     db_up.set_defaults(func=cmd_db_upgrade)
+
+    from bot.cli_rooms import add_parser as add_rooms
+
+    add_rooms(sub, _database)
     return parser
 
 

@@ -28,6 +28,7 @@ from sqlalchemy.engine import make_url
 
 from bot.trust import SharingMode
 from commands.calendar import Calendar
+from commands.circle import Circles, RoomPolicy
 from commands.org import (
     Assignment,
     Institution,
@@ -303,6 +304,23 @@ class LoggingConfig(_Section):
     json_format: bool = False
 
 
+class RoomConfig(_Section):
+    """One room's own settings; anything left out follows the global sections."""
+
+    institutions: tuple[str, ...] | None = None
+    moderators: tuple[str, ...] = ()
+    # Overrides of [schedule] for this room, e.g. {land = "BY", horizon_days = 90}.
+    schedule: dict[str, Any] = Field(default_factory=dict)
+
+    @field_validator("moderators")
+    @classmethod
+    def _user_ids(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        for user in value:
+            if not re.fullmatch(r"@[^:\s]+:[^\s]+", user):
+                raise ValueError(f"{user!r} ist keine Matrix-ID (@name:server)")
+        return tuple(canonical_user_id(u) for u in value)
+
+
 class Settings(BaseSettings):
     """The whole configuration. Build it with :func:`load_config`."""
 
@@ -321,11 +339,47 @@ class Settings(BaseSettings):
     schedule: ScheduleConfig = ScheduleConfig()
     conference: ConferenceConfig = ConferenceConfig()
     retention: RetentionConfig = RetentionConfig()
+    rooms: dict[str, RoomConfig] = Field(default_factory=dict)
 
-    def calendar(self) -> Calendar:
-        """The scheduling and conference policy the commands and the timed runner use."""
+    def circles(self) -> Circles:
+        """The per-room policies of ``[rooms."<room id>"]``."""
+        return Circles(
+            {
+                room_id: RoomPolicy(
+                    institutions=None
+                    if spec.institutions is None
+                    else frozenset(spec.institutions),
+                    moderators=frozenset(spec.moderators),
+                    calendar=self.calendar(spec.schedule) if spec.schedule else None,
+                )
+                for room_id, spec in self.rooms.items()
+            }
+        )
+
+    @model_validator(mode="after")
+    def _rooms_name_known_institutions(self) -> Settings:
+        for room_id, spec in self.rooms.items():
+            if not room_id.startswith("!"):
+                raise ValueError(f"rooms: {room_id!r} ist keine Raum-ID (!…:server)")
+            unknown = set(spec.institutions or ()) - set(self.agency.institutions)
+            if unknown:
+                raise ValueError(
+                    f"rooms.{room_id}: unbekannte Institution(en) {', '.join(sorted(unknown))}"
+                )
+            if spec.schedule:
+                ScheduleConfig(**(self.schedule.model_dump() | spec.schedule))
+        return self
+
+    def calendar(self, overrides: dict[str, Any] | None = None) -> Calendar:
+        """The scheduling and conference policy the commands and the timed runner use;
+        ``overrides`` are a room's own [schedule] values."""
+        schedule = (
+            ScheduleConfig(**(self.schedule.model_dump() | overrides))
+            if overrides
+            else self.schedule
+        )
         return replace(
-            self.schedule.calendar(),
+            schedule.calendar(),
             quorum=self.conference.quorum,
             minutes_working_days=self.conference.minutes_confirm_working_days,
             review_reminder_days=self.conference.review_reminder_days,

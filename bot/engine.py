@@ -29,6 +29,7 @@ from bot.ids import EventId, RoomId, UserId, server_name
 from bot.outbox import OutboxItem
 from bot.txn import txn_id_for
 from commands.calendar import Calendar
+from commands.circle import Circles
 from commands.dispatch import Dispatcher, Outcome, invocation
 from commands.errors import UserError
 from commands.framework import CommandContext, ReactionContext
@@ -122,6 +123,7 @@ class Engine:
         undecryptable_timeout: timedelta,
         org: Organisation | None = None,
         calendar: Calendar | None = None,
+        circles: Circles | None = None,
     ) -> None:
         self._db = db
         self._dispatcher = dispatcher
@@ -131,10 +133,12 @@ class Engine:
         self._undecryptable_timeout = undecryptable_timeout
         self._org = org or Organisation()
         self._calendar = calendar or Calendar()
+        self._circles = circles or Circles()
         # Caches of what only this process writes (the store lock makes it the only
         # writer); they save several queries per sync on the hot path.
         self._checkpoint: str | None = None
         self._known: set[str] | None = None
+        self._direct: set[str] = set()
         self._pending_possible = True  # scan once at start
         self._saved_at: datetime | None = None
 
@@ -143,6 +147,7 @@ class Engine:
             with self._db.uow() as uow:
                 self._checkpoint = uow.sync.checkpoint()
                 self._known = set(uow.sync.known_rooms())
+                self._direct = uow.sync.direct_rooms()
         return self._known
 
     def checkpoint(self) -> str | None:
@@ -167,6 +172,7 @@ class Engine:
         if (
             not batch.events
             and not new_rooms
+            and not batch.left_rooms
             and not first_start
             and self._saved_at is not None
             and now - self._saved_at < IDLE_CHECKPOINT_INTERVAL
@@ -178,6 +184,14 @@ class Engine:
             # Events before our own (re)join were sent while the bot was not there.
             rejoined = {e.room_id for e in batch.events if isinstance(e, OwnJoin)}
             live -= rejoined
+            direct = {e.room_id for e in batch.events if isinstance(e, OwnJoin) and e.direct}
+            for room_id in new_rooms:
+                uow.sync.add_room(room_id, now, direct=room_id in direct)
+            for room_id in rejoined:
+                uow.sync.joined(room_id)  # a room's data is reachable again on re-join
+            for room_id in direct:
+                uow.sync.add_room(room_id, now, direct=True)
+            self._direct.update(direct)
             for event in batch.events:
                 if isinstance(event, OwnJoin):
                     if not first_start:
@@ -185,8 +199,10 @@ class Engine:
                     continue
                 if event.room_id in live:
                     self._handle(uow, event, result)
-            for room_id in new_rooms:
-                uow.sync.add_room(room_id, now)
+            uow.in_room(None)
+            for room_id in batch.left_rooms:
+                uow.sync.left(room_id, now)
+                log.info("Raum %s verlassen; seine Daten bleiben, bis der Bot zurückkehrt", room_id)
             uow.sync.save_checkpoint(batch.next_batch, now)
             uow.commit()
             result.timed_work = bool(uow.touched - BOOKKEEPING_TABLES)
@@ -200,6 +216,9 @@ class Engine:
     def _handle(self, uow: UnitOfWork, event: RoomEvent, result: IngestResult) -> None:
         if isinstance(event, OwnJoin) or not self.is_allowed(event.sender):
             return  # strangers get silence
+        # A room is the boundary of everything about a case: from here on the unit of
+        # work sees only this room's cases, sessions, agendas and polls.
+        uow.in_room(event.room_id)
         if isinstance(event, TextMessage):
             self._command(uow, event, result)
         elif isinstance(event, Undecryptable):
@@ -307,6 +326,7 @@ class Engine:
         log.info("Stimme %s zu Umfrage %s: %s", vote.event_id, poll.id, counted)
 
     def _context_fields(self, uow: UnitOfWork, event: TextMessage | Reaction) -> dict[str, Any]:
+        policy = self._circles.policy(event.room_id)
         return {
             "room_id": event.room_id,
             "sender": event.sender,
@@ -316,9 +336,10 @@ class Engine:
             "uow": uow,
             "registry": self._dispatcher.registry,
             "prefix": self._dispatcher.prefix,
-            "member": self._org.member(event.sender, event.power_level),
+            "member": policy.member(self._org, event.sender, event.power_level),
             "org": self._org,
-            "calendar": self._calendar,
+            "calendar": policy.calendar or self._calendar,
+            "room_direct": event.room_id in self._direct,
         }
 
     def _record(

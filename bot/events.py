@@ -61,10 +61,15 @@ class Undecryptable:
 
 @dataclass(frozen=True)
 class OwnJoin:
-    """The bot's own join; in a newly joined room only later events are commands."""
+    """The bot's own join; in a newly joined room only later events are commands.
+
+    ``direct``: the invitation marked the room as a direct chat (``is_direct``), which
+    is a one-to-one conversation, not a conference circle.
+    """
 
     event_id: EventId
     room_id: RoomId
+    direct: bool = False
 
 
 @dataclass(frozen=True)
@@ -86,3 +91,4 @@ class SyncBatch:
     invites: tuple[Invite, ...]
     joined_rooms: tuple[RoomId, ...]
     keys_arrived: bool
+    left_rooms: tuple[RoomId, ...] = ()  # rooms the bot left or was removed from

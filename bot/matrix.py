@@ -420,6 +420,7 @@ class MatrixGateway:
             invites=invites,
             joined_rooms=tuple(RoomId(r) for r in response.rooms.join),
             keys_arrived=arrived,
+            left_rooms=tuple(RoomId(r) for r in response.rooms.leave),
         )
 
     def _joins_in(self, timeline: list[Event]) -> bool:
@@ -484,12 +485,15 @@ class MatrixGateway:
         encrypted = bool(room and room.encrypted)
         for event in timeline:
             if isinstance(event, RoomMemberEvent):
+                previous = event.prev_content if isinstance(event.prev_content, dict) else {}
                 if (
                     event.state_key == own
                     and event.membership == "join"
-                    and ((event.prev_content or {}).get("membership") != "join")
+                    and previous.get("membership") != "join"
                 ):
-                    yield OwnJoin(EventId(event.event_id), rid)
+                    yield OwnJoin(
+                        EventId(event.event_id), rid, direct=previous.get("is_direct") is True
+                    )
                 continue
             if event.sender == own:
                 continue

@@ -32,6 +32,7 @@ from bot.txn import txn_id_for
 from commands.agenda import SYSTEM_ACTOR, content_hash, render
 from commands.calendar import Calendar
 from commands.casework import institution_name_in, reevaluate_case
+from commands.circle import Circles
 from commands.conference import collect, recheck_agenda, render_minutes
 from commands.dates import LOCAL_TZ, local_date
 from commands.framework import CommandContext, CommandRegistry
@@ -85,6 +86,7 @@ class ReminderRunner:
         moderators: Moderators | None = None,
         prefix: str = "!fk",
         calendar: Calendar | None = None,
+        circles: Circles | None = None,
         retention: Retention | None = None,
     ) -> None:
         self._db = db
@@ -94,6 +96,7 @@ class ReminderRunner:
         self._moderators = moderators or (lambda _room: configured_moderators(org))
         self._prefix = prefix
         self._calendar = calendar or Calendar()
+        self._circles = circles or Circles()
         self._daily_on: date | None = None  # the Berlin day the daily pass last ran
         self._retention = retention
 
@@ -136,22 +139,28 @@ class ReminderRunner:
         again, audited), placements follow — agendas that change are edited by the
         same run — and cases whose retention period is over are purged (audited).
         """
-        ctx = CommandContext(
-            room_id=RoomId(""),
-            sender=UserId(SYSTEM_ACTOR),
-            event_id=EventId(f"tageslauf:{local_date(now).isoformat()}"),
-            now=now,
-            sent_at=now,
-            uow=uow,
-            registry=CommandRegistry(),
-            prefix=self._prefix,
-            member=Member(SYSTEM_ACTOR, None, frozenset()),
-            org=self._org,
-            calendar=self._calendar,
-        )
-        for pseudonym in sorted({r.case_pseudonym for r in uow.cases.open_requests()}):
-            reevaluate_case(ctx, pseudonym)
-        plan = replan(ctx)  # materialises the horizon first
+        placed = removed = 0
+        for room_id in uow.sync.live_case_rooms():
+            # Room by room: a room's requests are placed only in its own sessions.
+            uow.in_room(room_id)
+            ctx = CommandContext(
+                room_id=RoomId(room_id),
+                sender=UserId(SYSTEM_ACTOR),
+                event_id=EventId(f"tageslauf:{local_date(now).isoformat()}:{room_id}"),
+                now=now,
+                sent_at=now,
+                uow=uow,
+                registry=CommandRegistry(),
+                prefix=self._prefix,
+                member=Member(SYSTEM_ACTOR, None, frozenset()),
+                org=self._org,
+                calendar=self._circles.policy(room_id).calendar or self._calendar,
+            )
+            for pseudonym in sorted({r.case_pseudonym for r in uow.cases.open_requests()}):
+                reevaluate_case(ctx, pseudonym)
+            plan = replan(ctx)  # materialises the horizon first
+            placed, removed = placed + len(plan.placed), removed + len(plan.removed)
+        uow.in_room(None)
         purged = 0
         if self._retention is not None:
             purged = purge(
@@ -167,8 +176,8 @@ class ReminderRunner:
             )
         log.info(
             "Tageslauf: %d eingeplant, %d von Tagesordnungen genommen, %d Fälle gelöscht",
-            len(plan.placed),
-            len(plan.removed),
+            placed,
+            removed,
             purged,
         )
 

@@ -120,7 +120,7 @@ def register(registry: CommandRegistry) -> None:
         pseudonym = new_pseudonym()
         # 31^5 values: a clash is rare, never reused. A pseudonym the personal-data guard
         # would refuse (``FK-…-AZ``/``-GZ`` read as "Aktenzeichen") could never be used.
-        while ctx.uow.cases.exists(pseudonym) or scan(pseudonym, ctx.today):
+        while ctx.uow.cases.pseudonym_taken(pseudonym) or scan(pseudonym, ctx.today):
             pseudonym = new_pseudonym()
         ctx.uow.cases.add(
             CaseFile(

@@ -118,12 +118,25 @@ class Dispatcher:
             check_text(body, self.max_length)
             text = (invocation(body, self.prefix) or "").replace("\n", " ").replace("\t", " ")
             spec, rest = self.find(text)
+            if spec.case_data and ctx.room_direct:
+                raise NotAllowedHere(
+                    "Das hier ist ein Direktchat mit mir, kein Konferenzraum. Fälle, "
+                    "Einwilligungen, Termine und Beschlüsse gehören in den verschlüsselten Raum "
+                    "eurer Fallkonferenz und sind nur dort sichtbar. Hier gehen "
+                    f"{self.prefix} hilfe, {self.prefix} ping und {self.prefix} wer."
+                )
             if spec.case_data and require_encryption and not room_encrypted:
                 raise NotAllowedHere(
                     "Dieser Raum oder diese Nachricht ist nicht verschlüsselt. Falldaten gibt "
                     "es nur in Ende-zu-Ende-verschlüsselten Räumen."
                 )
             if spec.case_data and ctx.member.institution is None:
+                guest = ctx.org.member(ctx.sender).institution
+                if guest is not None:
+                    raise PermissionDenied(
+                        f"{guest.name} nimmt an der Fallkonferenz dieses Raums nicht teil; "
+                        "Falldaten gibt es hier nur für die beteiligten Institutionen."
+                    )
                 raise PermissionDenied(
                     "Du bist keiner Institution zugeordnet; Falldaten gibt es nur für "
                     f"eingetragene Fachkräfte. Deine Zuordnung zeigt {self.prefix} wer."

@@ -75,6 +75,8 @@ class CommandContext:
     member: Member
     org: Organisation
     calendar: Calendar = field(default_factory=Calendar, kw_only=True)
+    # A direct chat with the bot (invited with ``is_direct``): no conference circle.
+    room_direct: bool = field(default=False, kw_only=True)
     # Messages of the bot's own that the command posts besides its reply (a poll, a
     # poll's end); written in the command's transaction, sent only if it succeeds.
     posts: list[OutboxMessage] = field(default_factory=list, kw_only=True)

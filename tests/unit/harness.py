@@ -24,6 +24,7 @@ from bot.ids import EventId, RoomId, UserId
 from bot.reminders import ReminderRunner
 from bot.txn import txn_id_for
 from commands.calendar import Calendar
+from commands.circle import Circles
 from commands.core import build_registry
 from commands.dates import LOCAL_TZ
 from commands.dispatch import Dispatcher
@@ -112,16 +113,27 @@ TABLES: tuple[type[Any], ...] = (
 PLACEMENT_ACTIONS = ("agenda_eingeplant", "agenda_entfernt")
 
 _ids = itertools.count(1)
+_batches = itertools.count(1)
 
 
 class Room:
     """An encrypted room with the bot in it, in Hessen: say something, read the reply."""
 
-    def __init__(self, db: Database, clock: FakeClock, calendar: Calendar | None = None) -> None:
+    def __init__(
+        self,
+        db: Database,
+        clock: FakeClock,
+        calendar: Calendar | None = None,
+        *,
+        room_id: RoomId = ROOM,
+        engine: Engine | None = None,
+        circles: Circles | None = None,
+    ) -> None:
         self.db = db
         self.clock = clock
+        self.room_id = room_id
         self.calendar = calendar or Calendar(land="HE")
-        self.engine = Engine(
+        self.engine = engine or Engine(
             db,
             Dispatcher(build_registry(), PREFIX, 4000),
             clock,
@@ -130,9 +142,14 @@ class Room:
             undecryptable_timeout=timedelta(seconds=60),
             org=ORG,
             calendar=self.calendar,
+            circles=circles,
         )
-        self._batches = itertools.count(1)
-        self.engine.ingest(self._batch())  # first start: the room becomes known
+        self._batches = _batches
+        self.engine.ingest(self._batch())  # the room becomes known (first start: history skipped)
+
+    def other_room(self, room_id: str) -> Room:
+        """A second room with the same bot (engine, database, clock)."""
+        return Room(self.db, self.clock, self.calendar, room_id=RoomId(room_id), engine=self.engine)
 
     def _batch(self, *events: TextMessage | Reaction) -> SyncBatch:
         return SyncBatch(
@@ -140,7 +157,7 @@ class Room:
             since=None,
             events=events,
             invites=(),
-            joined_rooms=(ROOM,),
+            joined_rooms=(self.room_id,),
             keys_arrived=False,
         )
 
@@ -151,7 +168,7 @@ class Room:
         self.clock.advance(timedelta(seconds=1))
         message = TextMessage(
             event_id=EventId(f"$termin{next(_ids)}"),
-            room_id=ROOM,
+            room_id=self.room_id,
             sender=sender,
             body=f"{PREFIX} {command}",
             origin_ts=self.clock.now(),
@@ -186,7 +203,7 @@ class Room:
         self.clock.advance(timedelta(seconds=1))
         reaction = Reaction(
             event_id=EventId(event_id or f"$reaktion{next(_ids)}"),
-            room_id=ROOM,
+            room_id=self.room_id,
             sender=sender,
             relates_to=EventId(target_event_id),
             key=key,
