@@ -95,7 +95,10 @@ def test_generated_pseudonyms_have_the_format_and_are_accepted() -> None:
         converted = Pseudonym.convert(pseudonym)
         assert isinstance(converted, Pseudonym)
         assert converted == pseudonym
-    assert len(set(generated)) == 1000
+    # 31^5 bodies: about one clash in 60 runs of 1 000 draws (birthday bound), so demanding
+    # 1 000 distinct made this test flaky. Uniqueness is the database's job (`fall neu`
+    # draws again on a clash); the draw only has to be spread, not clash-free.
+    assert len(set(generated)) >= 995
 
 
 def test_generated_pseudonyms_use_the_whole_alphabet() -> None:
