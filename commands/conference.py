@@ -363,6 +363,15 @@ def confirm_minutes(ctx: CommandContext, sitting: Sitting) -> Reply:
     return Reply.text(f"✅ Protokoll von Termin #{sitting.session_id} bestätigt.")
 
 
+def _present(ctx: CommandContext, sitting: Sitting) -> set[str]:
+    """The institutions marked present in the sitting."""
+    return {
+        a.institution
+        for a in ctx.uow.outcomes.attendance(sitting.session_id)
+        if a.kind == "anwesend"
+    }
+
+
 def _attend(ctx: CommandContext, sitting: Sitting) -> Reply:
     institution = ctx.member.institution
     if institution is None:
@@ -370,11 +379,7 @@ def _attend(ctx: CommandContext, sitting: Sitting) -> Reply:
     new = ctx.uow.outcomes.mark(
         sitting.session_id, institution.key, ctx.sender, "anwesend", ctx.now
     )
-    present = {
-        a.institution
-        for a in ctx.uow.outcomes.attendance(sitting.session_id)
-        if a.kind == "anwesend"
-    }
+    present = _present(ctx, sitting)
     if new:
         audit(ctx, "anwesend", None, termin=sitting.session_id)
     quorum = (
@@ -497,7 +502,7 @@ def register(registry: CommandRegistry) -> None:
         examples=("beschluss FK-7QX2-M6 Teilnahme am Jugendberufshilfe-Projekt ab Januar",),
     )
     def beschluss(ctx: CommandContext, fall: Pseudonym, text: Annotated[str, REST]) -> Reply:
-        _, session = open_sitting(ctx)
+        sitting, session = open_sitting(ctx)
         request = item_request(ctx, session, str(fall))
         _may_record(ctx, request)
         decision = Decision(
@@ -510,9 +515,18 @@ def register(registry: CommandRegistry) -> None:
         ctx.uow.outcomes.add(decision)
         audit(ctx, "beschluss", request.case_pseudonym, beschluss=decision.id, termin=session.id)
         count = len(ctx.uow.outcomes.decisions(session.id, request.case_pseudonym))
-        return Reply.text(
+        doc = Doc().para(
             "📌 Beschluss ", b(f"{count}"), f" zu {request.case_pseudonym}: {decision.text}"
         )
+        present = _present(ctx, sitting)
+        if len(present) < sitting.quorum:
+            doc.para(
+                f"⚠️ Die Sitzung ist nicht beschlussfähig: {len(present)} von mindestens "
+                f"{sitting.quorum} Institutionen anwesend. Der Beschluss steht so im Protokoll "
+                "(„Beschlussfähig: nein“)."
+            )
+        doc.para("ℹ️ Namen, Anschriften und Daten der Familie gehören nicht in Beschlüsse.")
+        return doc.build()
 
     @registry.command(
         "lotse",

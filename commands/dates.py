@@ -43,9 +43,10 @@ def parse_date(text: str, today: date, towards: Towards = Towards.FUTURE) -> dat
     ahead = _AHEAD.fullmatch(text.strip())
     if ahead is not None and towards is Towards.FUTURE:
         count = int(ahead.group(1))
-        return today + timedelta(
+        result = today + timedelta(
             days=count * 7 if ahead.group(2).lower().startswith("w") else count
         )
+        return _make(result.year, result.month, result.day)
     word = text.strip().casefold().replace("ue", "ü") if text.strip().isalpha() else None
     if word is not None:
         if word in _WORDS:
@@ -73,7 +74,18 @@ def parse_date(text: str, today: date, towards: Towards = Towards.FUTURE) -> dat
     return candidate
 
 
+# Dates the conference work can mean: consents of the past decades, sessions and
+# reviews of the coming ones. Outside, date arithmetic (a reminder a week before
+# 31.12.9999, a session's end) would overflow; such a date is a typo, never meant.
+FIRST_YEAR, LAST_YEAR = 1900, 2199
+
+
 def _make(year: int, month: int, day: int, *, leap_ok: bool = False) -> date:
+    if not FIRST_YEAR <= year <= LAST_YEAR:
+        raise DateError(
+            f"Das Jahr {year} liegt außerhalb dessen, was hier gemeint sein kann "
+            f"({FIRST_YEAR}–{LAST_YEAR}). Bitte das Datum prüfen: {EXAMPLES}."
+        )
     if not 1 <= month <= 12:
         raise DateError(f"Den Monat {month} gibt es nicht (Tag vor Monat: {EXAMPLES}).")
     try:

@@ -7,6 +7,7 @@ import unicodedata
 from dataclasses import dataclass
 
 from commands.errors import (
+    BadArgument,
     InvalidInput,
     NotAllowedHere,
     PermissionDenied,
@@ -28,12 +29,50 @@ ALLOWED_CONTROL = {"\n", "\t"}
 ALLOWED_FORMAT = {"\u200c", "\u200d", "\u00ad"}
 
 
+# Invisible marks that clients and keyboards put in front of or into text: the byte
+# order mark and the bidi marks, embeddings, overrides and isolates. They carry no
+# meaning for a command; left in, they hide it ("\ufeff!fk ping" got silence).
+_INVISIBLE = dict.fromkeys(
+    map(ord, "\ufeff\u200e\u200f\u061c\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069")
+)
+# The prefix and up to two command words, before the arguments.
+_HEAD = re.compile(r"\s*(\S+)(?:\s+(\S+))?(?:\s+(\S+))?")
+
+
+def _without_reply_fallback(body: str) -> str:
+    """A Matrix reply's body starts with the quoted original (``> …`` lines) and an
+    empty line (the spec's reply fallback); the command is what follows."""
+    if not body.startswith(">"):
+        return body
+    lines = body.split("\n")
+    for index, line in enumerate(lines):
+        if line.startswith(">"):
+            continue
+        if line.strip() == "":
+            return "\n".join(lines[index + 1 :])
+        break
+    return body
+
+
+def normalise(body: str) -> str:
+    """The body as commands read it: no reply fallback, no invisible marks, NFC, and
+    the prefix and command words in NFKC (``！ｆｋ`` is ``!fk``); arguments keep their
+    characters (NFC only), so what a caseworker typed is what is stored."""
+    text = unicodedata.normalize("NFC", _without_reply_fallback(body).translate(_INVISIBLE))
+    head = _HEAD.match(text)
+    if head is None:
+        return text
+    words = [unicodedata.normalize("NFKC", w) for w in head.groups() if w is not None]
+    return " ".join(words) + text[head.end() :]
+
+
 def invocation(body: str, prefix: str) -> str | None:
     """The text after the prefix if ``body`` is a command for us, else None.
 
-    The prefix must be a word of its own: ``!fkx`` is not ``!fk``.
+    The prefix must be a word of its own: ``!fkx`` is not ``!fk``. The body is
+    :func:`normalise` d first.
     """
-    stripped = body.lstrip()
+    stripped = normalise(body).lstrip()
     if not stripped.casefold().startswith(prefix.casefold()):
         return None
     rest = stripped[len(prefix) :]
@@ -114,6 +153,7 @@ class Dispatcher:
     ) -> Outcome:
         """Run the command in ``body``; raises only for bugs — user mistakes become the reply."""
         spec: CommandSpec | None = None
+        body = normalise(body)
         try:
             check_text(body, self.max_length)
             text = (invocation(body, self.prefix) or "").replace("\n", " ").replace("\t", " ")
@@ -149,7 +189,13 @@ class Dispatcher:
             # the database or an error message.
             guard(guarded_text(spec, rest), ctx.today)
             kwargs = bind_arguments(spec, rest)
-            reply = spec.handler(ctx, **kwargs)
+            try:
+                reply = spec.handler(ctx, **kwargs)
+            except OverflowError:
+                # A date so far out that arithmetic on it overflows: a typo, never meant.
+                raise BadArgument(
+                    "Datum", "liegt außerhalb des Kalenders, den der Bot rechnen kann"
+                ) from None
             return Outcome(reply, spec.name, "ok", spec.case_data)
         except UserError as err:
             return Outcome(self.render_error(err, spec), spec.name if spec else None, "user_error")

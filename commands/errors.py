@@ -7,9 +7,10 @@ UserError
  │    ├── MissingArgument
  │    ├── BadArgument
  │    ├── TooManyArguments
- │    └── UnknownOption
+ │    ├── UnknownOption
+ │    └── RepeatedOption  the same option twice (which one counts is never guessed)
  ├── PermissionDenied    the sender lacks the role the command needs
- └── NotAllowedHere      the room does not allow this command (e.g. not encrypted)
+ └── NotAllowedHere      the room does not allow this command (not encrypted, a direct chat)
 
 Anything that is not a UserError is a bug: it is logged with a reference number
 and the room sees only that number.
@@ -65,6 +66,13 @@ class UnknownOption(ArgumentError):
     def __init__(self, allowed: list[str]) -> None:
         choices = ", ".join(f"{k}=" for k in allowed) or "keine"
         super().__init__(f"Unbekannte Option. Erlaubt: {choices}")
+
+
+class RepeatedOption(ArgumentError):
+    def __init__(self, name: str) -> None:
+        super().__init__(
+            f"Die Option {name}= steht mehrfach in der Nachricht; bitte nur einmal angeben."
+        )
 
 
 class PermissionDenied(UserError):

@@ -31,6 +31,7 @@ from commands.errors import (
     BadArgument,
     InvalidInput,
     MissingArgument,
+    RepeatedOption,
     TooManyArguments,
     UnknownOption,
 )
@@ -389,6 +390,8 @@ def bind_arguments(spec: CommandSpec, text: str) -> dict[str, Any]:
         if options and key is not None:
             if key not in options:
                 raise UnknownOption(list(options))
+            if key in values:
+                raise RepeatedOption(key)
             values[key] = _convert(options[key], token.text)
             continue
         if index >= len(positional):

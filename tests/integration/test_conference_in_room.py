@@ -196,7 +196,8 @@ async def test_a_whole_conference_from_opening_to_confirmed_minutes(
 
         # The first case: decision, Lotse, task, Wiedervorlage.
         decided = await room.says("fachkraft", f"!fk beschluss {first} {DECISION}")
-        assert decided == f"📌 Beschluss 1 zu {first}: {DECISION}", decided
+        assert decided.startswith(f"📌 Beschluss 1 zu {first}: {DECISION}\n\nℹ️"), decided
+        assert "nicht beschlussfähig" not in decided  # two institutions are present
         named = await room.ask("moderation", f"!fk lotse {first} {jobcenter.user_id}")
         assert named.body.startswith(
             f"🧭 Lotse für {first}: {jobcenter.user_id} (Jobcenter Wetterau)."

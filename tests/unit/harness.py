@@ -162,15 +162,22 @@ class Room:
         )
 
     def say(
-        self, sender: UserId, command: str, *, power_level: int = 0, encrypted: bool = True
+        self,
+        sender: UserId,
+        command: str,
+        *,
+        power_level: int = 0,
+        encrypted: bool = True,
+        raw: bool = False,
     ) -> str:
-        """Send ``!fk <command>`` and return the plain body of the bot's reply."""
+        """Send ``!fk <command>`` (``raw``: ``command`` is the whole body) and return the
+        plain body of the bot's reply."""
         self.clock.advance(timedelta(seconds=1))
         message = TextMessage(
             event_id=EventId(f"$termin{next(_ids)}"),
             room_id=self.room_id,
             sender=sender,
-            body=f"{PREFIX} {command}",
+            body=command if raw else f"{PREFIX} {command}",
             origin_ts=self.clock.now(),
             room_encrypted=encrypted,
             was_encrypted=encrypted,

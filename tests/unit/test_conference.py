@@ -544,6 +544,17 @@ def test_the_minutes_say_when_an_institution_was_not_represented(room: Room) -> 
 # -- beschluss --------------------------------------------------------------------------------
 
 
+def test_a_beschluss_of_a_quorate_sitting_carries_no_warning(room: Room) -> None:
+    _, (case, _), _, _ = opened(room)
+    room.say(JA1, "anwesend")
+    room.say(JC, "anwesend")
+    reply = room.say(JA1, f"beschluss {case} Hilfeplangespräch im März")
+    assert reply == (
+        f"📌 Beschluss 1 zu {case}: Hilfeplangespräch im März\n\n"
+        "ℹ️ Namen, Anschriften und Daten der Familie gehören nicht in Beschlüsse."
+    )
+
+
 def test_beschluss_is_stored_and_audited_without_its_text(room: Room) -> None:
     session, (case, _), _, _ = opened(room)
     start = len(room.audit())
@@ -554,8 +565,13 @@ def test_beschluss_is_stored_and_audited_without_its_text(room: Room) -> None:
     second = room.say(MOD, f"beschluss {case} {second_text}")
     third = room.say(JC, f"beschluss {case} Hilfeplangespräch im Februar")
 
-    assert first == f"📌 Beschluss 1 zu {case}: {first_text}"
-    assert second == f"📌 Beschluss 2 zu {case}: {second_text}"
+    hint = "ℹ️ Namen, Anschriften und Daten der Familie gehören nicht in Beschlüsse."
+    not_quorate = (
+        "⚠️ Die Sitzung ist nicht beschlussfähig: 1 von mindestens 2 Institutionen anwesend. "
+        "Der Beschluss steht so im Protokoll („Beschlussfähig: nein“)."
+    )
+    assert first == f"📌 Beschluss 1 zu {case}: {first_text}\n\n{not_quorate}\n\n{hint}"
+    assert second.startswith(f"📌 Beschluss 2 zu {case}: {second_text}\n\n⚠️"), second
     assert third.startswith(f"📌 Beschluss 3 zu {case}: "), third
     rows = table(room, Decision)
     assert [(d.session_id, d.case_pseudonym, d.text, d.recorded_by) for d in rows] == [

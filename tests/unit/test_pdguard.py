@@ -219,3 +219,68 @@ def test_property_personal_data_is_found_anywhere_in_ordinary_text(
 @given(st.lists(_SAFE, min_size=1, max_size=6))
 def test_property_ordinary_values_pass_in_any_combination(parts: list[str]) -> None:
     assert scan(" ".join(parts), TODAY) == []
+
+
+# -- issue 12: the variants that used to pass with trivial separators ----------------------
+
+ADDRESS, NAME = "Anschrift", "Name"
+VARIANTS: list[tuple[str, str]] = [
+    ("anna.schmidt(at)web.de", EMAIL),
+    ("anna.schmidt [at] web.de", EMAIL),
+    ("anna.schmidt @ web.de", EMAIL),
+    ("anna.schmidt＠web.de", EMAIL),
+    ("anna.schmidt at web dot de", EMAIL),
+    ("+49.170.1234567", PHONE),
+    ("+49_170_1234567", PHONE),
+    ("0170\u20111234567", PHONE),  # non-breaking hyphen
+    ("0170\u00a01234567", PHONE),  # non-breaking space
+    ("Tel 170 1234567", PHONE),
+    ("Handy: 1701234567", PHONE),
+    ("＋４９ １７０ １２３４５６７", PHONE),  # fullwidth
+    ("DE89.3704.0044.0532.0130.00", IBAN),
+    ("DE89-3704-0044-0532-0130-00", IBAN),
+    ("14-02-1987", BIRTH),
+    ("14 02 1987", BIRTH),
+    ("14/02/1987", BIRTH),
+    ("Feb 14, 1987", BIRTH),
+    ("February 14 1987", BIRTH),
+    ("geb. 14.2.", BIRTH),
+    ("A.z. 51-12345-26", AZ),
+    ("Vorgang 51-12345-26", AZ),
+    ("51-12345-26", AZ),
+    ("Vorgang Nr. 4711", AZ),
+    ("Hauptstraße 5, 61169 Friedberg", ADDRESS),
+    ("Hauptstr. 5", ADDRESS),
+    ("wohnt Am Markt 3, Friedberg", ADDRESS),
+    ("61169 Friedberg", ADDRESS),
+    ("Frau Yilmaz", NAME),
+    ("Herrn Dr. Schulz", NAME),
+    ("Max Mustermann beginnt eine Ausbildung", NAME),
+    ("Mustermann-Max", NAME),
+]
+STILL_PASS: list[str] = [
+    "Teilnahme am Jugendberufshilfe-Projekt ab Januar",
+    "Termin Berufsberatung bis 15.01.2027",
+    "Schule fehlte",
+    "Übergang Schule – Beruf",
+    "am 01.12. 09.30 Uhr",
+    "01.12. 9:30",
+    "EW-17 06031",
+    "EW-2026-17",
+    "Ordner-3-Blatt-12",
+    "10000 Euro Förderung",
+    "2026-11-25",
+    "Jugendamt Wetterau und Jobcenter Gießen",
+    "Mi 10:00, max 6 Fälle, 20 Minuten",
+]
+
+
+@pytest.mark.parametrize(("text", "kind"), VARIANTS, ids=[t for t, _ in VARIANTS])
+def test_separator_and_shape_variants_are_refused_without_echo(text: str, kind: str) -> None:
+    assert kind in {f.kind for f in scan(text, TODAY)}
+    assert_not_echoed(refusal(text).message, text)
+
+
+@pytest.mark.parametrize("text", STILL_PASS)
+def test_the_stricter_guard_still_lets_ordinary_text_pass(text: str) -> None:
+    assert scan(text, TODAY) == []
