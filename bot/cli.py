@@ -48,6 +48,9 @@ def setup_logging(level: str, json_format: bool = False) -> None:
     root.setLevel(level)
     # nio logs decrypted event contents at DEBUG; keep it quiet whatever our level is.
     logging.getLogger("nio").setLevel(max(logging.WARNING, logging.getLevelName(level)))
+    # nio's schema warnings quote the offending event content: never log them.
+    logging.getLogger("nio.events.misc").setLevel(logging.ERROR)
+    logging.getLogger("nio.responses").setLevel(logging.ERROR)
     logging.getLogger("aiohttp").setLevel(logging.WARNING)
     logging.getLogger("alembic").setLevel(logging.WARNING)
     logging.getLogger("peewee").setLevel(logging.WARNING)  # nio's store: SQL with parameters

@@ -17,6 +17,7 @@ from storage.repositories import (
     InboxRepository,
     OutboxRepository,
     PendingDecryptionRepository,
+    QuarantineRepository,
     SyncRepository,
 )
 from storage.sessions import SessionRepository
@@ -38,6 +39,7 @@ class UnitOfWork:
     agendas: AgendaRepository
     polls: PollRepository
     outcomes: OutcomeRepository
+    quarantine: QuarantineRepository
 
     def __init__(self, session_factory: sessionmaker[Session]) -> None:
         self._factory = session_factory
@@ -62,6 +64,7 @@ class UnitOfWork:
         self.agendas = AgendaRepository(self.session)
         self.polls = PollRepository(self.session)
         self.outcomes = OutcomeRepository(self.session)
+        self.quarantine = QuarantineRepository(self.session)
         return self
 
     def __exit__(
