@@ -61,6 +61,7 @@ class StrippedStateEnvelope(_Shape):
     sender: str
     state_key: str
     content: dict[str, Any]
+    unsigned: Unsigned | None = None
 
 
 class ToDeviceEnvelope(_Shape):
