@@ -1,4 +1,4 @@
-"""The ``fkbot`` command line: run, check, demo, identity, audit, purge, export, db upgrade."""
+"""The ``fkbot`` command line: run, check, demo, identity, audit, purge, export, quarantine, db."""
 
 from __future__ import annotations
 
@@ -301,6 +301,40 @@ def cmd_export_minutes(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_quarantine(args: argparse.Namespace) -> int:
+    """What the Matrix edge set aside: ids, room, type, sender, reason and when; no content."""
+    from zoneinfo import ZoneInfo
+
+    from storage.db import current_revision, head_revision
+
+    db = _database(args, migrate=False)
+    try:
+        if current_revision(db.engine) != head_revision(db.engine):
+            print(
+                "Die Datenbank hat nicht das aktuelle Schema; erst `fkbot db upgrade` ausführen.",
+                file=sys.stderr,
+            )
+            return 2
+        with db.uow() as uow:
+            rows = uow.quarantine.recent(args.limit)
+            total = uow.quarantine.count()
+    finally:
+        db.engine.dispose()
+    if not rows:
+        print("Keine Ereignisse in Quarantäne.")
+        return 0
+    berlin = ZoneInfo("Europe/Berlin")
+    for row in rows:
+        when = row.quarantined_at.astimezone(berlin).strftime("%d.%m.%Y %H:%M:%S")
+        print(
+            f"{when}  {row.event_id or '(ohne Id)'}  Raum {row.room_id or '-'}  "
+            f"Typ {row.event_type}  von {row.sender or '?'}  Grund: {row.reason}"
+        )
+    shown = f"die neuesten {len(rows)} von {total}" if total > len(rows) else f"{total}"
+    print(f"{shown} Ereignis(se) in Quarantäne (nur Kennungen und Grund, nie der Inhalt).")
+    return 0
+
+
 def _cases(count: int) -> str:
     return "1 Fall" if count == 1 else f"{count} Fälle"
 
@@ -502,6 +536,13 @@ def build_parser() -> argparse.ArgumentParser:
     purge.add_argument("--config", type=Path, required=True)
     purge.add_argument("--dry-run", action="store_true", help="nur anzeigen, nichts löschen")
     purge.set_defaults(func=cmd_purge)
+
+    quarantine = sub.add_parser(
+        "quarantine", help="Ereignisse zeigen, die der Bot wegen ihrer Form beiseitegelegt hat"
+    )
+    quarantine.add_argument("--config", type=Path, required=True)
+    quarantine.add_argument("--limit", type=int, default=100, help="höchstens so viele (neueste)")
+    quarantine.set_defaults(func=cmd_quarantine)
 
     export_cmd = sub.add_parser("export", help="Protokolle exportieren")
     export_sub = export_cmd.add_subparsers(dest="what", required=True)
