@@ -340,14 +340,24 @@ def _cases(count: int) -> str:
 
 
 def cmd_check(args: argparse.Namespace) -> int:
-    """Validate the configuration and reach the homeserver; one line per check."""
+    """Validate the configuration and reach the homeserver; one line per check.
+
+    Says what it really verified: it never logs in (that would create a device), so
+    a password is only verified by the first start; a stored login is verified with
+    whoami. Whatever stays unverified is named, and then "Alles in Ordnung" is not said.
+    """
     settings = _load(args.config)
     problems = 0
+    unverified: list[str] = []
 
     def report(ok: bool, text: str) -> None:
         nonlocal problems
         print(("✓ " if ok else "✗ ") + text)
         problems += 0 if ok else 1
+
+    def not_verified(what: str, text: str) -> None:
+        print("? " + text)
+        unverified.append(what)
 
     report(True, f"Konfiguration {args.config} gültig")
     matrix = settings.matrix
@@ -357,16 +367,29 @@ def cmd_check(args: argparse.Namespace) -> int:
         if matrix.pickle_key
         else "Pickle-Schlüssel fehlt (FKBOT_MATRIX__PICKLE_KEY oder matrix.pickle_key_file)",
     )
-    creds = load_credentials(matrix.store_path)
-    if creds is None:
-        report(
-            matrix.password is not None,
-            "Passwort für die erste Anmeldung gesetzt"
-            if matrix.password
-            else "Passwort fehlt für die erste Anmeldung "
-            "(FKBOT_MATRIX__PASSWORD oder matrix.password_file)",
-        )
+    try:
+        creds = load_credentials(matrix.store_path)
+    except BotError as exc:
+        report(False, str(exc))
+        creds = None
+        stored_login_unusable = True
     else:
+        stored_login_unusable = False
+    if creds is None and not stored_login_unusable:
+        if matrix.password is None:
+            report(
+                False,
+                "Passwort fehlt für die erste Anmeldung "
+                "(FKBOT_MATRIX__PASSWORD oder matrix.password_file)",
+            )
+        else:
+            not_verified(
+                "Passwort",
+                "Passwort gesetzt, aber NICHT geprüft: noch keine gespeicherte Anmeldung, und "
+                "check meldet sich nie an (das legte ein Gerät an). Geprüft wird es beim "
+                "ersten Start.",
+            )
+    elif creds is not None:
         report(
             creds.user_id == matrix.user_id and creds.device_id == matrix.device_id,
             f"Gespeicherte Anmeldung: {creds.user_id}, Gerät {creds.device_id}",
@@ -389,8 +412,9 @@ def cmd_check(args: argparse.Namespace) -> int:
             with urllib.request.urlopen(request, timeout=10) as resp:  # noqa: S310
                 who = json.load(resp)
             report(
-                who.get("device_id") == creds.device_id,
-                f"Zugangstoken gültig (Gerät {who.get('device_id')})",
+                who.get("user_id") == creds.user_id and who.get("device_id") == creds.device_id,
+                f"Zugangstoken gültig für {who.get('user_id')} (Gerät {who.get('device_id')}), "
+                "per whoami geprüft",
             )
         except (urllib.error.URLError, OSError, ValueError) as exc:
             report(False, f"Zugangstoken nicht bestätigt: {getattr(exc, 'reason', exc)}")
@@ -407,8 +431,14 @@ def cmd_check(args: argparse.Namespace) -> int:
         engine.dispose()
     except Exception as exc:
         report(False, f"Datenbank nicht erreichbar: {type(exc).__name__}")
-    print("Alles in Ordnung." if problems == 0 else f"{problems} Problem(e) gefunden.")
-    return 0 if problems == 0 else 1
+    if problems:
+        print(f"{problems} Problem(e) gefunden.")
+        return 1
+    if unverified:
+        print(f"Keine Probleme gefunden, aber nicht geprüft: {', '.join(unverified)}.")
+        return 0
+    print("Alles in Ordnung.")
+    return 0
 
 
 def cmd_identity_show(args: argparse.Namespace) -> int:

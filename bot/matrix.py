@@ -80,6 +80,7 @@ from bot.identity import (
     master_public_of,
 )
 from bot.ids import EventId, RoomId, UserId
+from bot.secretfiles import private_file_problem
 from bot.shapes import additional_creators, check_event, quarantined, screen_messages, screen_sync
 from commands.polls import parse_response
 
@@ -105,7 +106,11 @@ class Credentials:
 
 
 def load_credentials(store_path: Path) -> Credentials | None:
+    """The stored login; refused if group or others could read the token (as ssh would)."""
     path = store_path / CREDENTIALS_FILE
+    problem = private_file_problem(path)
+    if problem is not None:
+        raise CredentialsError(f"Gespeicherte Anmeldung: {problem}")
     try:
         data = json.loads(path.read_text(encoding="utf-8"))
     except FileNotFoundError:
@@ -171,7 +176,7 @@ def _creators_are_privileged(room_version: str) -> bool:
     return room_version.isdigit() and int(room_version) >= 12
 
 
-class _ScreeningClient(AsyncClient):  # type: ignore[misc]  # nio has no type stubs
+class ScreeningClient(AsyncClient):  # type: ignore[misc]  # nio has no type stubs
     """nio's client, but sync and ``/messages`` answers are screened before nio parses them.
 
     A room member chooses every event's content; nio's parser and room state must
@@ -256,7 +261,7 @@ class MatrixGateway:
             max_timeouts=0,
             request_timeout=config.sync_timeout_seconds + 30,
         )
-        self.client = _ScreeningClient(
+        self.client = ScreeningClient(
             config.homeserver,
             config.user_id,
             device_id=config.device_id,
