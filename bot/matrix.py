@@ -568,7 +568,8 @@ class MatrixGateway:
                 getattr(event, "event_id", "?"),
                 type(exc).__name__,
             )
-            return [quarantined(event.source, room_id, f"Umwandlung: {type(exc).__name__}")]
+            source = getattr(event, "source", None)
+            return [quarantined(source, room_id, f"Umwandlung: {type(exc).__name__}")]
 
     def _convert(self, room_id: str, timeline: list[Event]) -> Iterable[RoomEvent]:
         rid = RoomId(room_id)
