@@ -1,4 +1,4 @@
-"""The ``fkbot`` command line: run, check, demo, identity, audit, purge, export, db upgrade."""
+"""The ``fkbot`` command line: run, check, demo, identity, audit, purge, export, quarantine, db."""
 
 from __future__ import annotations
 
@@ -48,6 +48,9 @@ def setup_logging(level: str, json_format: bool = False) -> None:
     root.setLevel(level)
     # nio logs decrypted event contents at DEBUG; keep it quiet whatever our level is.
     logging.getLogger("nio").setLevel(max(logging.WARNING, logging.getLevelName(level)))
+    # nio's schema warnings quote the offending event content: never log them.
+    logging.getLogger("nio.events.misc").setLevel(logging.ERROR)
+    logging.getLogger("nio.responses").setLevel(logging.ERROR)
     logging.getLogger("aiohttp").setLevel(logging.WARNING)
     logging.getLogger("alembic").setLevel(logging.WARNING)
     logging.getLogger("peewee").setLevel(logging.WARNING)  # nio's store: SQL with parameters
@@ -313,19 +316,63 @@ def cmd_export_minutes(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_quarantine(args: argparse.Namespace) -> int:
+    """What the Matrix edge set aside: ids, room, type, sender, reason and when; no content."""
+    from zoneinfo import ZoneInfo
+
+    from storage.db import current_revision, head_revision
+
+    db = _database(args, migrate=False)
+    try:
+        if current_revision(db.engine) != head_revision(db.engine):
+            print(
+                "Die Datenbank hat nicht das aktuelle Schema; erst `fkbot db upgrade` ausführen.",
+                file=sys.stderr,
+            )
+            return 2
+        with db.uow() as uow:
+            rows = uow.quarantine.recent(args.limit)
+            total = uow.quarantine.count()
+    finally:
+        db.engine.dispose()
+    if not rows:
+        print("Keine Ereignisse in Quarantäne.")
+        return 0
+    berlin = ZoneInfo("Europe/Berlin")
+    for row in rows:
+        when = row.quarantined_at.astimezone(berlin).strftime("%d.%m.%Y %H:%M:%S")
+        print(
+            f"{when}  {row.event_id or '(ohne Id)'}  Raum {row.room_id or '-'}  "
+            f"Typ {row.event_type}  von {row.sender or '?'}  Grund: {row.reason}"
+        )
+    shown = f"die neuesten {len(rows)} von {total}" if total > len(rows) else f"{total}"
+    print(f"{shown} Ereignis(se) in Quarantäne (nur Kennungen und Grund, nie der Inhalt).")
+    return 0
+
+
 def _cases(count: int) -> str:
     return "1 Fall" if count == 1 else f"{count} Fälle"
 
 
 def cmd_check(args: argparse.Namespace) -> int:
-    """Validate the configuration and reach the homeserver; one line per check."""
+    """Validate the configuration and reach the homeserver; one line per check.
+
+    Says what it really verified: it never logs in (that would create a device), so
+    a password is only verified by the first start; a stored login is verified with
+    whoami. Whatever stays unverified is named, and then "Alles in Ordnung" is not said.
+    """
     settings = _load(args.config)
     problems = 0
+    unverified: list[str] = []
 
     def report(ok: bool, text: str) -> None:
         nonlocal problems
         print(("✓ " if ok else "✗ ") + text)
         problems += 0 if ok else 1
+
+    def not_verified(what: str, text: str) -> None:
+        print("? " + text)
+        unverified.append(what)
 
     report(True, f"Konfiguration {args.config} gültig")
     matrix = settings.matrix
@@ -335,16 +382,29 @@ def cmd_check(args: argparse.Namespace) -> int:
         if matrix.pickle_key
         else "Pickle-Schlüssel fehlt (FKBOT_MATRIX__PICKLE_KEY oder matrix.pickle_key_file)",
     )
-    creds = load_credentials(matrix.store_path)
-    if creds is None:
-        report(
-            matrix.password is not None,
-            "Passwort für die erste Anmeldung gesetzt"
-            if matrix.password
-            else "Passwort fehlt für die erste Anmeldung "
-            "(FKBOT_MATRIX__PASSWORD oder matrix.password_file)",
-        )
+    try:
+        creds = load_credentials(matrix.store_path)
+    except BotError as exc:
+        report(False, str(exc))
+        creds = None
+        stored_login_unusable = True
     else:
+        stored_login_unusable = False
+    if creds is None and not stored_login_unusable:
+        if matrix.password is None:
+            report(
+                False,
+                "Passwort fehlt für die erste Anmeldung "
+                "(FKBOT_MATRIX__PASSWORD oder matrix.password_file)",
+            )
+        else:
+            not_verified(
+                "Passwort",
+                "Passwort gesetzt, aber NICHT geprüft: noch keine gespeicherte Anmeldung, und "
+                "check meldet sich nie an (das legte ein Gerät an). Geprüft wird es beim "
+                "ersten Start.",
+            )
+    elif creds is not None:
         report(
             creds.user_id == matrix.user_id and creds.device_id == matrix.device_id,
             f"Gespeicherte Anmeldung: {creds.user_id}, Gerät {creds.device_id}",
@@ -367,8 +427,9 @@ def cmd_check(args: argparse.Namespace) -> int:
             with urllib.request.urlopen(request, timeout=10) as resp:  # noqa: S310
                 who = json.load(resp)
             report(
-                who.get("device_id") == creds.device_id,
-                f"Zugangstoken gültig (Gerät {who.get('device_id')})",
+                who.get("user_id") == creds.user_id and who.get("device_id") == creds.device_id,
+                f"Zugangstoken gültig für {who.get('user_id')} (Gerät {who.get('device_id')}), "
+                "per whoami geprüft",
             )
         except (urllib.error.URLError, OSError, ValueError) as exc:
             report(False, f"Zugangstoken nicht bestätigt: {getattr(exc, 'reason', exc)}")
@@ -385,8 +446,14 @@ def cmd_check(args: argparse.Namespace) -> int:
         engine.dispose()
     except Exception as exc:
         report(False, f"Datenbank nicht erreichbar: {type(exc).__name__}")
-    print("Alles in Ordnung." if problems == 0 else f"{problems} Problem(e) gefunden.")
-    return 0 if problems == 0 else 1
+    if problems:
+        print(f"{problems} Problem(e) gefunden.")
+        return 1
+    if unverified:
+        print(f"Keine Probleme gefunden, aber nicht geprüft: {', '.join(unverified)}.")
+        return 0
+    print("Alles in Ordnung.")
+    return 0
 
 
 def cmd_identity_show(args: argparse.Namespace) -> int:
@@ -515,6 +582,13 @@ def build_parser() -> argparse.ArgumentParser:
     purge.add_argument("--config", type=Path, required=True)
     purge.add_argument("--dry-run", action="store_true", help="nur anzeigen, nichts löschen")
     purge.set_defaults(func=cmd_purge)
+
+    quarantine = sub.add_parser(
+        "quarantine", help="Ereignisse zeigen, die der Bot wegen ihrer Form beiseitegelegt hat"
+    )
+    quarantine.add_argument("--config", type=Path, required=True)
+    quarantine.add_argument("--limit", type=int, default=100, help="höchstens so viele (neueste)")
+    quarantine.set_defaults(func=cmd_quarantine)
 
     export_cmd = sub.add_parser("export", help="Protokolle exportieren")
     export_sub = export_cmd.add_subparsers(dest="what", required=True)

@@ -7,8 +7,10 @@ TOML names, so the TOML can be checked in or shown to a colleague.
 
 from __future__ import annotations
 
+import math
 import re
 import tomllib
+from collections import Counter
 from dataclasses import replace
 from datetime import time
 from pathlib import Path
@@ -26,6 +28,7 @@ from pydantic import (
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 from sqlalchemy.engine import make_url
 
+from bot.secretfiles import private_file_problem
 from bot.trust import SharingMode
 from commands.calendar import Calendar
 from commands.circle import Circles, RoomPolicy
@@ -44,6 +47,33 @@ SECRET_KEYS = ("password", "pickle_key")
 
 class ConfigError(Exception):
     """The configuration cannot be used; the message says what to fix, in German."""
+
+
+PICKLE_KEY_MIN_BYTES = 32
+PICKLE_KEY_MIN_BITS = 128  # by the key's own character frequencies; a floor, not a measure
+
+
+def pickle_key_problem(key: str) -> str | None:
+    """Refuse keys that are obviously weak: short, or made of few repeated characters.
+
+    Entropy cannot be measured from one sample; this estimates it from the key's own
+    character frequencies, which rejects "aaaa…", "abab…" and words, and accepts
+    ``openssl rand -base64 32`` or ``secrets.token_urlsafe(32)``.
+    """
+    size = len(key.encode("utf-8"))
+    if size < PICKLE_KEY_MIN_BYTES:
+        return (
+            f"Pickle-Schlüssel zu kurz ({size} Bytes, mindestens {PICKLE_KEY_MIN_BYTES}); "
+            "einen zufälligen erzeugen: openssl rand -base64 32"
+        )
+    counts = Counter(key)
+    per_char = -sum(n / len(key) * math.log2(n / len(key)) for n in counts.values())
+    if per_char * len(key) < PICKLE_KEY_MIN_BITS or len(counts) < 8:
+        return (
+            "Pickle-Schlüssel zu einfach (zu wenige verschiedene Zeichen, z. B. ein "
+            "wiederholtes Zeichen); einen zufälligen erzeugen: openssl rand -base64 32"
+        )
+    return None
 
 
 class _Section(BaseModel):
@@ -93,6 +123,9 @@ class MatrixConfig(_Section):
         for key in SECRET_KEYS:
             path: Path | None = getattr(self, f"{key}_file")
             if getattr(self, key) is None and path is not None:
+                problem = private_file_problem(path)
+                if problem is not None:
+                    raise ValueError(f"{key}_file {problem}")
                 try:
                     text = path.read_text(encoding="utf-8").strip()
                 except OSError as exc:
@@ -106,6 +139,10 @@ class MatrixConfig(_Section):
             # frozen model: rebuild via object.__setattr__ inside the validator only
             for key, value in updates.items():
                 object.__setattr__(self, key, value)
+        if self.pickle_key is not None:
+            problem = pickle_key_problem(self.pickle_key.get_secret_value())
+            if problem is not None:
+                raise ValueError(problem)
         return self
 
     @property

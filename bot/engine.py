@@ -19,6 +19,7 @@ from bot.clock import Clock
 from bot.events import (
     OwnJoin,
     PollVote,
+    Quarantined,
     Reaction,
     RoomEvent,
     SyncBatch,
@@ -35,7 +36,7 @@ from commands.errors import UserError
 from commands.framework import CommandContext, ReactionContext
 from commands.org import Organisation
 from commands.reply import Doc, Reply, code
-from storage.models import InboxEvent, PendingDecryption, PollBallot
+from storage.models import InboxEvent, PendingDecryption, PollBallot, QuarantinedEvent
 from storage.uow import Database, UnitOfWork
 
 log = logging.getLogger(__name__)
@@ -54,6 +55,7 @@ BOOKKEEPING_TABLES = frozenset(
         "pending_decryption",
         "audit_entry",
         "audit_head",
+        "quarantined_event",
     }
 )
 # A sync without events (typically the echo of our own reply) need not be made
@@ -193,6 +195,9 @@ class Engine:
                 uow.sync.add_room(room_id, now, direct=True)
             self._direct.update(direct)
             for event in batch.events:
+                if isinstance(event, Quarantined):
+                    self._quarantine(uow, event)  # in any room, before or after our join
+                    continue
                 if isinstance(event, OwnJoin):
                     if not first_start:
                         live.add(event.room_id)
@@ -214,6 +219,9 @@ class Engine:
         return result
 
     def _handle(self, uow: UnitOfWork, event: RoomEvent, result: IngestResult) -> None:
+        if isinstance(event, Quarantined):
+            self._quarantine(uow, event)  # e.g. a late-decrypted event that does not fit
+            return
         if isinstance(event, OwnJoin) or not self.is_allowed(event.sender):
             return  # strangers get silence
         # A room is the boundary of everything about a case: from here on the unit of
@@ -227,6 +235,28 @@ class Engine:
             self._reaction(uow, event, result)
         elif isinstance(event, PollVote):
             self._vote(uow, event, result)
+
+    def _quarantine(self, uow: UnitOfWork, event: Quarantined) -> None:
+        """Set aside, durably with the checkpoint: ids, type, sender, reason, never content."""
+        added = uow.quarantine.add(
+            QuarantinedEvent(
+                event_id=event.event_id,
+                room_id=event.room_id,
+                event_type=event.event_type,
+                sender=event.sender,
+                reason=event.reason,
+                quarantined_at=self._clock.now(),
+            )
+        )
+        if added:
+            log.warning(
+                "Ereignis %s in %s (Typ %s, von %s) in Quarantäne: %s",
+                event.event_id or "ohne Id",
+                event.room_id or "-",
+                event.event_type,
+                event.sender or "?",
+                event.reason,
+            )
 
     def _command(self, uow: UnitOfWork, msg: TextMessage, result: IngestResult) -> None:
         if invocation(msg.body, self._dispatcher.prefix) is None or uow.inbox.seen(msg.event_id):

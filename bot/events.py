@@ -73,12 +73,27 @@ class OwnJoin:
 
 
 @dataclass(frozen=True)
+class Quarantined:
+    """An event the edge refused because its shape does not fit (see bot/shapes.py).
+
+    Only where it came from, who sent it, its type and why: never its content.
+    Ids are None where the event did not even carry them as strings.
+    """
+
+    event_id: EventId | None
+    room_id: RoomId | None
+    event_type: str
+    sender: UserId | None
+    reason: str
+
+
+@dataclass(frozen=True)
 class Invite:
     room_id: RoomId
     inviter: UserId
 
 
-RoomEvent = TextMessage | Reaction | PollVote | Undecryptable | OwnJoin
+RoomEvent = TextMessage | Reaction | PollVote | Undecryptable | OwnJoin | Quarantined
 
 
 @dataclass(frozen=True)

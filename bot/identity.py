@@ -33,6 +33,7 @@ from signedjson.sign import SignatureVerifyException, sign_json, verify_signed_j
 from signedjson.types import SigningKey
 
 from bot.errors import BotError
+from bot.secretfiles import private_file_problem
 
 IDENTITY_FILE = "cross_signing.json"
 ROLES = ("master", "self_signing", "user_signing")
@@ -115,6 +116,9 @@ class CrossSigningKeys:
     @classmethod
     def load(cls, store_path: Path, pickle_key: str) -> CrossSigningKeys | None:
         path = store_path / IDENTITY_FILE
+        problem = private_file_problem(path)
+        if problem is not None:
+            raise IdentityError(f"Cross-Signing-Schlüssel: {problem}")
         try:
             data = json.loads(path.read_text(encoding="utf-8"))
         except FileNotFoundError:

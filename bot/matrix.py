@@ -24,6 +24,7 @@ import aiohttp
 from nio import (
     AsyncClient,
     AsyncClientConfig,
+    BadEvent,
     Event,
     ForwardedRoomKeyEvent,
     InviteMemberEvent,
@@ -39,11 +40,13 @@ from nio import (
     RoomLeaveResponse,
     RoomMemberEvent,
     RoomMessagesError,
+    RoomMessagesResponse,
     RoomMessageText,
     RoomSendResponse,
     SyncError,
     SyncResponse,
     ToDeviceError,
+    UnknownBadEvent,
     UnknownEvent,
     UploadResponse,
 )
@@ -63,6 +66,7 @@ from bot.events import (
     Invite,
     OwnJoin,
     PollVote,
+    Quarantined,
     Reaction,
     RoomEvent,
     SyncBatch,
@@ -76,6 +80,8 @@ from bot.identity import (
     master_public_of,
 )
 from bot.ids import EventId, RoomId, UserId
+from bot.secretfiles import private_file_problem
+from bot.shapes import additional_creators, check_event, quarantined, screen_messages, screen_sync
 from commands.polls import parse_response
 
 log = logging.getLogger(__name__)
@@ -100,7 +106,11 @@ class Credentials:
 
 
 def load_credentials(store_path: Path) -> Credentials | None:
+    """The stored login; refused if group or others could read the token (as ssh would)."""
     path = store_path / CREDENTIALS_FILE
+    problem = private_file_problem(path)
+    if problem is not None:
+        raise CredentialsError(f"Gespeicherte Anmeldung: {problem}")
     try:
         data = json.loads(path.read_text(encoding="utf-8"))
     except FileNotFoundError:
@@ -144,6 +154,15 @@ def _ts(event: Event) -> datetime:
 CREATOR_POWER = 100  # room versions 12+: creators rank above every power level
 
 
+def _refused(event: Event, room_id: str) -> Quarantined | None:
+    """A quarantine record if the event (as nio parsed or decrypted it) does not fit."""
+    source = getattr(event, "source", None)
+    if isinstance(event, (BadEvent, UnknownBadEvent)):
+        problem = check_event(source, room_id)
+        return problem or quarantined(source, room_id, "von nio abgelehnt")
+    return check_event(source, room_id)
+
+
 def _power_level(room: MatrixRoom | None, user_id: str, creators: frozenset[str]) -> int:
     if room is None:
         return 0
@@ -155,6 +174,66 @@ def _power_level(room: MatrixRoom | None, user_id: str, creators: frozenset[str]
 def _creators_are_privileged(room_version: str) -> bool:
     """From room version 12 on, creators are not listed in m.room.power_levels."""
     return room_version.isdigit() and int(room_version) >= 12
+
+
+class ScreeningClient(AsyncClient):  # type: ignore[misc]  # nio has no type stubs
+    """nio's client, but sync and ``/messages`` answers are screened before nio parses them.
+
+    A room member chooses every event's content; nio's parser and room state must
+    not see shapes that make them raise (bot/shapes.py). What is removed is kept in
+    ``quarantined`` until the gateway collects it.
+    """
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.quarantined: list[Quarantined] = []
+
+    async def create_matrix_response(
+        self,
+        response_class: type,
+        transport_response: aiohttp.ClientResponse,
+        data: tuple[Any, ...] | None = None,
+        save_to: os.PathLike[str] | None = None,
+    ) -> Any:
+        screened = response_class in (SyncResponse, RoomMessagesResponse)
+        if not screened or transport_response.status != 200:
+            return await super().create_matrix_response(
+                response_class, transport_response, data, save_to
+            )
+        parsed = await self.parse_body(transport_response)
+        parser: Any = response_class
+        if response_class is SyncResponse:
+            screen_sync(parsed, self.quarantined.append)
+        else:
+            room_id = str(data[0]) if data else ""
+            screen_messages(parsed, room_id, self.quarantined.append)
+        try:
+            response = parser.from_dict(parsed, *(data or ()))
+        except Exception:
+            if response_class is not SyncResponse:
+                raise
+            # A shape the screen does not know yet: give up only the rooms nio trips on.
+            self._drop_unparsable_rooms(parsed)
+            response = parser.from_dict(parsed, *(data or ()))
+        response.transport_response = transport_response
+        return response
+
+    def _drop_unparsable_rooms(self, parsed: dict[str, Any]) -> None:
+        rooms = parsed.get("rooms")
+        if not isinstance(rooms, dict):
+            return
+        for section, by_room in rooms.items():
+            if not isinstance(by_room, dict):
+                continue
+            for room_id in list(by_room):
+                alone = {"next_batch": "", "rooms": {section: {room_id: by_room[room_id]}}}
+                try:
+                    SyncResponse.from_dict(alone)
+                except Exception as exc:
+                    del by_room[room_id]
+                    self.quarantined.append(
+                        quarantined({}, room_id, f"Sync: {type(exc).__name__}", event_type="room")
+                    )
 
 
 class MatrixGateway:
@@ -182,7 +261,7 @@ class MatrixGateway:
             max_timeouts=0,
             request_timeout=config.sync_timeout_seconds + 30,
         )
-        self.client = AsyncClient(
+        self.client = ScreeningClient(
             config.homeserver,
             config.user_id,
             device_id=config.device_id,
@@ -396,10 +475,8 @@ class MatrixGateway:
         for room_id, info in response.rooms.join.items():
             for state_event in [*info.state, *info.timeline.events]:
                 if isinstance(state_event, RoomCreateEvent):
-                    content = state_event.source.get("content") or {}
-                    extra = content.get("additional_creators") or []
-                    creators = {state_event.sender, *(u for u in extra if isinstance(u, str))}
-                    self._creators[room_id] = frozenset(creators)
+                    extra = additional_creators(state_event.source.get("content"))
+                    self._creators[room_id] = frozenset({state_event.sender, *extra})
             timeline = list(info.timeline.events)
             if (
                 info.timeline.limited
@@ -410,8 +487,11 @@ class MatrixGateway:
                 gap = await self._fill_gap(room_id, info.timeline.prev_batch, since)
                 log.info("Lücke in %s gefüllt: %d Ereignisse", room_id, len(gap))
                 timeline = gap + timeline
-            events.extend(self._convert(room_id, timeline))
+            for event in timeline:
+                events.extend(self._convert_guarded(room_id, event))
         invites = tuple(self._invites(response))
+        events.extend(self.client.quarantined)
+        self.client.quarantined.clear()
         arrived, self._keys_arrived = self._keys_arrived, False
         return SyncBatch(
             next_batch=response.next_batch,
@@ -478,12 +558,31 @@ class MatrixGateway:
         collected.reverse()
         return collected
 
+    def _convert_guarded(self, room_id: str, event: Event) -> list[RoomEvent]:
+        """One event converted; whatever goes wrong sets this event aside, not the batch."""
+        try:
+            return list(self._convert(room_id, [event]))
+        except Exception as exc:
+            # The type only: a traceback or message could quote the content.
+            log.error(
+                "Ereignis %s nicht umwandelbar (%s)",
+                getattr(event, "event_id", "?"),
+                type(exc).__name__,
+            )
+            source = getattr(event, "source", None)
+            return [quarantined(source, room_id, f"Umwandlung: {type(exc).__name__}")]
+
     def _convert(self, room_id: str, timeline: list[Event]) -> Iterable[RoomEvent]:
         rid = RoomId(room_id)
         own = self.client.user_id
         room = self.client.rooms.get(room_id)
         encrypted = bool(room and room.encrypted)
         for event in timeline:
+            # Every event, decrypted ones too, must fit its shape before it is read.
+            refused = _refused(event, room_id)
+            if refused is not None:
+                yield refused
+                continue
             if isinstance(event, RoomMemberEvent):
                 previous = event.prev_content if isinstance(event.prev_content, dict) else {}
                 if (
@@ -577,7 +676,7 @@ class MatrixGateway:
         if isinstance(decrypted, MegolmEvent):
             return None
         decrypted.decrypted = True
-        converted = list(self._convert(room_id, [decrypted]))
+        converted = self._convert_guarded(room_id, decrypted)
         return converted[0] if converted else None
 
     async def request_room_key(self, source: dict[str, Any], room_id: RoomId) -> None:

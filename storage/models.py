@@ -533,3 +533,25 @@ class Carryover(Base):
     reason: Mapped[str] = mapped_column(String(200))
     by: Mapped[str] = mapped_column(String(255))
     at: Mapped[datetime]
+
+
+# -- quarantine (issue 12) -------------------------------------------------------------
+
+
+class QuarantinedEvent(Base):
+    """An event the Matrix edge refused because its shape did not fit: never its content.
+
+    ``event_id`` is None for what carries no id (invite state, to-device events, a
+    whole room the parser could not read); such rows are not deduplicated.
+    """
+
+    __tablename__ = "quarantined_event"
+    __table_args__ = (Index("ix_quarantined_event_at", "quarantined_at"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    event_id: Mapped[str | None] = mapped_column(String(255), unique=True)
+    room_id: Mapped[str | None] = mapped_column(String(255))
+    event_type: Mapped[str] = mapped_column(String(255))
+    sender: Mapped[str | None] = mapped_column(String(255))
+    reason: Mapped[str] = mapped_column(String(300))
+    quarantined_at: Mapped[datetime]

@@ -17,6 +17,7 @@ from storage.models import (
     KnownRoom,
     OutboxMessage,
     PendingDecryption,
+    QuarantinedEvent,
     SessionSeries,
     SyncCheckpoint,
 )
@@ -228,3 +229,31 @@ class PendingDecryptionRepository:
         if row is None:
             raise NotFoundError(event_id)
         return row
+
+
+class QuarantineRepository:
+    """Events the Matrix edge set aside (ids, type, sender, reason; never content)."""
+
+    def __init__(self, session: Session) -> None:
+        self._s = session
+
+    def add(self, row: QuarantinedEvent) -> bool:
+        """False if an event with this id is already set aside (a replayed batch)."""
+        if row.event_id is not None and self._s.scalar(
+            select(QuarantinedEvent.id).where(QuarantinedEvent.event_id == row.event_id)
+        ):
+            return False
+        self._s.add(row)
+        self._s.flush()
+        return True
+
+    def recent(self, limit: int = 100) -> Sequence[QuarantinedEvent]:
+        """The newest first."""
+        return self._s.scalars(
+            select(QuarantinedEvent)
+            .order_by(QuarantinedEvent.quarantined_at.desc(), QuarantinedEvent.id.desc())
+            .limit(limit)
+        ).all()
+
+    def count(self) -> int:
+        return int(self._s.scalar(select(func.count()).select_from(QuarantinedEvent)) or 0)

@@ -17,6 +17,7 @@ from storage.repositories import (
     InboxRepository,
     OutboxRepository,
     PendingDecryptionRepository,
+    QuarantineRepository,
     SyncRepository,
 )
 from storage.scope import Scope
@@ -39,6 +40,7 @@ class UnitOfWork:
     agendas: AgendaRepository
     polls: PollRepository
     outcomes: OutcomeRepository
+    quarantine: QuarantineRepository
 
     def __init__(self, session_factory: sessionmaker[Session]) -> None:
         self._factory = session_factory
@@ -73,6 +75,7 @@ class UnitOfWork:
         self.agendas = AgendaRepository(self.session, self.scope)
         self.polls = PollRepository(self.session, self.scope)
         self.outcomes = OutcomeRepository(self.session, self.scope)
+        self.quarantine = QuarantineRepository(self.session)
         return self
 
     def __exit__(

@@ -170,6 +170,7 @@ def prepare_bot(
     ]
     config_path = workdir / "config.toml"
     config_path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    config_path.chmod(0o600)  # names the store and the database: the bot's user only
     env = {
         "FKBOT_MATRIX__PASSWORD": user.password,
         "FKBOT_MATRIX__PICKLE_KEY": secrets.token_urlsafe(32),

@@ -10,14 +10,16 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import json
+import logging
 import time
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, ClassVar
 
 from nio import (
-    AsyncClient,
     AsyncClientConfig,
     DownloadError,
     MatrixRoom,
@@ -29,6 +31,7 @@ from nio import (
     RoomMessageText,
     RoomRedactResponse,
     RoomSendResponse,
+    SyncResponse,
     UnknownEvent,
 )
 from nio.api import RoomPreset
@@ -36,7 +39,43 @@ from nio.crypto.attachments import decrypt_attachment
 from nio.store import SqliteStore
 
 from bot.identity import CrossSigningKeys
+from bot.matrix import ScreeningClient
 from bot.testing.synapse import RegisteredUser
+
+log = logging.getLogger(__name__)
+
+
+def _object(value: Any) -> dict[str, Any]:
+    return value if isinstance(value, dict) else {}
+
+
+def _text(value: Any) -> str | None:
+    return value if isinstance(value, str) else None
+
+
+def _reply_target(content: dict[str, Any]) -> str | None:
+    """``m.relates_to.m.in_reply_to.event_id`` if every step has the right type."""
+    return _text(_object(_object(content.get("m.relates_to")).get("m.in_reply_to")).get("event_id"))
+
+
+def _survives(
+    callback: Callable[[Any, Any, Any], Awaitable[None]],
+) -> Callable[[Any, Any, Any], Awaitable[None]]:
+    """A peer's callback that fails on one event logs it and lets the sync go on."""
+
+    @functools.wraps(callback)
+    async def wrapper(self: Any, room: Any, event: Any) -> None:
+        try:
+            await callback(self, room, event)
+        except Exception as exc:
+            log.warning(
+                "%s: Ereignis %s nicht verarbeitet (%s)",
+                getattr(self, "user_id", "?"),
+                getattr(event, "event_id", "?"),
+                type(exc).__name__,
+            )
+
+    return wrapper
 
 
 @dataclass(frozen=True)
@@ -105,7 +144,8 @@ class Participant:
         self.cross_signed = cross_signed
         self.identity: CrossSigningKeys | None = None
         store_dir.mkdir(parents=True, exist_ok=True)
-        self.client = AsyncClient(
+        # Screened like the bot's own client: shapes nio's parser trips on are set aside.
+        self.client = ScreeningClient(
             base_url,
             user.user_id,
             device_id=user.device_id,
@@ -132,6 +172,7 @@ class Participant:
         self.client.add_event_callback(self._on_file, (RoomEncryptedFile, RoomMessageFile))
         self.client.add_event_callback(self._on_other, (UnknownEvent,))
         self.client.add_event_callback(self._on_undecryptable, (MegolmEvent,))
+        self.client.add_response_callback(self._on_sync, SyncResponse)
         await self.client.sync(timeout=0, full_state=True)
         if self.client.should_upload_keys:
             await self.client.keys_upload()
@@ -182,7 +223,17 @@ class Participant:
     SYNC_FILTER: ClassVar[dict[str, Any]] = {"room": {"timeline": {"limit": 500}}}
 
     async def _sync_loop(self) -> None:
-        await self.client.sync_forever(timeout=1000, full_state=True, sync_filter=self.SYNC_FILTER)
+        """Runs until stopped: a sync that fails is logged and retried, never silently lost."""
+        while True:
+            try:
+                await self.client.sync_forever(
+                    timeout=1000, full_state=True, sync_filter=self.SYNC_FILTER
+                )
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:
+                log.warning("%s: Sync fehlgeschlagen (%r); neuer Versuch", self.user_id, exc)
+                await asyncio.sleep(0.5)
 
     async def stop(self) -> None:
         if self._task is not None:
@@ -191,19 +242,19 @@ class Participant:
                 await self._task
         await self.client.close()
 
+    @_survives
     async def _on_message(
         self, room: MatrixRoom, event: RoomMessageText | RoomMessageNotice
     ) -> None:
-        content = event.source.get("content", {})
-        relates = content.get("m.relates_to") or {}
+        content = _object(event.source.get("content"))
         seen = Seen(
             event_id=event.event_id,
             room_id=room.room_id,
             sender=event.sender,
             body=event.body,
             html=getattr(event, "formatted_body", None),
-            in_reply_to=(relates.get("m.in_reply_to") or {}).get("event_id"),
-            msgtype=content.get("msgtype", ""),
+            in_reply_to=_reply_target(content),
+            msgtype=_text(content.get("msgtype")) or "",
             decrypted=bool(getattr(event, "decrypted", False)),
             raw=event.source,
         )
@@ -211,17 +262,17 @@ class Participant:
             self.seen.append(seen)
             self._changed.notify_all()
 
+    @_survives
     async def _on_file(self, room: MatrixRoom, event: RoomEncryptedFile | RoomMessageFile) -> None:
-        content = event.source.get("content", {})
-        relates = content.get("m.relates_to") or {}
+        content = _object(event.source.get("content"))
         seen = Seen(
             event_id=event.event_id,
             room_id=room.room_id,
             sender=event.sender,
             body=event.body,
             html=None,
-            in_reply_to=(relates.get("m.in_reply_to") or {}).get("event_id"),
-            msgtype=content.get("msgtype", ""),
+            in_reply_to=_reply_target(content),
+            msgtype=_text(content.get("msgtype")) or "",
             decrypted=bool(getattr(event, "decrypted", False)),
             raw=event.source,
         )
@@ -229,17 +280,16 @@ class Participant:
             self.seen.append(seen)
             self._changed.notify_all()
 
+    @_survives
     async def _on_other(self, room: MatrixRoom, event: UnknownEvent) -> None:
-        content = event.source.get("content", {})
-        relates = content.get("m.relates_to") or {}
-        body = content.get("body")
+        content = _object(event.source.get("content"))
         seen = Seen(
             event_id=event.event_id,
             room_id=room.room_id,
             sender=event.sender,
-            body=body if isinstance(body, str) else "",
+            body=_text(content.get("body")) or "",
             html=None,
-            in_reply_to=(relates.get("m.in_reply_to") or {}).get("event_id"),
+            in_reply_to=_reply_target(content),
             msgtype="",
             decrypted=bool(getattr(event, "decrypted", False)),
             raw=event.source,
@@ -249,6 +299,14 @@ class Participant:
             self.events.append(seen)
             self._changed.notify_all()
 
+    async def _on_sync(self, _response: SyncResponse) -> None:
+        for record in self.client.quarantined:
+            log.info(
+                "%s: Ereignis %s beiseitegelegt: %s", self.user_id, record.event_id, record.reason
+            )
+        self.client.quarantined.clear()
+
+    @_survives
     async def _on_undecryptable(self, room: MatrixRoom, event: MegolmEvent) -> None:
         self.undecryptable.append(event.event_id)
 

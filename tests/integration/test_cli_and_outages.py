@@ -19,13 +19,23 @@ from tests.integration.conftest import People, open_room
 pytestmark = pytest.mark.synapse
 
 
-def test_check_passes_for_a_good_configuration(bot_setup: BotSetup) -> None:
+async def test_check_passes_for_a_good_configuration(bot_setup: BotSetup) -> None:
     result = bot_setup.cli("check")
     assert result.returncode == 0, result.stdout + result.stderr
     assert "✓ Homeserver http://127.0.0.1:" in result.stdout
     assert "✓ Pickle-Schlüssel gesetzt" in result.stdout
-    assert "Alles in Ordnung." in result.stdout
+    # Before the first start nothing can verify the password without logging in.
+    assert "? Passwort gesetzt, aber NICHT geprüft" in result.stdout
+    assert "Alles in Ordnung." not in result.stdout
     assert bot_setup.env["FKBOT_MATRIX__PICKLE_KEY"] not in result.stdout
+
+    bot = InProcessBot(bot_setup)
+    await bot.start()
+    await bot.stop()
+    result = bot_setup.cli("check")
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "per whoami geprüft" in result.stdout
+    assert "Alles in Ordnung." in result.stdout
 
 
 def test_check_names_every_problem(bot_setup: BotSetup) -> None:

@@ -95,6 +95,7 @@ NOT_CASE_DATA = {
     "sitting",
     "attendance",
     "audit_head",
+    "quarantined_event",  # ids, type, sender and reason; never content
 }
 HANDLED_APART = {"audit_entry", "outbox_message"}  # redacted / scanned by content
 

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import base64
 import os
 import re
+import secrets
 import tomllib
 from pathlib import Path
 
@@ -30,6 +32,19 @@ def clean_environment(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     elsewhere = tmp_path / "cwd"
     elsewhere.mkdir()
     monkeypatch.chdir(elsewhere)
+
+
+# Random-looking keys of 32+ bytes: weak ones are refused (see the tests at the end).
+ENV_KEY = "pickle-Umgebung-Xk3-9fQz_LmN2pR8sT4vW6yA1bC5"
+FILE_KEY = "pickle-Datei-dE7gH0jK_Xk3-9fQzLmN2pR8sT4vW6"
+SYSTEMD_KEY = "systemd-Lm2pR8sT4vW6yA1bC5dE7gH0jKXk3-9fQz"
+
+
+def private(path: Path, text: str) -> Path:
+    """A secret file as an operator must create it: readable by its owner only."""
+    path.write_text(text, encoding="utf-8")
+    path.chmod(0o600)
+    return path
 
 
 def write(tmp_path: Path, text: str, name: str = "config.toml") -> Path:
@@ -155,22 +170,22 @@ def test_secrets_in_the_toml_file_are_refused(tmp_path: Path, key: str, variable
 
 def test_secrets_come_from_the_environment(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("FKBOT_MATRIX__PASSWORD", "pw-aus-der-umgebung")
-    monkeypatch.setenv("FKBOT_MATRIX__PICKLE_KEY", "pickle-aus-der-umgebung")
+    monkeypatch.setenv("FKBOT_MATRIX__PICKLE_KEY", ENV_KEY)
     settings = load_config(write(tmp_path, MINIMAL))
     assert settings.matrix.password is not None
     assert settings.matrix.password.get_secret_value() == "pw-aus-der-umgebung"
     assert settings.matrix.pickle_key is not None
-    assert settings.matrix.pickle_key.get_secret_value() == "pickle-aus-der-umgebung"
+    assert settings.matrix.pickle_key.get_secret_value() == ENV_KEY
     shown = repr(settings) + str(settings) + settings.model_dump_json()
     assert "pw-aus-der-umgebung" not in shown
-    assert "pickle-aus-der-umgebung" not in shown
+    assert ENV_KEY not in shown
 
 
 def test_secrets_come_from_files(tmp_path: Path) -> None:
     secrets = tmp_path / "secrets"
     secrets.mkdir()
-    (secrets / "password").write_text("pw-aus-datei\n", encoding="utf-8")
-    (secrets / "pickle").write_text("  pickle-aus-datei  \n", encoding="utf-8")
+    private(secrets / "password", "pw-aus-datei\n")
+    private(secrets / "pickle", f"  {FILE_KEY}  \n")
     path = write(
         tmp_path,
         MINIMAL
@@ -181,7 +196,7 @@ def test_secrets_come_from_files(tmp_path: Path) -> None:
     assert settings.matrix.password is not None
     assert settings.matrix.password.get_secret_value() == "pw-aus-datei"
     assert settings.matrix.pickle_key is not None
-    assert settings.matrix.pickle_key.get_secret_value() == "pickle-aus-datei"
+    assert settings.matrix.pickle_key.get_secret_value() == FILE_KEY
 
 
 def test_secret_file_named_in_the_environment(
@@ -190,11 +205,11 @@ def test_secret_file_named_in_the_environment(
     """The systemd unit in OPERATIONS.md passes credentials this way."""
     credential = tmp_path / "credentials" / "fkbot_pickle_key"
     credential.parent.mkdir()
-    credential.write_text("aus-systemd", encoding="utf-8")
+    private(credential, SYSTEMD_KEY)
     monkeypatch.setenv("FKBOT_MATRIX__PICKLE_KEY_FILE", str(credential))
     settings = load_config(write(tmp_path, MINIMAL))
     assert settings.matrix.pickle_key is not None
-    assert settings.matrix.pickle_key.get_secret_value() == "aus-systemd"
+    assert settings.matrix.pickle_key.get_secret_value() == SYSTEMD_KEY
 
 
 def test_environment_secret_wins_over_the_file(
@@ -217,7 +232,7 @@ def test_missing_secret_file_is_a_clear_error(tmp_path: Path, key: str) -> None:
 @pytest.mark.parametrize("key", ["password_file", "pickle_key_file"])
 def test_empty_secret_file_is_a_clear_error(tmp_path: Path, key: str) -> None:
     empty = tmp_path / "leer"
-    empty.write_text(" \n\n", encoding="utf-8")
+    private(empty, " \n\n")
     message = error_of(write(tmp_path, MINIMAL + f'{key} = "{empty}"\n'))
     assert f"{key} {empty} ist leer" in message
 
@@ -225,7 +240,7 @@ def test_empty_secret_file_is_a_clear_error(tmp_path: Path, key: str) -> None:
 def test_relative_secret_file_is_relative_to_the_config_file(tmp_path: Path) -> None:
     path = write(tmp_path, MINIMAL + 'password_file = "secrets/password"\n')
     (path.parent / "secrets").mkdir()
-    (path.parent / "secrets" / "password").write_text("neben-der-datei", encoding="utf-8")
+    private(path.parent / "secrets" / "password", "neben-der-datei")
     settings = load_config(path)
     assert settings.matrix.password is not None
     assert settings.matrix.password.get_secret_value() == "neben-der-datei"
@@ -302,7 +317,7 @@ def _example_with_local_secret_files(tmp_path: Path) -> Path:
     for key in ("password_file", "pickle_key_file"):
         secret = tmp_path / "secrets" / key
         secret.parent.mkdir(exist_ok=True)
-        secret.write_text(f"wert-{key}", encoding="utf-8")
+        private(secret, f"wert-{key}-9fQz_LmN2pR8sT4vW6yA1bC5dE7gH0jKx")
         text = re.sub(rf'(?m)^(\s*{key}\s*=\s*)".*"', rf'\g<1>"{secret}"', text)
     return write(tmp_path, text, "config.example.toml")
 
@@ -351,3 +366,87 @@ def test_example_config_names_no_secret_directly() -> None:
     data = tomllib.loads(EXAMPLE.read_text(encoding="utf-8"))
     assert "password" not in data.get("matrix", {})
     assert "pickle_key" not in data.get("matrix", {})
+
+
+# -- secrets must be strong and private (issue 12) ----------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("key", "why"),
+    [
+        ("", "zu kurz"),
+        ("kurz-aber-zufällig-Xk3", "zu kurz"),
+        ("a" * 64, "zu einfach"),
+        ("ab" * 32, "zu einfach"),
+        ("passwortpasswortpasswortpasswort", "zu einfach"),
+    ],
+)
+def test_a_weak_pickle_key_is_refused_in_german(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, key: str, why: str
+) -> None:
+    monkeypatch.setenv("FKBOT_MATRIX__PICKLE_KEY", key)
+    message = error_of(write(tmp_path, MINIMAL))
+    assert f"Pickle-Schlüssel {why}" in message
+    assert "openssl rand -base64 32" in message
+    if key:
+        assert key not in message
+
+
+@pytest.mark.parametrize(
+    "key",
+    [
+        secrets.token_urlsafe(32),
+        base64.b64encode(secrets.token_bytes(32)).decode(),  # openssl rand -base64 32
+        secrets.token_hex(32),
+    ],
+)
+def test_a_random_pickle_key_is_accepted(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, key: str
+) -> None:
+    monkeypatch.setenv("FKBOT_MATRIX__PICKLE_KEY", key)
+    settings = load_config(write(tmp_path, MINIMAL))
+    assert settings.matrix.pickle_key is not None
+
+
+@pytest.mark.parametrize("key", ["password_file", "pickle_key_file"])
+@pytest.mark.parametrize("mode", [0o644, 0o640, 0o604, 0o660])
+def test_a_secret_file_readable_by_group_or_others_is_refused(
+    tmp_path: Path, key: str, mode: int
+) -> None:
+    secret = private(tmp_path / "geheim", FILE_KEY)
+    secret.chmod(mode)
+    message = error_of(write(tmp_path, MINIMAL + f'{key} = "{secret}"\n'))
+    assert f"{key} {secret} ist für Gruppe oder andere lesbar (Modus {mode:04o})" in message
+    assert f"chmod 600 {secret}" in message
+    assert FILE_KEY not in message
+
+
+@pytest.mark.parametrize("mode", [0o600, 0o400])
+def test_a_private_secret_file_is_read(tmp_path: Path, mode: int) -> None:
+    secret = private(tmp_path / "geheim", FILE_KEY)
+    secret.chmod(mode)
+    settings = load_config(write(tmp_path, MINIMAL + f'pickle_key_file = "{secret}"\n'))
+    assert settings.matrix.pickle_key is not None
+
+
+def test_a_stored_login_readable_by_others_is_refused(tmp_path: Path) -> None:
+    from bot.errors import CredentialsError
+    from bot.matrix import Credentials, load_credentials, save_credentials
+
+    store = tmp_path / "store"
+    save_credentials(store, Credentials("https://hs", "@bot:fk.test", "DEV", "token"))
+    assert load_credentials(store) is not None
+    (store / "credentials.json").chmod(0o644)
+    with pytest.raises(CredentialsError, match="für Gruppe oder andere lesbar"):
+        load_credentials(store)
+
+
+def test_sealed_identity_readable_by_others_is_refused(tmp_path: Path) -> None:
+    from bot.identity import IDENTITY_FILE, CrossSigningKeys, IdentityError
+
+    keys = CrossSigningKeys.generate()
+    keys.save(tmp_path, FILE_KEY)
+    assert CrossSigningKeys.load(tmp_path, FILE_KEY) is not None
+    (tmp_path / IDENTITY_FILE).chmod(0o640)
+    with pytest.raises(IdentityError, match="für Gruppe oder andere lesbar"):
+        CrossSigningKeys.load(tmp_path, FILE_KEY)

@@ -13,7 +13,15 @@ from sqlalchemy import select
 
 from bot.clock import FakeClock
 from bot.engine import IDLE_CHECKPOINT_INTERVAL, PENDING_MAX_AGE, Engine
-from bot.events import OwnJoin, Reaction, RoomEvent, SyncBatch, TextMessage, Undecryptable
+from bot.events import (
+    OwnJoin,
+    Quarantined,
+    Reaction,
+    RoomEvent,
+    SyncBatch,
+    TextMessage,
+    Undecryptable,
+)
 from bot.ids import EventId, RoomId, UserId
 from bot.txn import txn_id_for
 from commands.core import build_registry
@@ -797,3 +805,54 @@ def test_a_plaintext_command_in_an_encrypted_room_gets_no_case_data(
     (reply,) = outbox(sqlite_database)
     assert "FK-7QX2-MB" not in reply.content["body"]
     assert "nicht verschlüsselt" in reply.content["body"]
+
+
+# -- quarantine (issue 12) ------------------------------------------------------------------
+
+
+def _poison(event_id: str, room: RoomId | None = ROOM) -> Quarantined:
+    return Quarantined(
+        event_id=EventId(event_id),
+        room_id=room,
+        event_type="m.room.message",
+        sender=STRANGER,
+        reason="content.m.relates_to: model_type",
+    )
+
+
+def test_a_quarantined_event_is_recorded_and_the_rest_of_the_batch_carries_on(
+    running: Engine,
+    timeline: Timeline,
+    sqlite_database: Database,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    ping = timeline.say("!fk ping")
+    with caplog.at_level(logging.WARNING, logger="bot.engine"):
+        running.ingest(batch("s1", _poison("$gift"), ping))
+    assert checkpoint(sqlite_database) == "s1"
+    assert [r.txn_id for r in outbox(sqlite_database)] == [txn_id_for(ping.event_id, "reply")]
+    with sqlite_database.uow() as uow:
+        (row,) = uow.quarantine.recent()
+    assert (row.event_id, row.room_id, row.event_type, row.sender) == (
+        "$gift",
+        ROOM,
+        "m.room.message",
+        STRANGER,
+    )
+    assert row.reason == "content.m.relates_to: model_type"
+    assert "$gift" in caplog.text
+    # A replayed batch (crash before the checkpoint) records nothing twice; rows
+    # without an id (invite state, to-device) are simply added.
+    running.ingest(batch("s1", _poison("$gift"), _poison("$gift")))
+    running.ingest(batch("s2", Quarantined(None, None, "m.room_key", None, "content: missing")))
+    with sqlite_database.uow() as uow:
+        assert uow.quarantine.count() == 2
+
+
+def test_quarantine_is_recorded_on_the_first_start_and_before_a_join(
+    engine: Engine, sqlite_database: Database
+) -> None:
+    """History is not executed, but what was set aside is still on record."""
+    engine.ingest(batch("s0", _poison("$alt", NEW_ROOM), rooms=(ROOM, NEW_ROOM)))
+    with sqlite_database.uow() as uow:
+        assert [r.event_id for r in uow.quarantine.recent()] == ["$alt"]

@@ -1,0 +1,74 @@
+"""``fkbot quarantine``: what the Matrix edge set aside, from a real (SQLite) database."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+
+from bot.cli import main
+from storage.db import make_engine, upgrade
+from storage.models import QuarantinedEvent
+from storage.uow import Database
+from tests.unit.test_audit_cli import config, db_path, isolated  # noqa: F401 - fixtures
+
+T0 = datetime(2026, 12, 3, 9, 0, tzinfo=UTC)
+
+
+@pytest.fixture
+def database(db_path: Path) -> Iterator[Database]:  # noqa: F811 - the fixture above
+    engine = make_engine(f"sqlite:///{db_path}")
+    upgrade(engine)
+    yield Database(engine)
+    engine.dispose()
+
+
+def test_empty_quarantine_says_so(
+    config: Path,  # noqa: F811
+    database: Database,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    assert main(["quarantine", "--config", str(config)]) == 0
+    assert capsys.readouterr().out == "Keine Ereignisse in Quarantäne.\n"
+
+
+def test_lists_ids_room_type_sender_reason_and_when_newest_first(
+    config: Path,  # noqa: F811
+    database: Database,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    with database.uow() as uow:
+        uow.quarantine.add(
+            QuarantinedEvent(
+                event_id="$gift",
+                room_id="!raum:fk.test",
+                event_type="m.room.message",
+                sender="@mallory:fk.test",
+                reason="content.m.relates_to: model_type",
+                quarantined_at=T0,
+            )
+        )
+        uow.quarantine.add(
+            QuarantinedEvent(
+                event_id=None,
+                room_id="!einladung:fk.test",
+                event_type="m.room.member",
+                sender=None,
+                reason="unsigned.prev_content: dict_type",
+                quarantined_at=T0 + timedelta(minutes=1),
+            )
+        )
+        uow.commit()
+    assert main(["quarantine", "--config", str(config)]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert lines == [
+        "03.12.2026 10:01:00  (ohne Id)  Raum !einladung:fk.test  Typ m.room.member  von ?  "
+        "Grund: unsigned.prev_content: dict_type",
+        "03.12.2026 10:00:00  $gift  Raum !raum:fk.test  Typ m.room.message  "
+        "von @mallory:fk.test  Grund: content.m.relates_to: model_type",
+        "2 Ereignis(se) in Quarantäne (nur Kennungen und Grund, nie der Inhalt).",
+    ]
+    assert main(["quarantine", "--config", str(config), "--limit", "1"]) == 0
+    assert "die neuesten 1 von 2" in capsys.readouterr().out
