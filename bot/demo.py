@@ -13,7 +13,7 @@ import sys
 import tempfile
 import textwrap
 from dataclasses import dataclass
-from datetime import UTC, datetime, time, timedelta
+from datetime import UTC, date, datetime, time, timedelta
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
@@ -21,6 +21,9 @@ from bot.clock import ShiftedClock
 from bot.testing.botrun import InProcessBot, prepare_bot
 from bot.testing.peers import Participant, Seen
 from bot.testing.synapse import SynapseServer
+from commands.calendar import Calendar
+from commands.dates import format_date
+from commands.series import HolidayRule, occurrences, parse_rule
 from storage.audit import Verdict, verify
 from storage.db import make_engine
 from storage.uow import Database
@@ -49,6 +52,13 @@ INSTITUTIONS = {
     "jobcenter": {"name": "Jobcenter Kreis", "type": "jobcenter"},
     "agentur": {"name": "Agentur für Arbeit", "type": "agentur"},
 }
+
+DEMO_RULE = "jeden 2. Mittwoch im Monat"
+# The series starts this far ahead, so the first session lies beyond every moment the
+# demo jumps to before it (a week's reminder, the agenda three working days before),
+# whatever today is. Without it the demo failed on about a quarter of the days.
+DEMO_LEAD = timedelta(days=10)
+
 
 # (who, what they type, what the narrator says first); {fall} is the pseudonym the
 # bot hands out in the step that creates the case.
@@ -115,8 +125,8 @@ SCRIPT: tuple[tuple[str, str, str], ...] = (
     ("lehmann", "!fk anfragen", "Die Moderatorin sieht die offenen Anfragen – nur Pseudonyme."),
     (
         "lehmann",
-        '!fk reihe neu Präventionsteam regel="jeden 2. Mittwoch im Monat" zeit=10:00-12:00 '
-        "plätze=6 minuten=20",
+        f'!fk reihe neu Präventionsteam regel="{DEMO_RULE}" zeit=10:00-12:00 '
+        "plätze=6 minuten=20 ab={ab}",
         "Schritt 6: die Moderatorin legt die monatliche Sitzung an; der Bot plant den Fall ein.",
     ),
     ("kaya", "!fk fall neu", "Eine zweite Familie: die Kollegin im Jugendamt legt den Fall an."),
@@ -153,6 +163,41 @@ SCRIPT: tuple[tuple[str, str, str], ...] = (
 
 RESTART_STEP = ("yilmaz", "!fk status {fall}", "Nach dem Neustart: gleiches Gerät, gleiche Daten.")
 _PSEUDONYM = re.compile(r"FK-[0-9A-Z]{4}-[0-9A-Z]{2}")
+
+
+def series_start(today: date) -> date:
+    """The ``ab=`` date of the demo's series."""
+    return today + DEMO_LEAD
+
+
+def first_session(today: date, calendar: Calendar) -> datetime:
+    """When the demo's first session begins if the series is created ``today``."""
+    first_day = series_start(today)
+    for occurrence in occurrences(
+        parse_rule(DEMO_RULE),
+        first_day,
+        time(10, 0),
+        after=first_day,
+        until=first_day + timedelta(days=calendar.horizon_days),
+        is_holiday=calendar.is_holiday,
+        holiday_rule=HolidayRule.SKIP,
+    ):
+        return datetime.combine(occurrence.day, occurrence.at, tzinfo=BERLIN).astimezone(UTC)
+    raise RuntimeError("keine Sitzung im Planungshorizont")
+
+
+def jump_moments(starts: datetime, calendar: Calendar) -> list[datetime]:
+    """Every moment the demo's clock jumps to, in the order it jumps."""
+    post_at = calendar.agenda_post_at(starts)
+    assert post_at is not None
+    review_day = (starts + timedelta(days=14)).astimezone(BERLIN)
+    return [
+        *sorted([starts - timedelta(days=7), post_at]),
+        starts - timedelta(days=1),
+        starts - timedelta(hours=1),
+        starts - timedelta(minutes=2),
+        datetime.combine((review_day - timedelta(days=7)).date(), time(8, 0), tzinfo=BERLIN),
+    ]
 
 
 def typo_of(pseudonym: str) -> str:
@@ -279,7 +324,7 @@ async def run_demo(*, keep: bool = False, workdir: Path | None = None) -> int:
         print("Verschlüsselter Raum angelegt; alle sind beigetreten.")
         print("\n══ Raumverlauf ══")
 
-        case: dict[str, str] = {}
+        case: dict[str, str] = {"ab": format_date(series_start(datetime.now(BERLIN).date()))}
 
         async def step(who: str, text: str, narration: str) -> Seen:
             transcript.narrate(narration)
@@ -348,6 +393,8 @@ async def run_demo(*, keep: bool = False, workdir: Path | None = None) -> int:
         calendar = bot.app.settings.schedule.calendar()
         post_at = calendar.agenda_post_at(starts)
         assert post_at is not None
+        late = [m for m in jump_moments(starts, calendar) if m <= datetime.now(UTC)]
+        assert not late, f"Sprungziel in der Vergangenheit: {late}"
         transcript.narrate(
             "Ab hier springt die Uhr des Bots zu den Tagen, auf die es ankommt "
             f"(Sitzung am {_day_text(starts)})."

@@ -64,6 +64,19 @@ def _ahead(minutes: int) -> str:
     return f"{minutes} Minuten"
 
 
+def _remaining(session: Session, row: Reminder, now: datetime) -> str:
+    """How long until the start, as the reminder says it: its nominal distance when sent
+    on time, the true one when it is late (a late "in 10 Minuten" would be untrue)."""
+    if now - row.due_at <= LATE_AFTER:
+        return _ahead(row.offset_minutes)
+    minutes = max(1, int((session.starts_at - now).total_seconds() // 60))
+    if minutes >= 2 * 24 * 60:
+        return f"{minutes // (24 * 60)} Tagen"
+    if minutes >= 120:
+        return f"{minutes // 60} Stunden"
+    return "1 Minute" if minutes == 1 else f"{minutes} Minuten"
+
+
 Moderators = Callable[[str], list[str]]
 
 
@@ -201,10 +214,11 @@ class ReminderRunner:
             "⏰ ",
             b("Erinnerung:"),
             f" {session.name} (Termin #{session.id}) am {when_text(session.starts_at)} – "
-            f"in {_ahead(row.offset_minutes)}.",
+            f"in {_remaining(session, row, now)}.",
         )
         count = len(uow.sessions.placements(session.id))
-        doc.para(f"{count} Fall/Fälle auf der Tagesordnung ({self._prefix} agenda {session.id}).")
+        cases = "1 Fall" if count == 1 else f"{count} Fälle"
+        doc.para(f"{cases} auf der Tagesordnung ({self._prefix} agenda {session.id}).")
         if participants:
             doc.para(
                 "Beteiligte Institutionen: ",

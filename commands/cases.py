@@ -39,6 +39,7 @@ from commands.sessions import replan, report, when_text
 from storage.models import CaseFile, ConferenceRequest, Consent, Revocation, Schutzauftrag
 
 _DOC_REF = re.compile(r"[A-Za-z0-9ÄÖÜäöüß._\-]{1,64}")
+_WORDY = re.compile(r"[A-Za-zÄÖÜäöüß]{9,}")  # a run of letters that long is a word or name
 Institutions = Annotated[str, Label("institution,…")]
 DateText = Annotated[str, Label("datum")]
 
@@ -186,10 +187,12 @@ def register(registry: CommandRegistry) -> None:
         expires_on = date_arg("bis", bis, ctx.today, Towards.FUTURE) if bis else None
         if expires_on is not None and expires_on < given_on:
             raise ArgumentError("„bis“ liegt vor dem Datum der Einwilligung.")
-        if not _DOC_REF.fullmatch(dok):
+        if not _DOC_REF.fullmatch(dok) or not re.search(r"\d", dok) or _WORDY.search(dok):
             raise ArgumentError(
-                "Der Dokumentverweis darf nur Buchstaben, Ziffern, Punkt, Binde- und "
-                "Unterstrich enthalten (höchstens 64 Zeichen), z. B. EW-17."
+                "Der Dokumentverweis ist ein kurzes Kürzel mit Nummer, z. B. EW-17 oder "
+                "Ordner-3-Blatt-12: Buchstaben, Ziffern, Punkt, Binde- und Unterstrich, "
+                "mindestens eine Ziffer, keine Wörter über acht Buchstaben (ein Name gehört "
+                "nicht hierher)."
             )
         purpose = zweck.casefold()
         if not re.fullmatch(r"[a-zäöüß_]{1,32}", purpose):

@@ -60,7 +60,8 @@ class Pseudonym(str):
             )
         if check_char(body) != tail:
             raise PseudonymError(
-                "Unbekannter Fall: das letzte Zeichen (Prüfzeichen) passt nicht zum Rest – "
-                "vermutlich ein Tippfehler. Bitte das Pseudonym genau abschreiben."
+                "Unbekannter Fall: in diesem Pseudonym steckt ein Tippfehler – an irgendeiner "
+                "Stelle, nicht unbedingt am Ende (das Prüfzeichen am Schluss passt nicht zu den "
+                "Zeichen davor). Bitte das ganze Pseudonym genau aus der Akte abschreiben."
             )
         return cls(_format(body))

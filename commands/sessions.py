@@ -24,8 +24,8 @@ from commands.casework import (
     gate_for,
     schutzauftrag_active,
 )
-from commands.dates import LOCAL_TZ, Towards, local_date
-from commands.errors import ArgumentError, UserError
+from commands.dates import LOCAL_TZ, Towards, format_date, local_date
+from commands.errors import ArgumentError, RepeatedOption, UserError
 from commands.framework import REST, CommandContext, CommandRegistry, Label
 from commands.org import Role
 from commands.placement import Candidate, OpenSession, place
@@ -312,11 +312,24 @@ def get_session(ctx: CommandContext, number: int | None) -> Session:
     return session
 
 
+def _day_warning(ctx: CommandContext, doc: Doc, starts: datetime) -> None:
+    """A session on a weekend or a public holiday is allowed (a crisis does not wait),
+    but said: it is rarely what was meant."""
+    day = local_date(starts)
+    if ctx.calendar.is_holiday(day):
+        doc.para(f"⚠️ Der {format_date(day)} ist ein Feiertag. Bitte prüfen, ob das gemeint ist.")
+    elif day.weekday() >= 5:
+        weekday = "Samstag" if day.weekday() == 5 else "Sonntag"
+        doc.para(f"⚠️ Der {format_date(day)} ist ein {weekday}. Bitte prüfen, ob das gemeint ist.")
+
+
 def _split_options(text: str) -> tuple[str, dict[str, str]]:
     words, options = [], {}
     for word in text.split():
         key, sep, value = word.partition("=")
         if sep and key.isalpha():
+            if key.casefold() in options:
+                raise RepeatedOption(key.casefold())
             options[key.casefold()] = value
         else:
             words.append(word)
@@ -421,7 +434,9 @@ def register(registry: CommandRegistry) -> None:
         slot = _int_option(options, "minuten", ctx.calendar.slot_minutes, 240)
         session = single_session(ctx, starts, duration, capacity=capacity, slot=slot)
         plan = replan(ctx)
-        doc = Doc().para("📅 Termin angelegt: ", b(session_line(session, 0)))
+        taken = ctx.uow.sessions.taken([session.id]).get(session.id, 0)
+        doc = Doc().para("📅 Termin angelegt: ", b(session_line(session, taken)))
+        _day_warning(ctx, doc, starts)
         report(doc, plan, unplaced=True)
         return doc.build()
 
@@ -486,6 +501,7 @@ def register(registry: CommandRegistry) -> None:
             b(when_text(starts)),
             ".",
         )
+        _day_warning(ctx, doc, starts)
         report(doc, plan, unplaced=True)
         return doc.build()
 

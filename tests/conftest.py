@@ -128,3 +128,26 @@ def sqlite_database(tmp_path: Path, sqlite_template: Path) -> Iterator[Database]
 @pytest.fixture
 def clock() -> FakeClock:
     return FakeClock()
+
+
+# -- a shifted clock for the whole process ------------------------------------------------
+# FKBOT_TEST_NOW=2026-03-29T03:30:00+02:00 runs the tests as if that were now (see
+# tests/unit/test_shifted_clock.py): nothing in the suite may depend on today's date.
+_TRAVEL: Any = None
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    global _TRAVEL
+    shifted = os.environ.get("FKBOT_TEST_NOW")
+    if shifted:
+        from datetime import datetime
+
+        import time_machine
+
+        _TRAVEL = time_machine.travel(datetime.fromisoformat(shifted), tick=True)
+        _TRAVEL.start()
+
+
+def pytest_unconfigure(config: pytest.Config) -> None:
+    if _TRAVEL is not None:
+        _TRAVEL.stop()

@@ -98,3 +98,28 @@ def test_disguised_commands_are_answered_like_plain_ones(
     disguised = room.say(MOD if "bersicht" in body else JA1, body.format(case=case), raw=True)
     assert disguised == plain
     assert not disguised.startswith("⚠️"), disguised
+
+
+@pytest.mark.parametrize(
+    ("dok", "accepted"),
+    [
+        ("EW-17", True),
+        ("Ordner-3-Blatt-12", True),
+        ("JC-EW-5", True),
+        ("Mustermann-Max", False),  # a name: no number
+        ("Mustermann-1", False),  # a long word is a word, not a reference
+        ("Akte", False),
+    ],
+)
+def test_a_document_reference_takes_reference_shapes_only(
+    database: Database, clock: FakeClock, dok: str, accepted: bool
+) -> None:
+    room = Room(database, clock)
+    case = room.new_case()
+    reply = room.say(
+        JA1,
+        f"einwilligung {case} von=sorgeberechtigte an=jugendamt form=schriftlich "
+        f"datum=20.11.2026 dok={dok}",
+    )
+    assert reply.startswith("⚠️") is not accepted, reply
+    assert dok not in reply  # neither echoed when refused nor shown to the room when kept
