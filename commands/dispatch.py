@@ -62,8 +62,14 @@ def normalise(body: str) -> str:
     head = _HEAD.match(text)
     if head is None:
         return text
-    words = [unicodedata.normalize("NFKC", w) for w in head.groups() if w is not None]
-    return " ".join(words) + text[head.end() :]
+    parts, at = [], 0
+    for index in range(1, 4):
+        if head.group(index) is None:
+            break
+        start, end = head.span(index)
+        parts += [text[at:start], unicodedata.normalize("NFKC", text[start:end])]
+        at = end
+    return "".join(parts) + text[at:]
 
 
 def invocation(body: str, prefix: str) -> str | None:

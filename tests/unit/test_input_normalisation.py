@@ -35,7 +35,7 @@ def test_commands_are_found_through_the_usual_disguises(body: str, expected: str
 def test_arguments_keep_their_characters() -> None:
     # fullwidth letters in the arguments are not folded: what was typed is what counts
     assert normalise("!fk beschluss FK-7QX2-M6 Ｔｅｘｔ") == "!fk beschluss FK-7QX2-M6 Ｔｅｘｔ"
-    assert normalise("!fk  hilfe") == "!fk hilfe"
+    assert normalise("!fk  ｈｉｌｆｅ  ping") == "!fk  hilfe  ping"
 
 
 @pytest.fixture
