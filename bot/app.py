@@ -19,9 +19,11 @@ from bot.engine import Engine
 from bot.errors import HomeserverUnavailable, MatrixError
 from bot.events import SyncBatch, TextMessage
 from bot.faults import CrashPoints
+from bot.health import HealthServer
 from bot.ids import server_name
 from bot.keeper import TrustKeeper
 from bot.matrix import MatrixGateway
+from bot.metrics import Metrics
 from bot.outbox import OutboxSender
 from bot.reminders import ReminderRunner, ReminderTimer, Retention
 from bot.storelock import StoreLock
@@ -76,9 +78,25 @@ class App:
         self.first_sync_done = asyncio.Event()
         self.gateway: MatrixGateway | None = None  # while running; tests watch it
         self.timer: ReminderTimer | None = None  # while running; tests fire it
+        self.metrics = Metrics(self.clock)
+        self.health: HealthServer | None = None  # while running, if configured
 
     def stop(self) -> None:
         self.stopping.set()
+
+    async def _start_health(self) -> None:
+        address = self.settings.health.address
+        if address is None:
+            return
+        self.health = HealthServer(
+            self.metrics, ready_within_seconds=self.settings.health.ready_within_seconds
+        )
+        try:
+            await self.health.start(*address)
+        except OSError as exc:
+            # The bot's work matters more than its dashboard: say so, carry on.
+            log.error("Gesundheits-Endpunkt %s:%s nicht gestartet: %s", *address, exc.strerror)
+            self.health = None
 
     async def run(self) -> None:
         matrix_cfg = self.settings.matrix
@@ -89,6 +107,7 @@ class App:
             try:
                 upgrade(engine)
                 db = Database(engine)
+                self.metrics.watch(db)
                 with db.uow() as uow:
                     changes = record_role_changes(uow, self.org, self.clock.now())
                     uow.commit()
@@ -100,12 +119,17 @@ class App:
                     matrix_cfg, pickle_key=matrix_cfg.pickle_key.get_secret_value()
                 )
                 self.gateway = gateway
+                await self._start_health()
                 try:
                     password = matrix_cfg.password
                     await gateway.open(password.get_secret_value() if password else None)
+                    self.metrics.active.set(1)
                     await self._loop(db, gateway)
                 finally:
+                    self.metrics.active.set(0)
                     await gateway.close()
+                    if self.health is not None:
+                        await self.health.stop()
             finally:
                 engine.dispose()
 
@@ -122,6 +146,7 @@ class App:
             org=self.org,
             calendar=cfg.calendar(),
             circles=cfg.circles(),
+            metrics=self.metrics,
         )
         sender = OutboxSender(
             db,
@@ -158,6 +183,7 @@ class App:
                 calendar=cfg.calendar(),
                 circles=cfg.circles(),
                 retention=Retention(cfg.retention.closed_days, cfg.retention.revoked_grace_days),
+                metrics=self.metrics,
             ),
             self.clock,
         )
@@ -199,6 +225,7 @@ class App:
                 except HomeserverUnavailable as exc:
                     await self._back_off(backoff, "Homeserver nicht erreichbar", exc)
                     continue
+                self.metrics.synced()
                 if backoff.used:
                     sender.retry_now()  # the homeserver is back: waiting replies go first
                 backoff.reset()

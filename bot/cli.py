@@ -17,6 +17,7 @@ from pathlib import Path
 from bot.bugs import log_internal_error
 from bot.config import ConfigError, Settings, load_config
 from bot.errors import BotError
+from bot.logfields import JsonFormatter, TextFormatter
 from bot.matrix import load_credentials
 from storage.uow import Database
 
@@ -24,25 +25,9 @@ log = logging.getLogger("bot")
 CLI_ACTOR = "kommandozeile"
 
 
-class _JsonFormatter(logging.Formatter):
-    def format(self, record: logging.LogRecord) -> str:
-        data = {
-            "ts": self.formatTime(record),
-            "level": record.levelname,
-            "logger": record.name,
-            "msg": record.getMessage(),
-        }
-        if record.exc_info:
-            data["exc"] = self.formatException(record.exc_info)
-        return json.dumps(data, ensure_ascii=False)
-
-
 def setup_logging(level: str, json_format: bool = False) -> None:
     handler = logging.StreamHandler(sys.stderr)
-    if json_format:
-        handler.setFormatter(_JsonFormatter())
-    else:
-        handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+    handler.setFormatter(JsonFormatter() if json_format else TextFormatter())
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(level)

@@ -341,6 +341,33 @@ class LoggingConfig(_Section):
     json_format: bool = False
 
 
+class HealthConfig(_Section):
+    """The HTTP listener for /healthz, /readyz and /metrics."""
+
+    # host:port; loopback by default (a reverse proxy or the node's agent scrapes it);
+    # "" switches the listener off.
+    listen: str = "127.0.0.1:9464"
+    # /readyz answers 200 only if the last successful sync is at most this old.
+    ready_within_seconds: int = Field(default=120, ge=5, le=3600)
+
+    @field_validator("listen")
+    @classmethod
+    def _host_port(cls, value: str) -> str:
+        if value == "":
+            return value
+        host, sep, port = value.rpartition(":")
+        if not sep or not host or not port.isdigit() or not 0 <= int(port) <= 65535:
+            raise ValueError("erwartet host:port, z. B. 127.0.0.1:9464 (leer: aus)")
+        return value
+
+    @property
+    def address(self) -> tuple[str, int] | None:
+        if not self.listen:
+            return None
+        host, _, port = self.listen.rpartition(":")
+        return host.strip("[]"), int(port)
+
+
 class RoomConfig(_Section):
     """One room's own settings; anything left out follows the global sections."""
 
@@ -372,6 +399,7 @@ class Settings(BaseSettings):
     bot: BotConfig = BotConfig()
     database: DatabaseConfig = DatabaseConfig()
     logging: LoggingConfig = LoggingConfig()
+    health: HealthConfig = HealthConfig()
     agency: AgencyConfig = AgencyConfig()
     schedule: ScheduleConfig = ScheduleConfig()
     conference: ConferenceConfig = ConferenceConfig()

@@ -9,6 +9,7 @@ nothing, and a reply that is in the outbox is sent later, exactly once.
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -27,6 +28,8 @@ from bot.events import (
     Undecryptable,
 )
 from bot.ids import EventId, RoomId, UserId, server_name
+from bot.logfields import log_fields
+from bot.metrics import Metrics
 from bot.outbox import OutboxItem
 from bot.txn import txn_id_for
 from commands.calendar import Calendar
@@ -126,6 +129,7 @@ class Engine:
         org: Organisation | None = None,
         calendar: Calendar | None = None,
         circles: Circles | None = None,
+        metrics: Metrics | None = None,
     ) -> None:
         self._db = db
         self._dispatcher = dispatcher
@@ -136,6 +140,7 @@ class Engine:
         self._org = org or Organisation()
         self._calendar = calendar or Calendar()
         self._circles = circles or Circles()
+        self._metrics = metrics
         # Caches of what only this process writes (the store lock makes it the only
         # writer); they save several queries per sync on the hot path.
         self._checkpoint: str | None = None
@@ -248,6 +253,8 @@ class Engine:
                 quarantined_at=self._clock.now(),
             )
         )
+        if added and self._metrics is not None:
+            self._metrics.quarantined.inc()
         if added:
             log.warning(
                 "Ereignis %s in %s (Typ %s, von %s) in Quarantäne: %s",
@@ -261,6 +268,7 @@ class Engine:
     def _command(self, uow: UnitOfWork, msg: TextMessage, result: IngestResult) -> None:
         if invocation(msg.body, self._dispatcher.prefix) is None or uow.inbox.seen(msg.event_id):
             return
+        started = time.perf_counter()
         ctx = CommandContext(**self._context_fields(uow, msg))
         error_ref: str | None = None
         try:
@@ -284,8 +292,20 @@ class Engine:
             result.outbox.extend(OutboxItem.of(row) for row in ctx.posts)
         self._record(uow, msg, "command", outcome.command, outcome.kind, error_ref)
         log.info(
-            "Befehl %s von Ereignis %s: %s", outcome.command or "?", msg.event_id, outcome.kind
+            "Befehl %s von Ereignis %s: %s",
+            outcome.command or "?",
+            msg.event_id,
+            outcome.kind,
+            extra=log_fields(
+                event_id=msg.event_id,
+                room_id=msg.room_id,
+                command=outcome.command,
+                outcome=outcome.kind,
+                ref=error_ref,
+            ),
         )
+        if self._metrics is not None:
+            self._metrics.command(outcome.kind, time.perf_counter() - started)
         self._enqueue_reply(
             result,
             uow,

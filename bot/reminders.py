@@ -27,6 +27,7 @@ from apscheduler.schedulers.asyncio import AsyncIOScheduler
 from bot.clock import Clock
 from bot.engine import notice_content
 from bot.ids import EventId, RoomId, UserId
+from bot.metrics import Metrics
 from bot.outbox import OutboxItem
 from bot.txn import txn_id_for
 from commands.agenda import SYSTEM_ACTOR, content_hash, render
@@ -101,6 +102,7 @@ class ReminderRunner:
         calendar: Calendar | None = None,
         circles: Circles | None = None,
         retention: Retention | None = None,
+        metrics: Metrics | None = None,
     ) -> None:
         self._db = db
         self._clock = clock
@@ -110,6 +112,7 @@ class ReminderRunner:
         self._prefix = prefix
         self._calendar = calendar or Calendar()
         self._circles = circles or Circles()
+        self._metrics = metrics
         self._daily_on: date | None = None  # the Berlin day the daily pass last ran
         self._retention = retention
 
@@ -226,6 +229,8 @@ class ReminderRunner:
             )
         _late(doc, row, now)
         row.state, row.sent_at = "gesendet", now
+        if self._metrics is not None:
+            self._metrics.reminder(late=now - row.due_at > LATE_AFTER)
         return [
             self._post(
                 uow,

@@ -162,6 +162,9 @@ def prepare_bot(
         "[logging]",
         'level = "INFO"',
         "",
+        "[health]",
+        'listen = "127.0.0.1:0"  # a free port: several test bots and runs side by side',
+        "",
         *agency_toml(
             agency
             if agency is not None

@@ -371,7 +371,7 @@ async def test_reminders_one_day_and_one_hour_ahead_reply_to_the_agenda_once(
         assert day.decrypted
         assert when in day.body, day.body
         assert f"Termin #{planned.session}" in day.body, day.body
-        assert "1 Fall/Fälle" in day.body, day.body
+        assert "1 Fall auf der Tagesordnung" in day.body, day.body
         assert "Beteiligte Institutionen: Jobcenter Wetterau, Jugendamt Wetterau" in day.body
         assert "verspätet" not in day.body
         [nudge] = await room.wait_for(lambda s: "Tagesordnung nicht bestätigt" in s.body)

@@ -14,6 +14,7 @@ import re
 from datetime import UTC, date, datetime, time, timedelta
 from pathlib import Path
 
+import aiohttp
 import pytest
 
 from bot.clock import FakeClock
@@ -153,5 +154,18 @@ async def test_two_rooms_on_one_bot_share_nothing_but_the_bot(
         assert "Umfrage" in poll
         # the bot never posted into a room it was not asked from about another's data
         assert not [s for s in mod_b.seen if s.room_id == room_a]
+        # the operator's view: ready, counted, and no room, person or case in the metrics
+        assert bot.app.health is not None
+        assert bot.app.health.port is not None
+        async with aiohttp.ClientSession() as http:
+            base = f"http://127.0.0.1:{bot.app.health.port}"
+            async with http.get(f"{base}/readyz") as ready:
+                assert ready.status == 200, await ready.text()
+            async with http.get(f"{base}/metrics") as scraped:
+                metrics = await scraped.text()
+        assert 'fkbot_commands_total{outcome="ok"}' in metrics
+        assert "fkbot_active 1.0" in metrics
+        for secret in (room_a, room_b, shared.user_id, setup.user_id, *cases):
+            assert secret not in metrics
     finally:
         await bot.stop()

@@ -21,6 +21,7 @@ from bot.clock import FakeClock
 from bot.engine import Engine
 from bot.events import Reaction, SyncBatch, TextMessage
 from bot.ids import EventId, RoomId, UserId
+from bot.metrics import Metrics
 from bot.reminders import ReminderRunner
 from bot.txn import txn_id_for
 from commands.calendar import Calendar
@@ -128,6 +129,7 @@ class Room:
         room_id: RoomId = ROOM,
         engine: Engine | None = None,
         circles: Circles | None = None,
+        metrics: Metrics | None = None,
     ) -> None:
         self.db = db
         self.clock = clock
@@ -143,6 +145,7 @@ class Room:
             org=ORG,
             calendar=self.calendar,
             circles=circles,
+            metrics=metrics,
         )
         self._batches = _batches
         self.engine.ingest(self._batch())  # the room becomes known (first start: history skipped)
