@@ -94,12 +94,31 @@ def internal_error_reply(ref: str) -> Reply:
     )
 
 
+# Matrix refuses events over 64 KiB (after encryption, which adds a third); every text
+# the bot sends stays under this, whatever the data.
+MAX_TEXT_BYTES = 32 * 1024
+CUT_NOTE = "\n\n… gekürzt: zu lang für eine Nachricht. Bitte gezielter fragen (z. B. seite=)."
+
+
+def _bounded(reply: Reply) -> dict[str, str]:
+    """Body and HTML, or — when together they would exceed the limit — the plain text
+    cut at a line and marked as cut (HTML cannot be cut safely, so it is left out)."""
+    if len(reply.plain.encode()) + len(reply.html.encode()) <= MAX_TEXT_BYTES:
+        return {
+            "body": reply.plain,
+            "format": "org.matrix.custom.html",
+            "formatted_body": reply.html,
+        }
+    budget = MAX_TEXT_BYTES - len(CUT_NOTE.encode())
+    cut = reply.plain.encode()[:budget].decode("utf-8", errors="ignore")
+    cut = cut[: cut.rfind("\n")] if "\n" in cut else cut
+    return {"body": cut + CUT_NOTE}
+
+
 def reply_content(reply: Reply, *, in_reply_to: EventId, mention: UserId) -> dict[str, Any]:
     return {
         "msgtype": "m.notice" if reply.notice else "m.text",
-        "body": reply.plain,
-        "format": "org.matrix.custom.html",
-        "formatted_body": reply.html,
+        **_bounded(reply),
         "m.relates_to": {"m.in_reply_to": {"event_id": in_reply_to}},
         "m.mentions": {"user_ids": list(dict.fromkeys([mention, *reply.mentions]))},
     }
@@ -109,9 +128,7 @@ def notice_content(reply: Reply, *, mentions: list[str]) -> dict[str, Any]:
     """A message of the bot's own (not a reply), mentioning ``mentions``."""
     return {
         "msgtype": "m.notice",
-        "body": reply.plain,
-        "format": "org.matrix.custom.html",
-        "formatted_body": reply.html,
+        **_bounded(reply),
         "m.mentions": {"user_ids": mentions},
     }
 

@@ -32,7 +32,7 @@ from bot.outbox import OutboxItem
 from bot.txn import txn_id_for
 from commands.agenda import SYSTEM_ACTOR, content_hash, render
 from commands.calendar import Calendar
-from commands.casework import institution_name_in, reevaluate_case
+from commands.casework import institution_name_in, reevaluate
 from commands.circle import Circles
 from commands.conference import collect, recheck_agenda, render_minutes
 from commands.dates import LOCAL_TZ, local_date
@@ -172,8 +172,7 @@ class ReminderRunner:
                 org=self._org,
                 calendar=self._circles.policy(room_id).calendar or self._calendar,
             )
-            for pseudonym in sorted({r.case_pseudonym for r in uow.cases.open_requests()}):
-                reevaluate_case(ctx, pseudonym)
+            reevaluate(ctx, uow.cases.open_requests())  # the room's facts in three queries
             plan = replan(ctx)  # materialises the horizon first
             placed, removed = placed + len(plan.placed), removed + len(plan.removed)
         uow.in_room(None)

@@ -7,6 +7,7 @@ transaction; every reply names only pseudonyms, institutions and codes.
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
 from enum import StrEnum
 from typing import Annotated
 
@@ -36,12 +37,33 @@ from commands.pdguard import scan
 from commands.pseudonym import Pseudonym, new_pseudonym
 from commands.reply import Doc, Reply, b, code
 from commands.sessions import replan, report, when_text
-from storage.models import CaseFile, ConferenceRequest, Consent, Revocation, Schutzauftrag
+from storage.models import (
+    CaseFile,
+    ConferenceRequest,
+    Consent,
+    Revocation,
+    Schutzauftrag,
+    Session,
+)
 
 _DOC_REF = re.compile(r"[A-Za-z0-9ÄÖÜäöüß._\-]{1,64}")
 _WORDY = re.compile(r"[A-Za-zÄÖÜäöüß]{9,}")  # a run of letters that long is a word or name
 Institutions = Annotated[str, Label("institution,…")]
 DateText = Annotated[str, Label("datum")]
+
+
+PAGE_SIZE = 50  # requests per page of `anfragen`: a page stays far below 32 KiB
+
+
+class RequestFilter(StrEnum):
+    """What `anfragen status=` accepts."""
+
+    WARTET = "wartet"
+    BEREIT = "bereit"
+
+    @property
+    def state(self) -> str:
+        return RequestState.WAITING if self is RequestFilter.WARTET else RequestState.READY
 
 
 class Urgency(StrEnum):
@@ -435,15 +457,46 @@ def register(registry: CommandRegistry) -> None:
 
     @registry.command(
         "anfragen",
-        summary="Listet die offenen Anfragen (nur Pseudonyme).",
-        examples=("anfragen",),
+        summary="Listet die offenen Anfragen (nur Pseudonyme), seitenweise und gefiltert.",
+        params={
+            "seite": f"Seite der Liste ({PAGE_SIZE} Anfragen je Seite)",
+            "status": "nur wartende (wartet) oder bereite (bereit) Anfragen",
+            "termin": "nur Anfragen auf der Tagesordnung dieses Termins",
+            "institution": "nur Anfragen, an denen diese Institution beteiligt ist",
+        },
+        examples=("anfragen", "anfragen status=wartet", "anfragen termin=12 seite=2"),
     )
-    def anfragen(ctx: CommandContext) -> Reply:
-        requests = ctx.uow.cases.open_requests()
-        doc = Doc().para(b("Offene Anfragen"), f" ({len(requests)})")
+    def anfragen(
+        ctx: CommandContext,
+        *,
+        seite: int | None = None,
+        status: RequestFilter | None = None,
+        termin: int | None = None,
+        institution: str | None = None,
+    ) -> Reply:
+        page = seite or 1
+        if page < 1:
+            raise ArgumentError("Die Seite ist eine Zahl ab 1.")
+        key = ctx.org.institution(institution).key if institution is not None else None
+        total, requests = ctx.uow.cases.open_requests_page(
+            state=status.state if status is not None else None,
+            session_id=termin,
+            institution=key,
+            offset=(page - 1) * PAGE_SIZE,
+            limit=PAGE_SIZE,
+        )
+        filtered = any(v is not None for v in (status, termin, institution))
+        doc = Doc().para(b("Offene Anfragen"), f" ({total}{', gefiltert' if filtered else ''})")
         if not requests:
+            if total:
+                pages = -(-total // PAGE_SIZE)
+                return doc.para(f"Seite {page} gibt es nicht; es gibt {pages}.").build()
             return doc.para("Keine offenen Anfragen.").build()
-        doc.items([_request_line(ctx, r) for r in requests])
+        doc.items(_request_lines(ctx, requests))
+        pages = -(-total // PAGE_SIZE)
+        if pages > 1:
+            more = f" Weiter: {ctx.prefix} anfragen seite={page + 1}" if page < pages else ""
+            doc.para(f"Seite {page} von {pages}.{more}")
         return doc.build()
 
     @registry.command(
@@ -469,7 +522,7 @@ def register(registry: CommandRegistry) -> None:
         requests = ctx.uow.cases.requests(case.pseudonym)
         if requests:
             doc.para("Anfragen:")
-            doc.items([_request_line(ctx, r) for r in requests])
+            doc.items(_request_lines(ctx, requests))
             for request in requests:
                 if request.state == RequestState.WAITING:
                     waiting = gate_for(
@@ -598,11 +651,18 @@ def _require_jugendamt(ctx: CommandContext) -> Institution:
     return institution
 
 
-def _request_line(ctx: CommandContext, request: ConferenceRequest) -> tuple[str, ...]:
+def _request_lines(
+    ctx: CommandContext, requests: Sequence[ConferenceRequest]
+) -> list[tuple[str, ...]]:
+    planned = ctx.uow.sessions.planned([r.id for r in requests])  # one query for all
+    return [_request_line(ctx, r, planned.get(r.id)) for r in requests]
+
+
+def _request_line(
+    ctx: CommandContext, request: ConferenceRequest, session: Session | None
+) -> tuple[str, ...]:
     marks = " · § 8a" if request.basis == LEGAL_BASIS_8A else ""
     latest = f", bis {format_date(request.latest_date)}" if request.latest_date else ""
-    placement = ctx.uow.sessions.placement_of(request.id)
-    session = ctx.uow.sessions.get(placement.session_id) if placement else None
     planned = f" → Termin #{session.id} am {when_text(session.starts_at)}" if session else ""
     return (
         f"#{request.id} {request.case_pseudonym} – {request.topic}, {request.urgency}, "

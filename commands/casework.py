@@ -126,6 +126,40 @@ def schutzauftrag_active(uow: UnitOfWork, pseudonym: str) -> bool:
     return any(s.state == "bestätigt" for s in uow.cases.schutzauftraege(pseudonym))
 
 
+class GateFacts:
+    """The consent facts of many cases, loaded in three queries, for the gate and placement.
+
+    Replanning a room asks "may request R be discussed on day D?" for every open request
+    and candidate session; asked of the database each time, that was a query per pair.
+    """
+
+    def __init__(self, uow: UnitOfWork, pseudonyms: Iterable[str]) -> None:
+        wanted = set(pseudonyms)
+        self._consents = {
+            p: consent_facts(rows) for p, rows in uow.cases.consents_of(wanted).items()
+        }
+        self._revocations = {
+            p: revocation_facts(rows) for p, rows in uow.cases.revocations_of(wanted).items()
+        }
+        self._schutzauftrag = uow.cases.confirmed_schutzauftrag(wanted)
+
+    def gate(self, request: ConferenceRequest, day: date) -> GateResult:
+        return consent_gate(
+            self._consents.get(request.case_pseudonym, []),
+            self._revocations.get(request.case_pseudonym, []),
+            request.participants,
+            day,
+            entrusted=request.entrusted,
+        )
+
+    def schutzauftrag(self, pseudonym: str) -> bool:
+        return pseudonym in self._schutzauftrag
+
+    def allows(self, request: ConferenceRequest, day: date) -> bool:
+        """A confirmed Schutzauftrag or the gate on ``day``."""
+        return self.schutzauftrag(request.case_pseudonym) or self.gate(request, day).allowed
+
+
 @dataclass(frozen=True)
 class Evaluation:
     request: ConferenceRequest
@@ -133,15 +167,16 @@ class Evaluation:
     before: str
 
 
-def evaluate(uow: UnitOfWork, request: ConferenceRequest, today: date) -> Evaluation:
+def evaluate(
+    uow: UnitOfWork, request: ConferenceRequest, today: date, facts: GateFacts | None = None
+) -> Evaluation:
     """Set ``state`` and ``basis`` of an open request from today's facts."""
     before = request.state
-    gate = gate_for(
-        uow, request.case_pseudonym, request.participants, today, entrusted=request.entrusted
-    )
+    facts = facts or GateFacts(uow, [request.case_pseudonym])
+    gate = facts.gate(request, today)
     if gate.allowed:
         request.state, request.basis = RequestState.READY, BASIS_CONSENT
-    elif schutzauftrag_active(uow, request.case_pseudonym):
+    elif facts.schutzauftrag(request.case_pseudonym):
         request.state, request.basis = RequestState.READY, LEGAL_BASIS_8A
     else:
         request.state, request.basis = RequestState.WAITING, None
@@ -150,9 +185,16 @@ def evaluate(uow: UnitOfWork, request: ConferenceRequest, today: date) -> Evalua
 
 def reevaluate_case(ctx: CommandContext, pseudonym: str) -> list[Evaluation]:
     """Re-run the gate for every open request of a case; audit and return the changes."""
+    return reevaluate(ctx, ctx.uow.cases.open_requests(pseudonym))
+
+
+def reevaluate(ctx: CommandContext, requests: Sequence[ConferenceRequest]) -> list[Evaluation]:
+    """Re-run the gate for ``requests`` (their facts loaded at once); audit the changes."""
+    facts = GateFacts(ctx.uow, {r.case_pseudonym for r in requests})
     changed = []
-    for request in ctx.uow.cases.open_requests(pseudonym):
-        result = evaluate(ctx.uow, request, local_date(ctx.now))
+    for request in requests:
+        pseudonym = request.case_pseudonym
+        result = evaluate(ctx.uow, request, local_date(ctx.now), facts)
         if result.before != request.state:
             request.updated_at = ctx.now
             audit(

@@ -51,6 +51,7 @@ NOT_HANDLED = "nicht behandelt"
 CLOSED_REQUEST = "erledigt"
 DISCUSSED_REQUEST = "besprochen"
 MAX_TEXT = 1000
+OVERVIEW_ITEMS = 20  # per list in `übersicht`: the reply stays short whatever the backlog
 _USER = re.compile(r"@[^\s:]+:[^\s]+")
 _DUE = re.compile(r"^(?P<text>.*?)\s+bis\s+(?P<due>\S+)\s*$", re.DOTALL)
 REVIEW_HOUR = time(8, 0)
@@ -866,23 +867,28 @@ def register(registry: CommandRegistry) -> None:
             ]
             or [("keine",)]
         )
-        waiting = [r for r in uow.cases.open_requests() if r.state == RequestState.WAITING]
-        doc.para(b(f"Anfragen ohne ausreichende Einwilligung: {len(waiting)}"))
-        doc.items([(f"#{r.id} {r.case_pseudonym} – {r.topic}",) for r in waiting[:10]])
+        waiting_count = uow.cases.count_open_requests(RequestState.WAITING)
+        waiting = uow.cases.open_requests(state=RequestState.WAITING, limit=10)
+        doc.para(b(f"Anfragen ohne ausreichende Einwilligung: {waiting_count}"))
+        doc.items([(f"#{r.id} {r.case_pseudonym} – {r.topic}",) for r in waiting])
+        if waiting_count > len(waiting):
+            doc.para(f"… alle: {ctx.prefix} anfragen status=wartet")
         reviews = uow.outcomes.overdue_reviews()
         tasks = uow.outcomes.overdue_tasks(today)
         doc.para(b(f"Überfällig: {len(reviews)} Wiedervorlage(n), {len(tasks)} Aufgabe(n)"))
-        doc.items(
-            [(f"Wiedervorlage {r.case_pseudonym} seit {format_date(r.due)}",) for r in reviews]
-            + [
-                (f"Aufgabe {t.case_pseudonym}: {t.owner}, fällig {format_date(t.due)}",)
-                for t in tasks
-                if t.due is not None
-            ]
-        )
+        overdue = [
+            (f"Wiedervorlage {r.case_pseudonym} seit {format_date(r.due)}",) for r in reviews
+        ] + [
+            (f"Aufgabe {t.case_pseudonym}: {t.owner}, fällig {format_date(t.due)}",)
+            for t in tasks
+            if t.due is not None
+        ]
+        doc.items(overdue[:OVERVIEW_ITEMS])
+        if len(overdue) > OVERVIEW_ITEMS:
+            doc.para(f"… und {len(overdue) - OVERVIEW_ITEMS} weitere.")
         minutes = uow.outcomes.unconfirmed_minutes()
         doc.para(b(f"Unbestätigte Protokolle: {len(minutes)}"))
-        doc.items([(f"Termin #{m.session_id}",) for m in minutes])
+        doc.items([(f"Termin #{m.session_id}",) for m in minutes[:OVERVIEW_ITEMS]])
         return doc.build()
 
     @registry.reaction("✅")

@@ -18,11 +18,10 @@ from typing import Annotated
 
 from commands.calendar import Calendar
 from commands.casework import (
+    GateFacts,
     RequestState,
     audit,
     date_arg,
-    gate_for,
-    schutzauftrag_active,
 )
 from commands.dates import LOCAL_TZ, Towards, format_date, local_date
 from commands.errors import ArgumentError, RepeatedOption, UserError
@@ -102,12 +101,7 @@ def materialize(ctx: CommandContext) -> int:
 
 def allowed(uow: UnitOfWork, request: ConferenceRequest, day: date) -> bool:
     """May this request be discussed on ``day``: a confirmed Schutzauftrag or the gate."""
-    if schutzauftrag_active(uow, request.case_pseudonym):
-        return True
-    gate = gate_for(
-        uow, request.case_pseudonym, request.participants, day, entrusted=request.entrusted
-    )
-    return gate.allowed
+    return GateFacts(uow, [request.case_pseudonym]).allows(request, day)
 
 
 @dataclass(frozen=True)
@@ -124,8 +118,12 @@ def replan(ctx: CommandContext) -> Replan:
     by_id = {s.id: s for s in upcoming}
     removed: list[tuple[ConferenceRequest, Session]] = []
     candidates: dict[int, ConferenceRequest] = {}
-    for request in ctx.uow.cases.open_requests():
-        placement = ctx.uow.sessions.placement_of(request.id)
+    # Everything the loop needs, in a fixed number of queries however many requests.
+    requests = ctx.uow.cases.open_requests()
+    placements = ctx.uow.sessions.placements_of([r.id for r in requests])
+    facts = GateFacts(ctx.uow, {r.case_pseudonym for r in requests})
+    for request in requests:
+        placement = placements.get(request.id)
         if placement is not None:
             session = by_id.get(placement.session_id)
             if session is None:
@@ -134,7 +132,7 @@ def replan(ctx: CommandContext) -> Replan:
             if (
                 request.state == RequestState.READY
                 and in_time
-                and allowed(ctx.uow, request, _day(session))
+                and facts.allows(request, _day(session))
             ):
                 continue
             ctx.uow.sessions.unplace(request.id)
@@ -155,7 +153,7 @@ def replan(ctx: CommandContext) -> Replan:
             for r in candidates.values()
         ],
         [OpenSession(s.id, s.starts_at, s.capacity, taken.get(s.id, 0)) for s in upcoming],
-        lambda request_id, day: allowed(ctx.uow, candidates[request_id], day),
+        lambda request_id, day: facts.allows(candidates[request_id], day),
         ctx.now,
     )
     placed = []

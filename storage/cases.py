@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Collection, Iterator, Sequence
 
-from sqlalchemy import func, select
+from sqlalchemy import String, cast, func, select
 from sqlalchemy.orm import Session
 
 from storage.models import (
@@ -12,6 +12,7 @@ from storage.models import (
     CaseFile,
     ConferenceRequest,
     Consent,
+    Placement,
     Revocation,
     RoleSnapshot,
     Schutzauftrag,
@@ -19,6 +20,13 @@ from storage.models import (
 from storage.scope import Scope
 
 OPEN_REQUEST_STATES = ("wartet_einwilligung", "bereit")
+IN_CHUNK = 30_000  # values per IN list: below SQLite's 32 766 and PostgreSQL's 65 535 parameters
+
+
+def _chunks(values: Collection[str]) -> Iterator[list[str]]:
+    ordered = sorted(values)
+    for start in range(0, len(ordered), IN_CHUNK):
+        yield ordered[start : start + IN_CHUNK]
 
 
 class CaseRepository:
@@ -88,6 +96,97 @@ class CaseRepository:
         self._s.add(revocation)
         self._s.flush()
 
+    # gate facts of many cases at once: one query each, however many cases
+    def consents_of(self, pseudonyms: Collection[str]) -> dict[str, list[Consent]]:
+        found: dict[str, list[Consent]] = {p: [] for p in pseudonyms}
+        for chunk in _chunks(pseudonyms):
+            for row in self._s.scalars(
+                select(Consent)
+                .where(
+                    Consent.case_pseudonym.in_(chunk),
+                    self._scope.case_filter(Consent.case_pseudonym),
+                )
+                .order_by(Consent.case_pseudonym, Consent.version)
+            ):
+                found[row.case_pseudonym].append(row)
+        return found
+
+    def revocations_of(self, pseudonyms: Collection[str]) -> dict[str, list[Revocation]]:
+        found: dict[str, list[Revocation]] = {p: [] for p in pseudonyms}
+        for chunk in _chunks(pseudonyms):
+            for row in self._s.scalars(
+                select(Revocation)
+                .where(
+                    Revocation.case_pseudonym.in_(chunk),
+                    self._scope.case_filter(Revocation.case_pseudonym),
+                )
+                .order_by(Revocation.case_pseudonym, Revocation.id)
+            ):
+                found[row.case_pseudonym].append(row)
+        return found
+
+    def confirmed_schutzauftrag(self, pseudonyms: Collection[str]) -> set[str]:
+        """The cases among ``pseudonyms`` with a confirmed Schutzauftrag."""
+        found: set[str] = set()
+        for chunk in _chunks(pseudonyms):
+            found.update(
+                self._s.scalars(
+                    select(Schutzauftrag.case_pseudonym).where(
+                        Schutzauftrag.case_pseudonym.in_(chunk),
+                        Schutzauftrag.state == "bestätigt",
+                        self._scope.case_filter(Schutzauftrag.case_pseudonym),
+                    )
+                )
+            )
+        return found
+
+    def open_requests_page(
+        self,
+        *,
+        state: str | None = None,
+        session_id: int | None = None,
+        institution: str | None = None,
+        offset: int = 0,
+        limit: int = 50,
+    ) -> tuple[int, Sequence[ConferenceRequest]]:
+        """(how many match, the page): open requests filtered by state, the session they
+        are placed in and a participating institution, in request order."""
+        query = select(ConferenceRequest).where(
+            ConferenceRequest.state.in_(OPEN_REQUEST_STATES),
+            self._scope.where(ConferenceRequest.room_id),
+        )
+        if state is not None:
+            query = query.where(ConferenceRequest.state == state)
+        if session_id is not None:
+            query = query.where(
+                ConferenceRequest.id.in_(
+                    select(Placement.request_id).where(Placement.session_id == session_id)
+                )
+            )
+        if institution is not None:
+            # participants is a JSON list of institution keys (a–z, 0–9, - and _ only)
+            query = query.where(
+                cast(ConferenceRequest.participants, String).like(f'%"{institution}"%')
+            )
+        total = int(self._s.scalar(select(func.count()).select_from(query.subquery())) or 0)
+        rows = self._s.scalars(
+            query.order_by(ConferenceRequest.id).offset(offset).limit(limit)
+        ).all()
+        return total, rows
+
+    def count_open_requests(self, state: str | None = None) -> int:
+        query = (
+            select(func.count())
+            .select_from(ConferenceRequest)
+            .where(
+                ConferenceRequest.state.in_(OPEN_REQUEST_STATES),
+                self._scope.where(ConferenceRequest.room_id),
+            )
+        )
+        if state is not None:
+            query = query.where(ConferenceRequest.state == state)
+        return int(self._s.scalar(query) or 0)
+
     # requests
     def add_request(self, request: ConferenceRequest) -> None:
         if request.room_id is None:
@@ -112,14 +211,26 @@ class CaseRepository:
             return None
         return request
 
-    def open_requests(self, pseudonym: str | None = None) -> Sequence[ConferenceRequest]:
+    def open_requests(
+        self,
+        pseudonym: str | None = None,
+        *,
+        state: str | None = None,
+        offset: int = 0,
+        limit: int | None = None,
+    ) -> Sequence[ConferenceRequest]:
         query = select(ConferenceRequest).where(
             ConferenceRequest.state.in_(OPEN_REQUEST_STATES),
             self._scope.where(ConferenceRequest.room_id),
         )
         if pseudonym is not None:
             query = query.where(ConferenceRequest.case_pseudonym == pseudonym)
-        return self._s.scalars(query.order_by(ConferenceRequest.id)).all()
+        if state is not None:
+            query = query.where(ConferenceRequest.state == state)
+        query = query.order_by(ConferenceRequest.id).offset(offset)
+        if limit is not None:
+            query = query.limit(limit)
+        return self._s.scalars(query).all()
 
     # Schutzauftrag
     def schutzauftraege(self, pseudonym: str) -> Sequence[Schutzauftrag]:

@@ -8,6 +8,7 @@ from datetime import datetime, timedelta
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session as OrmSession
 
+from storage.cases import IN_CHUNK
 from storage.models import ConferenceRequest, Placement, Reminder, Session, SessionSeries
 from storage.scope import Scope, left_rooms
 
@@ -88,6 +89,33 @@ class SessionRepository:
             .group_by(Placement.session_id)
         ).all()
         return {int(session_id): int(count) for session_id, count in rows}
+
+    def placements_of(self, request_ids: Sequence[int]) -> dict[int, Placement]:
+        """Request id → its placement, for many requests in one query (per IN_CHUNK ids)."""
+        found: dict[int, Placement] = {}
+        ids = sorted(set(request_ids))
+        for start in range(0, len(ids), IN_CHUNK):
+            for row in self._s.scalars(
+                select(Placement).where(Placement.request_id.in_(ids[start : start + IN_CHUNK]))
+            ):
+                found[row.request_id] = row
+        return found
+
+    def planned(self, request_ids: Sequence[int]) -> dict[int, Session]:
+        """Request id → the session it is placed in (one query per IN_CHUNK ids)."""
+        found: dict[int, Session] = {}
+        ids = sorted(set(request_ids))
+        for start in range(0, len(ids), IN_CHUNK):
+            for request_id, session in self._s.execute(
+                select(Placement.request_id, Session)
+                .join(Session, Session.id == Placement.session_id)
+                .where(
+                    Placement.request_id.in_(ids[start : start + IN_CHUNK]),
+                    self._scope.where(Session.room_id),
+                )
+            ):
+                found[int(request_id)] = session
+        return found
 
     def placement_of(self, request_id: int) -> Placement | None:
         return self._s.scalars(
