@@ -126,7 +126,7 @@ def cmd_audit_verify(args: argparse.Namespace) -> int:
         return 2
     try:
         with db.uow() as uow:
-            verdict = verify(uow.audit.entries(), uow.audit.head())
+            verdict = verify(uow.audit.stream(), uow.audit.head())
     finally:
         db.engine.dispose()
     if verdict.ok:

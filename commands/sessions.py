@@ -12,6 +12,7 @@ so they are case data (encrypted rooms only); ``termine`` shows counts and is no
 from __future__ import annotations
 
 import re
+from collections.abc import Collection
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
 from typing import Annotated
@@ -111,15 +112,31 @@ class Replan:
     unplaced: list[tuple[ConferenceRequest, str]]
 
 
-def replan(ctx: CommandContext) -> Replan:
-    """Drop placements the gate no longer allows; place ready requests that have none."""
+def replan(ctx: CommandContext, cases: Collection[str] | None = None) -> Replan:
+    """Drop placements the gate no longer allows; place ready requests that have none.
+
+    ``cases``: only these cases changed (a consent, a revocation, a new request), so
+    only their requests are looked at — the work grows with the change, not with the
+    room. Other requests could only move up if a place became free; when this took a
+    request off an agenda, the whole room is planned again.
+    """
+    plan = _replan(ctx, cases)
+    if cases is None or not plan.removed:
+        return plan
+    room = _replan(ctx, None)
+    return Replan(plan.placed + room.placed, plan.removed + room.removed, room.unplaced)
+
+
+def _replan(ctx: CommandContext, cases: Collection[str] | None) -> Replan:
     materialize(ctx)
     upcoming = list(ctx.uow.sessions.upcoming(ctx.now))
     by_id = {s.id: s for s in upcoming}
     removed: list[tuple[ConferenceRequest, Session]] = []
     candidates: dict[int, ConferenceRequest] = {}
     # Everything the loop needs, in a fixed number of queries however many requests.
-    requests = ctx.uow.cases.open_requests()
+    requests = (
+        ctx.uow.cases.open_requests() if cases is None else ctx.uow.cases.open_requests_of(cases)
+    )
     placements = ctx.uow.sessions.placements_of([r.id for r in requests])
     facts = GateFacts(ctx.uow, {r.case_pseudonym for r in requests})
     for request in requests:

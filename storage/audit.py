@@ -54,7 +54,7 @@ import json
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, Protocol
 
 from sqlalchemy import or_, select, update
 from sqlalchemy.orm import Session
@@ -80,16 +80,45 @@ def _iso(at: datetime) -> str:
     return at.astimezone(UTC).isoformat(timespec="microseconds")
 
 
-def payload(entry: AuditEntry) -> dict[str, Any]:
+class EntryLike(Protocol):
+    """What verification and export read of an entry: a model or a plain row."""
+
+    @property
+    def seq(self) -> int: ...
+    @property
+    def at(self) -> datetime: ...
+    @property
+    def room_id(self) -> str | None: ...
+    @property
+    def actor(self) -> str: ...
+    @property
+    def institution(self) -> str | None: ...
+    @property
+    def action(self) -> str: ...
+    @property
+    def pseudonym(self) -> str | None: ...
+    @property
+    def detail(self) -> dict[str, Any]: ...
+    @property
+    def payload_hash(self) -> str: ...
+    @property
+    def redacted_at(self) -> datetime | None: ...
+    @property
+    def prev_hash(self) -> str: ...
+    @property
+    def hash(self) -> str: ...
+
+
+def payload(entry: EntryLike) -> dict[str, Any]:
     """The redactable part of an entry."""
     return {"institution": entry.institution, "detail": entry.detail}
 
 
-def payload_hash(entry: AuditEntry) -> str:
+def payload_hash(entry: EntryLike) -> str:
     return _digest(payload(entry))
 
 
-def canonical(entry: AuditEntry) -> dict[str, Any]:
+def canonical(entry: EntryLike) -> dict[str, Any]:
     """What the entry's hash covers: the frame, the payload's hash and the link.
 
     ``room`` is part of the frame only when set, so entries written before rooms were
@@ -109,11 +138,11 @@ def canonical(entry: AuditEntry) -> dict[str, Any]:
     return frame
 
 
-def entry_hash(entry: AuditEntry) -> str:
+def entry_hash(entry: EntryLike) -> str:
     return _digest(canonical(entry))
 
 
-def exported(entry: AuditEntry) -> dict[str, Any]:
+def exported(entry: EntryLike) -> dict[str, Any]:
     """One line of ``fkbot audit export``: the entry as stored, redacted or not.
 
     ``hash`` is the SHA-256 of the canonical JSON of the keys of :func:`canonical`;
@@ -204,6 +233,14 @@ class AuditLog:
             )
         yield from self._s.scalars(query.execution_options(yield_per=1000))
 
+    def stream(self) -> Iterator[EntryLike]:
+        """Every entry in seq order as plain rows, fetched in batches: memory stays flat
+        however long the chain (the ORM would keep each loaded entry in its session)."""
+        result = self._s.execute(
+            select(AuditEntry.__table__).order_by(AuditEntry.seq).execution_options(yield_per=1000)
+        )
+        yield from result
+
     def head(self) -> tuple[int, str] | None:
         row = self._s.get(AuditHead, 1)
         return (row.seq, row.hash) if row else None
@@ -226,7 +263,7 @@ def _at(seq: int, prev_hash: str, problem: str) -> Verdict:
     return Verdict(seq - 1, prev_hash, seq, problem)
 
 
-def verify(entries: Iterable[AuditEntry], head: tuple[int, str] | None) -> Verdict:
+def verify(entries: Iterable[EntryLike], head: tuple[int, str] | None) -> Verdict:
     """Walk the chain in seq order; stop at the first entry that does not fit.
 
     A redaction is only settled by a later deletion record, so a redacted entry

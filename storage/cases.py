@@ -140,6 +140,21 @@ class CaseRepository:
             )
         return found
 
+    def open_requests_of(self, pseudonyms: Collection[str]) -> list[ConferenceRequest]:
+        """The open requests of these cases, in request order."""
+        found: list[ConferenceRequest] = []
+        for chunk in _chunks(pseudonyms):
+            found.extend(
+                self._s.scalars(
+                    select(ConferenceRequest).where(
+                        ConferenceRequest.case_pseudonym.in_(chunk),
+                        ConferenceRequest.state.in_(OPEN_REQUEST_STATES),
+                        self._scope.where(ConferenceRequest.room_id),
+                    )
+                )
+            )
+        return sorted(found, key=lambda r: r.id)
+
     def open_requests_page(
         self,
         *,

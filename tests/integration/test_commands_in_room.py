@@ -117,8 +117,12 @@ async def test_unknown_command_suggests_and_never_echoes_personal_data(
 async def test_overlong_control_and_bidi_input_is_refused(test_room: AgencyRoom) -> None:
     long = await ask(test_room, "!fk ping " + "x" * 10_000)
     assert "zu lang (10009 Zeichen, höchstens 4000)" in long
-    bidi = await ask(test_room, "!fk ping \u202egnp")
-    assert "U+202E" in bidi
+    # bidi marks are dropped before reading (a client may put them anywhere); an
+    # invisible zero-width space inside a word is refused and named
+    bidi = await ask(test_room, "!fk \u202eping")
+    assert "pong" in bidi.casefold(), bidi
+    invisible = await ask(test_room, "!fk ping\u200bx")
+    assert "U+200B" in invisible
     control = await ask(test_room, "!fk zahl 1\x07")
     assert "U+0007" in control
     assert "Zahl" not in control

@@ -57,6 +57,6 @@ async def test_a_reminder_missed_while_down_is_sent_once_late_after_restart(
     finally:
         await bot.stop()
     [message] = reminders()  # one catch-up, not a burst, and not again after a restart
-    assert "in 1 Stunde" in message
+    assert "in 30 Minuten" in message  # sent at 09:30 for 10:00: the time really left
     assert "verspätet – fällig seit" in message
     assert f"{day:%d.%m.%Y} 10:00" in message

@@ -63,8 +63,12 @@ def _append(db: Database, count: int = N, *, start: int = 0) -> list[tuple[int, 
 
 
 def _verdict(db: Database) -> Verdict:
+    """The verdict over the ORM entries, which must equal the one over streamed rows
+    (what `fkbot audit verify` reads, in constant memory)."""
     with db.uow() as uow:
-        return verify(uow.audit.entries(), uow.audit.head())
+        verdict = verify(uow.audit.entries(), uow.audit.head())
+        assert verify(uow.audit.stream(), uow.audit.head()) == verdict
+        return verdict
 
 
 def _sql(db: Database, statement: str, *binds: Any, **params: Any) -> int:

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from datetime import UTC, date, datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
@@ -21,8 +21,7 @@ from sqlalchemy import event
 
 from bot.clock import FakeClock
 from bot.engine import MAX_TEXT_BYTES
-from commands.pseudonym import ALPHABET, check_char
-from storage.models import CaseFile, ConferenceRequest, Consent
+from bot.testing.seed import seed_cases
 from storage.uow import Database
 from tests.unit.harness import JA1, JC, Room
 
@@ -32,76 +31,6 @@ SMALL, LARGE = 50, 2000
 @pytest.fixture
 def clock() -> FakeClock:
     return FakeClock(datetime(2026, 11, 23, 9, 0, tzinfo=UTC))
-
-
-def _pseudonym(n: int) -> str:
-    digits = ""
-    for _ in range(5):
-        n, r = divmod(n, len(ALPHABET))
-        digits += ALPHABET[r]
-    full = digits + check_char(digits)
-    return f"FK-{full[:4]}-{full[4:]}"
-
-
-def seed(room: Room, count: int, start: int = 1000) -> list[str]:
-    """``count`` cases with consent and an open request, through the storage layer."""
-    now = room.clock.now()
-    cases = [_pseudonym(start + i) for i in range(count)]
-    with room.db.uow() as uow:
-        uow.session.add_all(
-            [
-                CaseFile(
-                    pseudonym=p,
-                    room_id=room.room_id,
-                    owner_institution="jugendamt",
-                    created_by=JA1,
-                    created_at=now,
-                    state="offen",
-                )
-                for p in cases
-            ]
-        )
-        uow.session.flush()
-        rows: list[Any] = []
-        for i, p in enumerate(cases):
-            waiting = i % 5 == 0
-            if not waiting:
-                rows.append(
-                    Consent(
-                        case_pseudonym=p,
-                        version=1,
-                        grantor="sorgeberechtigte",
-                        purpose="fallkonferenz",
-                        recipients=["jugendamt", "jobcenter"],
-                        form="schriftlich",
-                        given_on=date(2026, 11, 20),
-                        expires_on=None,
-                        document_ref="EW-1",
-                        recorded_by=JA1,
-                        recorded_institution="jugendamt",
-                        recorded_at=now,
-                    )
-                )
-            rows.append(
-                ConferenceRequest(
-                    case_pseudonym=p,
-                    room_id=room.room_id,
-                    requested_by=JC,
-                    requesting_institution="jobcenter",
-                    topic="Ausbildung",
-                    urgency="regulär",
-                    participants=["jugendamt", "jobcenter"],
-                    latest_date=None,
-                    entrusted=False,
-                    state="wartet_einwilligung" if waiting else "bereit",
-                    basis=None if waiting else "einwilligung",
-                    created_at=now,
-                    updated_at=now,
-                )
-            )
-        uow.session.add_all(rows)
-        uow.commit()
-    return cases
 
 
 @contextmanager
@@ -121,7 +50,7 @@ def counted(db: Database) -> Iterator[list[str]]:
 def _world(database: Database, clock: FakeClock, count: int) -> tuple[Room, list[str], int]:
     room = Room(database, clock)
     session = room.adhoc("26.11.2026 10:00")
-    cases = seed(room, count)
+    cases = seed_cases(room.db, room.room_id, room.clock.now(), count)
     room.mod("einplanen")  # the session fills up: the steady state
     return room, cases, session
 
