@@ -26,7 +26,6 @@ from commands.casework import LEGAL_BASIS_8A, institution_name_in
 from commands.dates import LOCAL_TZ
 from commands.errors import UserError
 from commands.framework import CommandContext, CommandRegistry, ReactionContext
-from commands.ical import CalendarEntry, render_ics
 from commands.org import Organisation, Role
 from commands.reply import Doc, Part, Reply, Span, b, code
 from commands.sessions import SessionNotFound, get_session, replan, report, when_text
@@ -100,6 +99,8 @@ def render(
 
 def session_ics(ctx: CommandContext, session: Session) -> bytes:
     """The session as an iTIP message: the room organises, institutions attend."""
+    from commands.ical import CalendarEntry, render_ics  # on use: icalendar is heavy
+
     server = ctx.room_id.partition(":")[2] or "localhost"
     items = ctx.uow.sessions.agenda(session.id) if session.state == "geplant" else []
     lines = [

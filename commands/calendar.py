@@ -6,8 +6,6 @@ from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta
 from functools import cache
 
-import holidays
-
 from commands.dates import LOCAL_TZ, local_date
 
 
@@ -15,6 +13,8 @@ from commands.dates import LOCAL_TZ, local_date
 def _holidays(land: str | None, year: int) -> frozenset[date]:
     if land is None:
         return frozenset()
+    import holidays  # on first use: rooms without a Land never load the tables
+
     return frozenset(holidays.country_holidays("DE", subdiv=land, years=year))
 
 

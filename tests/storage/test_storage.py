@@ -160,3 +160,12 @@ def test_known_rooms(database: Database) -> None:
         uow.commit()
     with database.uow() as uow:
         assert uow.sync.known_rooms() == {"!a", "!b"}
+
+
+def test_the_head_constant_names_alembics_head(database: Database) -> None:
+    """storage.db.HEAD lets a start skip loading Alembic; it must name the real head."""
+    from storage.db import HEAD, current_revision, head_revision
+
+    assert head_revision(database.engine) == HEAD
+    assert current_revision(database.engine) == HEAD
+    assert upgrade(database.engine) == []  # at the head: nothing run, nothing reported
