@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Collection, Iterator, Sequence
+from typing import Any, TypeVar
 
 from sqlalchemy import String, cast, func, select
 from sqlalchemy.orm import Session
@@ -20,6 +21,7 @@ from storage.models import (
 from storage.scope import Scope
 
 OPEN_REQUEST_STATES = ("wartet_einwilligung", "bereit")
+_CaseRow = TypeVar("_CaseRow", Consent, Revocation)
 IN_CHUNK = 30_000  # values per IN list: below SQLite's 32 766 and PostgreSQL's 65 535 parameters
 
 
@@ -98,29 +100,22 @@ class CaseRepository:
 
     # gate facts of many cases at once: one query each, however many cases
     def consents_of(self, pseudonyms: Collection[str]) -> dict[str, list[Consent]]:
-        found: dict[str, list[Consent]] = {p: [] for p in pseudonyms}
-        for chunk in _chunks(pseudonyms):
-            for row in self._s.scalars(
-                select(Consent)
-                .where(
-                    Consent.case_pseudonym.in_(chunk),
-                    self._scope.case_filter(Consent.case_pseudonym),
-                )
-                .order_by(Consent.case_pseudonym, Consent.version)
-            ):
-                found[row.case_pseudonym].append(row)
-        return found
+        return self._by_case(Consent, pseudonyms, Consent.version)
 
     def revocations_of(self, pseudonyms: Collection[str]) -> dict[str, list[Revocation]]:
-        found: dict[str, list[Revocation]] = {p: [] for p in pseudonyms}
+        return self._by_case(Revocation, pseudonyms, Revocation.id)
+
+    def _by_case(
+        self, model: type[_CaseRow], pseudonyms: Collection[str], order: Any
+    ) -> dict[str, list[_CaseRow]]:
+        """Rows of ``model`` for many cases, one query per IN_CHUNK cases, grouped."""
+        found: dict[str, list[_CaseRow]] = {p: [] for p in pseudonyms}
+        column = model.case_pseudonym
         for chunk in _chunks(pseudonyms):
             for row in self._s.scalars(
-                select(Revocation)
-                .where(
-                    Revocation.case_pseudonym.in_(chunk),
-                    self._scope.case_filter(Revocation.case_pseudonym),
-                )
-                .order_by(Revocation.case_pseudonym, Revocation.id)
+                select(model)
+                .where(column.in_(chunk), self._scope.case_filter(column))
+                .order_by(column, order)
             ):
                 found[row.case_pseudonym].append(row)
         return found
