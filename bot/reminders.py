@@ -16,6 +16,7 @@ as a safety net and after commands; its jobs carry no data.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -47,6 +48,9 @@ from storage.uow import Database, UnitOfWork
 log = logging.getLogger(__name__)
 
 LATE_AFTER = timedelta(minutes=5)
+# Due jobs (a session's reminder kind) per chunk: after a long outage thousands are due;
+# in chunks, commands are answered in between.
+CHUNK_JOBS = 200
 EMPTY_AGENDA_RETRY = timedelta(
     hours=1
 )  # an empty agenda is looked at again this often  # later than this: the message says so
@@ -114,19 +118,46 @@ class ReminderRunner:
         self._circles = circles or Circles()
         self._metrics = metrics
         self._daily_on: date | None = None  # the Berlin day the daily pass last ran
+        self._daily_for: date | None = None  # the day the rooms below are for
+        self._daily_rooms: list[str] | None = None  # rooms whose daily pass is still to run
+        self._daily_counts = [0, 0]  # placed, removed by today's pass so far
+        self.more = False  # run_chunk left due work for the next chunk
         self._retention = retention
 
     def run_due(self) -> int:
-        """Send what is due and edit changed agendas; returns how many messages were queued."""
+        """Do everything that is due, chunk after chunk; returns how many messages were
+        queued. The timer uses :meth:`run_chunk` instead, to let commands in between."""
+        total = self.run_chunk()
+        while self.more:
+            total += self.run_chunk()
+        return total
+
+    def run_chunk(self) -> int:
+        """One bounded piece of timed work in one short transaction: the daily pass of
+        one room, or the retention purge, or up to ``CHUNK_JOBS`` due jobs with the
+        agenda and minutes edits. ``more`` says whether anything due is left."""
         now = self._clock.now()
+        today = local_date(now)
+        if self._daily_on != today:
+            if self._daily_rooms is None or self._daily_for != today:
+                with self._db.uow() as uow:
+                    self._daily_rooms = list(uow.sync.live_case_rooms())
+                self._daily_for, self._daily_counts = today, [0, 0]
+            if self._daily_rooms:
+                self._daily_room(self._daily_rooms.pop(0), now)
+            else:
+                self._daily_done(now)
+                self._daily_on, self._daily_rooms = today, None
+            self.more = True
+            return 0
         items: list[OutboxItem] = []
         with self._db.uow() as uow:
-            if self._daily_on != local_date(now):
-                self._daily(uow, now)
             groups: dict[tuple[int, str], list[Reminder]] = {}
             for row in uow.sessions.due_reminders(now):
                 groups.setdefault((row.session_id, row.kind), []).append(row)
-            for (session_id, kind), rows in groups.items():
+            due = list(groups.items())
+            self.more = len(due) > CHUNK_JOBS
+            for (session_id, kind), rows in due[:CHUNK_JOBS]:
                 rows.sort(key=lambda r: r.due_at)
                 *missed, latest = rows
                 for row in missed:
@@ -137,28 +168,23 @@ class ReminderRunner:
                     latest.state = "hinfällig"
                     continue
                 items += job(self, uow, session, latest, now)
-            items += self._review_jobs(uow, now)
-            items += self._edit_agendas(uow, now)
-            items += self._edit_minutes(uow, now)
+            if not self.more:
+                items += self._review_jobs(uow, now)
+                items += self._edit_agendas(uow, now)
+                items += self._edit_minutes(uow, now)
             uow.commit()
-        self._daily_on = local_date(now)
         if items:
             log.info("%d zeitgesteuerte Nachricht(en)", len(items))
             self.submit(items)
         return len(items)
 
-    def _daily(self, uow: UnitOfWork, now: datetime) -> None:
-        """Once a day (and at start): the calendar moves on, consents expire, data goes.
-
-        New series occurrences enter the planning horizon, every open request is
-        checked against today's consents (one that expired makes its request wait
-        again, audited), placements follow — agendas that change are edited by the
-        same run — and cases whose retention period is over are purged (audited).
-        """
-        placed = removed = 0
-        for room_id in uow.sync.live_case_rooms():
-            # Room by room: a room's requests are placed only in its own sessions.
-            uow.in_room(room_id)
+    def _daily_room(self, room_id: str, now: datetime) -> None:
+        """The daily pass of one room, in a transaction of its own: the calendar moves on,
+        every open request is checked against today's consents (one that expired makes
+        its request wait again, audited), placements follow; agendas that change are
+        edited by a later chunk."""
+        with self._db.uow() as uow:
+            uow.in_room(room_id)  # a room's requests are placed only in its own sessions
             ctx = CommandContext(
                 room_id=RoomId(room_id),
                 sender=UserId(SYSTEM_ACTOR),
@@ -174,25 +200,30 @@ class ReminderRunner:
             )
             reevaluate(ctx, uow.cases.open_requests())  # the room's facts in three queries
             plan = replan(ctx)  # materialises the horizon first
-            placed, removed = placed + len(plan.placed), removed + len(plan.removed)
-        uow.in_room(None)
+            uow.commit()
+        self._daily_counts[0] += len(plan.placed)
+        self._daily_counts[1] += len(plan.removed)
+
+    def _daily_done(self, now: datetime) -> None:
+        """After every room: cases whose retention period is over are purged (audited)."""
         purged = 0
         if self._retention is not None:
-            purged = purge(
-                uow,
-                plan_purge(
+            with self._db.uow() as uow:
+                purged = purge(
                     uow,
+                    plan_purge(
+                        uow,
+                        now,
+                        closed_days=self._retention.closed_days,
+                        revoked_grace_days=self._retention.revoked_grace_days,
+                    ),
                     now,
-                    closed_days=self._retention.closed_days,
-                    revoked_grace_days=self._retention.revoked_grace_days,
-                ),
-                now,
-                actor=SYSTEM_ACTOR,
-            )
+                    actor=SYSTEM_ACTOR,
+                )
+                uow.commit()
         log.info(
             "Tageslauf: %d eingeplant, %d von Tagesordnungen genommen, %d Fälle gelöscht",
-            placed,
-            removed,
+            *self._daily_counts,
             purged,
         )
 
@@ -626,10 +657,20 @@ class ReminderTimer:
         self.fire()
 
     def fire(self) -> None:
+        """One chunk of due work; if more is due, the next chunk after the event loop has
+        had its turn (commands are answered in between), then re-arm."""
         try:
-            self._runner.run_due()
-        finally:
+            self._runner.run_chunk()
+        except BaseException:
             self.rearm()
+            raise
+        if not self._runner.more:
+            self.rearm()
+            return
+        try:
+            asyncio.get_running_loop().call_soon(self.fire)
+        except RuntimeError:  # no loop (a script or test calling fire directly): go on
+            self.fire()
 
     def rearm(self) -> None:
         """Wake at the next due reminder (after a command changed the calendar, too)."""

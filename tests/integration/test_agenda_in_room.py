@@ -592,13 +592,13 @@ async def test_a_reminder_the_timer_fires_by_itself_is_run_on_the_event_loop(
     people: People, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     threads: list[threading.Thread] = []
-    run_due = ReminderRunner.run_due
+    run_chunk = ReminderRunner.run_chunk  # what the timer calls, chunk by chunk
 
     def recording(self: ReminderRunner) -> int:
         threads.append(threading.current_thread())
-        return run_due(self)
+        return run_chunk(self)
 
-    monkeypatch.setattr(ReminderRunner, "run_due", recording)
+    monkeypatch.setattr(ReminderRunner, "run_chunk", recording)
     async with agenda_room(people, tmp_path / "bot", {"moderation": "jugendamt"}) as room:
         loop_thread = threading.current_thread()  # the bot runs in the test's event loop
         # The bot's clock is two hours behind: the session's one-hour reminder lies ahead
