@@ -166,7 +166,7 @@ def confirm(ctx: CommandContext, session: Session) -> Reply:
             " hat sich bei der Prüfung der Einwilligungen geändert. Bitte die neue Fassung "
             "prüfen und dann erneut bestätigen:",
         )
-        report(doc, plan)
+        report(doc, plan, prefix=ctx.prefix)
         doc.append(render(ctx.uow, ctx.org, session, agenda, ctx.prefix, ctx.now))
         return doc.build()
     if agenda.confirmed and agenda.confirmed_at is not None:
@@ -232,7 +232,7 @@ def register(registry: CommandRegistry) -> None:
         if agenda is not None and agenda.post_txn_id is not None:
             raise UserError(
                 f"Die Tagesordnung von Termin #{session.id} steht schon im Raum; "
-                "Änderungen bearbeite ich dort. Anzeigen: !fk agenda " + str(session.id)
+                f"Änderungen bearbeite ich dort. Anzeigen: {ctx.prefix} agenda {session.id}"
             )
         if not ctx.uow.sessions.placements(session.id):
             raise UserError(
@@ -258,7 +258,7 @@ def register(registry: CommandRegistry) -> None:
         else:
             found = ctx.uow.sessions.get(nr)
             if found is None or found.room_id != ctx.room_id:
-                raise SessionNotFound()
+                raise SessionNotFound(ctx.prefix)
             session = found
         data = session_ics(ctx, session)
         method = "CANCEL" if session.state == "abgesagt" else "REQUEST"

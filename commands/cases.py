@@ -89,7 +89,7 @@ def _gate_lines(ctx: CommandContext, gate: GateResult) -> list[tuple[str, ...]]:
 def _changes(ctx: CommandContext, doc: Doc, pseudonym: str, *, still_waiting: bool = False) -> None:
     changes = reevaluate_case(ctx, pseudonym)
     _report_changes(ctx, doc, pseudonym, changes, still_waiting=still_waiting)
-    report(doc, replan(ctx, {pseudonym}), case=pseudonym, changed_at=ctx.now)
+    report(doc, replan(ctx, {pseudonym}), prefix=ctx.prefix, case=pseudonym, changed_at=ctx.now)
 
 
 def _report_changes(
@@ -452,7 +452,13 @@ def register(registry: CommandRegistry) -> None:
                 "Sobald eine passende Einwilligung erfasst ist, wird die Anfrage "
                 "automatisch bereit."
             )
-        report(doc, replan(ctx, {case.pseudonym}), case=case.pseudonym, changed_at=ctx.now)
+        report(
+            doc,
+            replan(ctx, {case.pseudonym}),
+            prefix=ctx.prefix,
+            case=case.pseudonym,
+            changed_at=ctx.now,
+        )
         return doc.build()
 
     @registry.command(

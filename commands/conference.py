@@ -33,7 +33,7 @@ from commands.minutes import Item, Minutes, Presence, TaskLine
 from commands.org import Organisation, Role, canonical_user_id
 from commands.pseudonym import Pseudonym
 from commands.reply import Doc, Reply, b, code
-from commands.sessions import allowed, touch, when_text
+from commands.sessions import SessionNotFound, allowed, touch, when_text
 from storage.models import (
     Carryover,
     ConferenceRequest,
@@ -126,7 +126,7 @@ def _pick_session(ctx: CommandContext, number: int | None) -> Session:
     if number is not None:
         session = ctx.uow.sessions.get(number)
         if session is None or session.room_id != ctx.room_id or session.state != "geplant":
-            raise UserError("Diesen Termin gibt es nicht (mehr). Die Termine zeigt: !fk termine")
+            raise SessionNotFound(ctx.prefix)
     else:
         today = local_date(ctx.now)
         candidates = [
@@ -410,7 +410,7 @@ def _review_reminders(due: date, days: tuple[int, ...]) -> list[tuple[str, int, 
 def register(registry: CommandRegistry) -> None:
     @registry.command(
         "sitzung start",
-        summary="Eröffnet die Sitzung eines Termins; Anwesenheit mit ✋ oder !fk anwesend.",
+        summary="Eröffnet die Sitzung eines Termins; Anwesenheit mit ✋ oder {prefix} anwesend.",
         role=Role.MODERATION,
         params={"termin": "Nummer des Termins (Standard: der heutige)"},
         examples=("sitzung start", "sitzung start 12"),

@@ -10,6 +10,11 @@ from commands.framework import REST, CommandContext, CommandRegistry
 from commands.reply import Doc, Reply, b, code
 
 
+def _own(text: str, ctx: CommandContext) -> str:
+    """A declared text with the room's command prefix where it says ``{prefix}``."""
+    return text.replace("{prefix}", ctx.prefix)
+
+
 def register(registry: CommandRegistry) -> None:
     @registry.command(
         "hilfe",
@@ -24,7 +29,7 @@ def register(registry: CommandRegistry) -> None:
             doc = Doc().para(b("Befehle des Fallkonferenz-Bots"))
             doc.items(
                 [
-                    (code(spec.usage(ctx.prefix)), " — ", spec.summary)
+                    (code(spec.usage(ctx.prefix)), " — ", _own(spec.summary, ctx))
                     + ((f" (Rolle: {spec.role.value})",) if spec.role else ())
                     for spec in ctx.registry
                 ]
@@ -36,13 +41,13 @@ def register(registry: CommandRegistry) -> None:
         )
         if spec is None:
             raise UnknownCommand(ctx.registry.suggest(befehl), ctx.prefix)
-        doc = Doc().para(b(f"{ctx.prefix} {spec.name}"), " — ", spec.summary)
+        doc = Doc().para(b(f"{ctx.prefix} {spec.name}"), " — ", _own(spec.summary, ctx))
         doc.para("Aufruf: ", code(spec.usage(ctx.prefix)))
         described = [p for p in spec.params if p.description]
         if described:
-            doc.items([(code(p.name), ": ", p.description) for p in described])
+            doc.items([(code(p.name), ": ", _own(p.description, ctx)) for p in described])
         if spec.details:
-            doc.para(spec.details)
+            doc.para(_own(spec.details, ctx))
         if spec.aliases:
             doc.para("Andere Namen: ", ", ".join(spec.aliases))
         if spec.role:

@@ -40,8 +40,8 @@ _WEEKDAY = ("Mo", "Di", "Mi", "Do", "Fr", "Sa", "So")
 
 
 class SessionNotFound(UserError):
-    def __init__(self) -> None:
-        super().__init__("Diesen Termin gibt es nicht (mehr). Die Termine zeigt: !fk termine")
+    def __init__(self, prefix: str) -> None:
+        super().__init__(f"Diesen Termin gibt es nicht (mehr). Die Termine zeigt: {prefix} termine")
 
 
 def when_text(moment: datetime) -> str:
@@ -245,6 +245,7 @@ def report(
     doc: Doc,
     plan: Replan,
     *,
+    prefix: str,
     unplaced: bool = False,
     case: str | None = None,
     changed_at: datetime | None = None,
@@ -285,9 +286,9 @@ def report(
             b(f"#{request.id}"),
             f" ({request.case_pseudonym}) passt in keinen "
             f"Termin: {reason}. Bitte einen Termin anlegen (",
-            code("!fk termin neu …"),
+            code(f"{prefix} termin neu …"),
             *(
-                (" oder ", code(f"!fk umfrage {request.id}"))
+                (" oder ", code(f"{prefix} umfrage {request.id}"))
                 if request.urgency == "dringend"
                 else ()
             ),
@@ -319,11 +320,11 @@ def get_session(ctx: CommandContext, number: int | None) -> Session:
     if number is None:
         upcoming = ctx.uow.sessions.upcoming(ctx.now, limit=1)
         if not upcoming:
-            raise UserError("Es gibt keinen künftigen Termin. Anlegen: !fk termin neu …")
+            raise UserError(f"Es gibt keinen künftigen Termin. Anlegen: {ctx.prefix} termin neu …")
         return upcoming[0]
     session = ctx.uow.sessions.get(number)
     if session is None or session.state != "geplant":
-        raise SessionNotFound()
+        raise SessionNotFound(ctx.prefix)
     return session
 
 
@@ -421,7 +422,7 @@ def register(registry: CommandRegistry) -> None:
             taken = ctx.uow.sessions.taken([s.id for s in upcoming[:5]])
             doc.para("Nächste Termine:")
             doc.items([(session_line(s, taken.get(s.id, 0)),) for s in upcoming[:5]])
-        report(doc, plan, unplaced=True)
+        report(doc, plan, prefix=ctx.prefix, unplaced=True)
         return doc.build()
 
     @registry.command(
@@ -452,14 +453,14 @@ def register(registry: CommandRegistry) -> None:
         taken = ctx.uow.sessions.taken([session.id]).get(session.id, 0)
         doc = Doc().para("📅 Termin angelegt: ", b(session_line(session, taken)))
         _day_warning(ctx, doc, starts)
-        report(doc, plan, unplaced=True)
+        report(doc, plan, prefix=ctx.prefix, unplaced=True)
         return doc.build()
 
     @registry.command(
         "termin absagen",
         summary="Sagt einen Termin ab; seine Fälle werden neu eingeplant.",
         role=Role.MODERATION,
-        params={"nr": "Nummer des Termins (siehe !fk termine)"},
+        params={"nr": "Nummer des Termins (siehe {prefix} termine)"},
         examples=("termin absagen 12",),
     )
     def termin_absagen(ctx: CommandContext, nr: int) -> Reply:
@@ -486,7 +487,7 @@ def register(registry: CommandRegistry) -> None:
         doc = Doc().para(
             "❌ Termin ", b(f"#{session.id}"), f" am {when_text(session.starts_at)} abgesagt."
         )
-        report(doc, plan, unplaced=True)
+        report(doc, plan, prefix=ctx.prefix, unplaced=True)
         return doc.build()
 
     @registry.command(
@@ -517,7 +518,7 @@ def register(registry: CommandRegistry) -> None:
             ".",
         )
         _day_warning(ctx, doc, starts)
-        report(doc, plan, unplaced=True)
+        report(doc, plan, prefix=ctx.prefix, unplaced=True)
         return doc.build()
 
     @registry.command(
@@ -531,7 +532,9 @@ def register(registry: CommandRegistry) -> None:
         upcoming = list(ctx.uow.sessions.upcoming(ctx.now, limit=10))
         doc = Doc().para(b("Nächste Termine"))
         if not upcoming:
-            return doc.para("Keine Termine geplant. Anlegen: ", code("!fk termin neu …")).build()
+            return doc.para(
+                "Keine Termine geplant. Anlegen: ", code(f"{ctx.prefix} termin neu …")
+            ).build()
         taken = ctx.uow.sessions.taken([s.id for s in upcoming])
         doc.items([(session_line(s, taken.get(s.id, 0)),) for s in upcoming])
         return doc.build()
@@ -547,7 +550,7 @@ def register(registry: CommandRegistry) -> None:
         doc = Doc().para(b("Einplanung"))
         if not (plan.placed or plan.removed or plan.unplaced):
             doc.para("Nichts zu ändern: alle bereiten Anfragen sind eingeplant.")
-        report(doc, plan, unplaced=True)
+        report(doc, plan, prefix=ctx.prefix, unplaced=True)
         return doc.build()
 
 

@@ -57,7 +57,9 @@ def _open_poll(ctx: CommandContext, number: int) -> Poll:
 def _request(ctx: CommandContext, number: int) -> ConferenceRequest:
     request = ctx.uow.cases.request(number)
     if request is None or request.state not in (RequestState.READY, RequestState.WAITING):
-        raise UserError("Diese Anfrage gibt es nicht oder sie ist abgeschlossen: !fk anfragen")
+        raise UserError(
+            f"Diese Anfrage gibt es nicht oder sie ist abgeschlossen: {ctx.prefix} anfragen"
+        )
     return request
 
 
@@ -66,9 +68,9 @@ def register(registry: CommandRegistry) -> None:
         "umfrage",
         summary="Startet eine Terminumfrage für eine (dringende) Anfrage.",
         role=Role.MODERATION,
-        params={"anfrage": "Nummer der Anfrage (siehe !fk anfragen)"},
+        params={"anfrage": "Nummer der Anfrage (siehe {prefix} anfragen)"},
         details="Der Bot schlägt freie Werktage vor dem spätesten Datum der Anfrage vor; "
-        "abgestimmt wird in der Umfrage oder mit !fk abstimmen.",
+        "abgestimmt wird in der Umfrage oder mit {prefix} abstimmen.",
         examples=("umfrage 7",),
     )
     def umfrage(ctx: CommandContext, anfrage: int) -> Reply:
@@ -76,7 +78,7 @@ def register(registry: CommandRegistry) -> None:
         if request.state != RequestState.READY:
             raise UserError(
                 f"Anfrage #{request.id} wartet noch auf Einwilligung; erst dann kann ein "
-                "Termin gesucht werden (!fk status " + request.case_pseudonym + ")."
+                f"Termin gesucht werden ({ctx.prefix} status {request.case_pseudonym})."
             )
         placement = ctx.uow.sessions.placement_of(request.id)
         if placement is not None:
@@ -98,7 +100,7 @@ def register(registry: CommandRegistry) -> None:
         if not slots:
             raise UserError(
                 "Vor dem spätesten Datum der Anfrage gibt es keinen freien Werktag mehr. "
-                "Bitte direkt einen Termin anlegen: !fk termin neu …"
+                f"Bitte direkt einen Termin anlegen: {ctx.prefix} termin neu …"
             )
         ids = answer_ids(len(slots))
         labels = [_slot_text(s, POLL_DURATION) for s in slots]
