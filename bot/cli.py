@@ -303,7 +303,6 @@ def cmd_export_minutes(args: argparse.Namespace) -> int:
 
 def cmd_quarantine(args: argparse.Namespace) -> int:
     """What the Matrix edge set aside: ids, room, type, sender, reason and when; no content."""
-    from zoneinfo import ZoneInfo
 
     from storage.db import current_revision, head_revision
 
@@ -323,7 +322,9 @@ def cmd_quarantine(args: argparse.Namespace) -> int:
     if not rows:
         print("Keine Ereignisse in Quarantäne.")
         return 0
-    berlin = ZoneInfo("Europe/Berlin")
+    from storage.types import LOCAL_TZ
+
+    berlin = LOCAL_TZ
     for row in rows:
         when = row.quarantined_at.astimezone(berlin).strftime("%d.%m.%Y %H:%M:%S")
         print(

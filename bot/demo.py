@@ -15,7 +15,6 @@ import textwrap
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
 from pathlib import Path
-from zoneinfo import ZoneInfo
 
 from bot.clock import ShiftedClock
 from bot.testing.botrun import InProcessBot, prepare_bot
@@ -26,9 +25,10 @@ from commands.dates import format_date
 from commands.series import HolidayRule, occurrences, parse_rule
 from storage.audit import Verdict, verify
 from storage.db import make_engine
+from storage.types import LOCAL_TZ
 from storage.uow import Database
 
-BERLIN = ZoneInfo("Europe/Berlin")
+BERLIN = LOCAL_TZ
 
 
 @dataclass(frozen=True)

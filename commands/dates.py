@@ -12,15 +12,16 @@ from __future__ import annotations
 import re
 from datetime import date, datetime, timedelta
 from enum import Enum
-from zoneinfo import ZoneInfo
 
 from commands.errors import ArgumentError
+from storage.types import LOCAL_TZ
+
+__all__ = ["LOCAL_TZ", "DateError", "Towards", "format_date", "local_date", "parse_date"]
 
 _DOTTED = re.compile(r"(\d{1,2})\.(\d{1,2})(?:\.(\d{4}|\d{2})?)?")
 _ISO = re.compile(r"(\d{4})-(\d{2})-(\d{2})")
 _AHEAD = re.compile(r"in\s+(\d{1,3})\s+(tag|tage|tagen|woche|wochen)", re.IGNORECASE)
 _WORDS = {"heute": 0, "gestern": -1, "vorgestern": -2, "morgen": 1, "übermorgen": 2}
-LOCAL_TZ = ZoneInfo("Europe/Berlin")
 EXAMPLES = "z. B. 25.11.2026, 25.11., heute, morgen oder 2026-11-25"
 
 

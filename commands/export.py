@@ -84,7 +84,6 @@ import unicodedata
 from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Any, Literal
-from zoneinfo import ZoneInfo
 
 from reportlab.lib.pagesizes import A4
 from reportlab.lib.styles import ParagraphStyle
@@ -92,6 +91,7 @@ from reportlab.lib.units import mm
 from reportlab.platypus import Paragraph, SimpleDocTemplate, Spacer
 
 from commands.minutes import Item, Minutes
+from storage.types import LOCAL_TZ
 
 __all__ = [
     "JSON_FORMAT",
@@ -105,7 +105,6 @@ __all__ = [
 
 JSON_FORMAT = "fallkonferenz-protokoll"
 JSON_VERSION = 1
-LOCAL_TZ = ZoneInfo("Europe/Berlin")
 _WEEKDAY = ("Mo", "Di", "Mi", "Do", "Fr", "Sa", "So")
 _EXT = re.compile(r"[a-z0-9]{1,10}")
 

@@ -23,12 +23,11 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from functools import cache
-from zoneinfo import ZoneInfo
 
 from icalendar import Calendar, Event, Timezone, vCalAddress
 
-LOCAL_TZID = "Europe/Berlin"
-LOCAL_TZ = ZoneInfo(LOCAL_TZID)
+from storage.types import LOCAL_TZ, LOCAL_TZID
+
 ORGANIZER_NAME = "Fallkonferenz-Bot"
 
 # icalendar writes the VTIMEZONE as explicit transition dates (RDATE) for a window

@@ -32,7 +32,6 @@ _WEEKDAYS = {
     "so": 6, "sonntag": 6,
 }  # fmt: skip
 _TIME = re.compile(r"(?P<h>\d{1,2})(?:[:.](?P<m>\d{2}))?(?:\s*(?P<uhr>uhr))?$", re.IGNORECASE)
-_IN = re.compile(r"in\s+(?P<n>\d{1,3})\s+(?P<unit>tag|tagen|woche|wochen)$", re.IGNORECASE)
 
 
 class WhenError(DateError):
@@ -87,15 +86,12 @@ def _parse_day(words: list[str], today: date) -> date:
     if folded in _WEEKDAYS:
         ahead = (_WEEKDAYS[folded] - today.weekday()) % 7 or 7
         return today + timedelta(days=ahead)
-    relative = _IN.fullmatch(text)
-    if relative:
-        n = int(relative.group("n"))
-        days = n * 7 if relative.group("unit").casefold().startswith("woche") else n
-        return today + timedelta(days=days)
-    if len(words) != 1:
+    if len(words) != 1 and not folded.startswith("in "):
         raise WhenError(f"Datum nicht erkannt ({EXAMPLES}).")
     try:
-        return parse_date(words[0], today, Towards.FUTURE)
+        # One parser for dates, "in 3 Tagen" included: the same words mean the same day
+        # in `termin neu` as in `bis=` or `datum=`.
+        return parse_date(text, today, Towards.FUTURE)
     except DateError as err:
         raise WhenError(err.message) from None
 

@@ -41,7 +41,6 @@ from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, time, timedelta
 from typing import Any
-from zoneinfo import ZoneInfo
 
 from sqlalchemy import ColumnElement, Table, delete, func, or_, select, tuple_
 from sqlalchemy.orm import Session
@@ -56,11 +55,11 @@ from storage.models import (
     Revocation,
     Schutzauftrag,
 )
+from storage.types import LOCAL_TZ  # dates in reasons read as the agency's calendar
 from storage.uow import UnitOfWork
 
 log = logging.getLogger(__name__)
 
-LOCAL_TZ = ZoneInfo("Europe/Berlin")  # dates in reasons read as the agency's calendar
 CLOSED = "erledigt"  # case_file.state, and the name of that path
 REVOKED = "widerrufen"
 SCHUTZAUFTRAG_ENDED = "beendet"

@@ -4,10 +4,16 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from sqlalchemy import DateTime
 from sqlalchemy.engine import Dialect
 from sqlalchemy.types import TypeDecorator
+
+# The agency's calendar: every local date and wall-clock time of the product is in this
+# zone. Defined once, here in the lowest layer, so storage and commands agree.
+LOCAL_TZID = "Europe/Berlin"
+LOCAL_TZ = ZoneInfo(LOCAL_TZID)
 
 
 class UTCDateTime(TypeDecorator[datetime]):
