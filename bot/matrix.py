@@ -82,6 +82,7 @@ from bot.identity import (
 from bot.ids import EventId, RoomId, UserId
 from bot.secretfiles import private_file_problem
 from bot.shapes import additional_creators, check_event, quarantined, screen_messages, screen_sync
+from bot.trust import screen_keys_query
 from commands.polls import parse_response
 
 log = logging.getLogger(__name__)
@@ -392,9 +393,12 @@ class MatrixGateway:
         return await self.ensure_identity(pickle_key, password)
 
     async def query_keys_raw(self, user_ids: list[str]) -> dict[str, Any]:
-        """/keys/query as the server sent it: nio drops the cross-signing keys."""
-        return await self._post_json(
-            "/_matrix/client/v3/keys/query", {"device_keys": {u: [] for u in user_ids}}
+        """/keys/query as the server sent it (nio drops the cross-signing keys), with
+        whatever does not have the expected shape left out (:func:`screen_keys_query`)."""
+        return screen_keys_query(
+            await self._post_json(
+                "/_matrix/client/v3/keys/query", {"device_keys": {u: [] for u in user_ids}}
+            )
         )
 
     async def _upload_cross_signing(self, keys: CrossSigningKeys, password: str | None) -> None:

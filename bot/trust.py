@@ -60,6 +60,52 @@ class Decision:
         return (user_id, device_id) in self.share
 
 
+def _strings(value: Any) -> bool:
+    return isinstance(value, dict) and all(
+        isinstance(k, str) and isinstance(v, str) for k, v in value.items()
+    )
+
+
+def _key_object(value: Any) -> bool:
+    """A device or cross-signing key object in the shape the checks read."""
+    if not isinstance(value, dict) or not _strings(value.get("keys", {})):
+        return False
+    signatures = value.get("signatures", {})
+    return isinstance(signatures, dict) and all(
+        isinstance(k, str) and _strings(v) for k, v in signatures.items()
+    )
+
+
+def screen_keys_query(raw: Any) -> dict[str, Any]:
+    """A server's /keys/query answer with everything of the wrong shape left out.
+
+    The answer is untrusted input like any event: a device or key object that does not
+    have the shape the trust checks read is dropped, so it is simply not trusted — it
+    can neither stop the bot nor be shared with by accident.
+    """
+    if not isinstance(raw, dict):
+        return {}
+    screened: dict[str, Any] = {}
+    devices = raw.get("device_keys")
+    if isinstance(devices, dict):
+        screened["device_keys"] = {
+            user: {d: obj for d, obj in per_user.items() if isinstance(d, str) and _key_object(obj)}
+            for user, per_user in devices.items()
+            if isinstance(user, str) and isinstance(per_user, dict)
+        }
+    for section in ("master_keys", "self_signing_keys", "user_signing_keys"):
+        keys = raw.get(section)
+        if isinstance(keys, dict):
+            screened[section] = {
+                user: obj
+                for user, obj in keys.items()
+                if isinstance(user, str)
+                and _key_object(obj)
+                and isinstance(obj.get("usage", []), list)
+            }
+    return screened
+
+
 def _devices(keys_query: Mapping[str, Any], user_id: str) -> list[str]:
     return sorted((keys_query.get("device_keys") or {}).get(user_id) or {})
 

@@ -23,7 +23,7 @@ from signedjson.key import encode_verify_key_base64, generate_signing_key, get_v
 from signedjson.sign import sign_json
 
 from bot.identity import CrossSigningKeys, device_is_cross_signed, fingerprint
-from bot.trust import Decision, Pin, SharingMode, decide
+from bot.trust import Decision, Pin, SharingMode, decide, screen_keys_query
 
 OWN = "@fallkonferenz-bot:fk.test"
 ANNA = "@anna:fk.test"
@@ -606,3 +606,48 @@ def test_cross_signed_mode_shares_only_verified_devices_of_pinned_identities(
         for s in specs
         if s.member and s.user not in (OWN, EVE) and s.publishes_master and s.pin == "none"
     }
+
+
+# -- the server's answer is untrusted input --------------------------------------------------
+
+JSONISH = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.text(max_size=8),
+    lambda inner: (
+        st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=8), inner, max_size=3)
+    ),
+    max_leaves=12,
+)
+
+
+def test_screening_keeps_a_well_formed_answer_and_its_decision() -> None:
+    anna = Person("@anna:fk.test")
+    anna.device("PHONE")
+    anna.device("LAPTOP", cross_signed=False)
+    query = keys_query(anna)
+    screened = screen_keys_query(query)
+    assert screened["device_keys"] == query["device_keys"]
+    assert screened["master_keys"] == query["master_keys"]
+    assert cross_signed(screened) == cross_signed(query)
+    assert ("@anna:fk.test", "PHONE") in cross_signed(screened).share
+
+
+@settings(max_examples=150, suppress_health_check=[HealthCheck.too_slow])
+@given(
+    section=st.sampled_from(["device_keys", "master_keys", "self_signing_keys", "top", "device"]),
+    junk=JSONISH,
+)
+def test_a_malformed_answer_never_stops_the_decision_and_trusts_nothing_broken(
+    section: str, junk: Any
+) -> None:
+    anna = Person("@anna:fk.test")
+    anna.device("PHONE")
+    query: Any = keys_query(anna)
+    if section == "top":
+        query = junk
+    elif section == "device":
+        query["device_keys"]["@anna:fk.test"]["PHONE"] = junk
+    else:
+        query[section] = junk
+    decision = cross_signed(screen_keys_query(query), members=(OWN, "@anna:fk.test"))
+    # junk in place of any part of the chain: nothing is trusted, and nothing raised
+    assert decision.share == frozenset()
