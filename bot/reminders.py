@@ -33,7 +33,7 @@ from bot.outbox import OutboxItem
 from bot.txn import txn_id_for
 from commands.agenda import SYSTEM_ACTOR, content_hash, render
 from commands.calendar import Calendar
-from commands.casework import institution_name_in, reevaluate
+from commands.casework import GateFacts, institution_name_in, reevaluate
 from commands.circle import Circles
 from commands.conference import collect, recheck_agenda, render_minutes
 from commands.dates import LOCAL_TZ, local_date
@@ -198,8 +198,10 @@ class ReminderRunner:
                 org=self._org,
                 calendar=self._circles.policy(room_id).calendar or self._calendar,
             )
-            reevaluate(ctx, uow.cases.open_requests())  # the room's facts in three queries
-            plan = replan(ctx)  # materialises the horizon first
+            requests = uow.cases.open_requests()
+            facts = GateFacts(uow, {r.case_pseudonym for r in requests})  # three queries
+            reevaluate(ctx, requests, facts)
+            plan = replan(ctx, facts=facts)  # materialises the horizon first
             uow.commit()
         self._daily_counts[0] += len(plan.placed)
         self._daily_counts[1] += len(plan.removed)

@@ -188,9 +188,11 @@ def reevaluate_case(ctx: CommandContext, pseudonym: str) -> list[Evaluation]:
     return reevaluate(ctx, ctx.uow.cases.open_requests(pseudonym))
 
 
-def reevaluate(ctx: CommandContext, requests: Sequence[ConferenceRequest]) -> list[Evaluation]:
+def reevaluate(
+    ctx: CommandContext, requests: Sequence[ConferenceRequest], facts: GateFacts | None = None
+) -> list[Evaluation]:
     """Re-run the gate for ``requests`` (their facts loaded at once); audit the changes."""
-    facts = GateFacts(ctx.uow, {r.case_pseudonym for r in requests})
+    facts = facts or GateFacts(ctx.uow, {r.case_pseudonym for r in requests})
     changed = []
     for request in requests:
         pseudonym = request.case_pseudonym

@@ -112,22 +112,25 @@ class Replan:
     unplaced: list[tuple[ConferenceRequest, str]]
 
 
-def replan(ctx: CommandContext, cases: Collection[str] | None = None) -> Replan:
+def replan(
+    ctx: CommandContext, cases: Collection[str] | None = None, *, facts: GateFacts | None = None
+) -> Replan:
     """Drop placements the gate no longer allows; place ready requests that have none.
 
     ``cases``: only these cases changed (a consent, a revocation, a new request), so
     only their requests are looked at — the work grows with the change, not with the
     room. Other requests could only move up if a place became free; when this took a
-    request off an agenda, the whole room is planned again.
+    request off an agenda, the whole room is planned again. ``facts``: the gate facts
+    of the requests concerned, if the caller has loaded them already.
     """
-    plan = _replan(ctx, cases)
+    plan = _replan(ctx, cases, facts)
     if cases is None or not plan.removed:
         return plan
-    room = _replan(ctx, None)
+    room = _replan(ctx, None, None)
     return Replan(plan.placed + room.placed, plan.removed + room.removed, room.unplaced)
 
 
-def _replan(ctx: CommandContext, cases: Collection[str] | None) -> Replan:
+def _replan(ctx: CommandContext, cases: Collection[str] | None, facts: GateFacts | None) -> Replan:
     materialize(ctx)
     upcoming = list(ctx.uow.sessions.upcoming(ctx.now))
     by_id = {s.id: s for s in upcoming}
@@ -138,7 +141,7 @@ def _replan(ctx: CommandContext, cases: Collection[str] | None) -> Replan:
         ctx.uow.cases.open_requests() if cases is None else ctx.uow.cases.open_requests_of(cases)
     )
     placements = ctx.uow.sessions.placements_of([r.id for r in requests])
-    facts = GateFacts(ctx.uow, {r.case_pseudonym for r in requests})
+    facts = facts or GateFacts(ctx.uow, {r.case_pseudonym for r in requests})
     for request in requests:
         placement = placements.get(request.id)
         if placement is not None:

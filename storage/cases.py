@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Collection, Iterator, Sequence
-from typing import Any, TypeVar
+from typing import Any
 
 from sqlalchemy import String, cast, func, select
 from sqlalchemy.orm import Session
@@ -21,7 +21,6 @@ from storage.models import (
 from storage.scope import Scope
 
 OPEN_REQUEST_STATES = ("wartet_einwilligung", "bereit")
-_CaseRow = TypeVar("_CaseRow", Consent, Revocation)
 IN_CHUNK = 30_000  # values per IN list: below SQLite's 32 766 and PostgreSQL's 65 535 parameters
 
 
@@ -99,21 +98,24 @@ class CaseRepository:
         self._s.flush()
 
     # gate facts of many cases at once: one query each, however many cases
-    def consents_of(self, pseudonyms: Collection[str]) -> dict[str, list[Consent]]:
+    def consents_of(self, pseudonyms: Collection[str]) -> dict[str, list[Any]]:
+        """Consent rows (read-only, attribute access like the model) of many cases."""
         return self._by_case(Consent, pseudonyms, Consent.version)
 
-    def revocations_of(self, pseudonyms: Collection[str]) -> dict[str, list[Revocation]]:
+    def revocations_of(self, pseudonyms: Collection[str]) -> dict[str, list[Any]]:
+        """Revocation rows (read-only) of many cases."""
         return self._by_case(Revocation, pseudonyms, Revocation.id)
 
     def _by_case(
-        self, model: type[_CaseRow], pseudonyms: Collection[str], order: Any
-    ) -> dict[str, list[_CaseRow]]:
-        """Rows of ``model`` for many cases, one query per IN_CHUNK cases, grouped."""
-        found: dict[str, list[_CaseRow]] = {p: [] for p in pseudonyms}
+        self, model: type[Consent] | type[Revocation], pseudonyms: Collection[str], order: Any
+    ) -> dict[str, list[Any]]:
+        """Rows of ``model`` for many cases, one query per IN_CHUNK cases, grouped. Plain
+        rows, not ORM objects: thousands of facts are read, none is changed."""
+        found: dict[str, list[Any]] = {p: [] for p in pseudonyms}
         column = model.case_pseudonym
         for chunk in _chunks(pseudonyms):
-            for row in self._s.scalars(
-                select(model)
+            for row in self._s.execute(
+                select(model.__table__)
                 .where(column.in_(chunk), self._scope.case_filter(column))
                 .order_by(column, order)
             ):
