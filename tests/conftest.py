@@ -10,11 +10,17 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from hypothesis import settings
 from sqlalchemy import Engine, create_engine, event, text
 
 from bot.clock import FakeClock
 from storage.db import make_engine, upgrade
 from storage.uow import Database
+
+# Hypothesis' per-example deadline (200 ms) is a timed assertion: on a busy 2-core CI
+# machine it fails tests that are correct. Speed is the benchmarks' business.
+settings.register_profile("fkbot", deadline=None)
+settings.load_profile("fkbot")
 
 PG_ADMIN_URL = os.environ.get(
     "FKBOT_TEST_PG_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test"
