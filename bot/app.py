@@ -182,7 +182,11 @@ class App:
                 prefix=cfg.bot.command_prefix,
                 calendar=cfg.calendar(),
                 circles=cfg.circles(),
-                retention=Retention(cfg.retention.closed_days, cfg.retention.revoked_grace_days),
+                retention=Retention(
+                    cfg.retention.closed_days,
+                    cfg.retention.revoked_grace_days,
+                    cfg.retention.quarantine_days,
+                ),
                 metrics=self.metrics,
             ),
             self.clock,

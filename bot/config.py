@@ -334,6 +334,8 @@ class RetentionConfig(_Section):
     closed_days: int = Field(default=182, ge=1, le=3650)
     # Days after a revocation for every institution until the case's data is deleted.
     revoked_grace_days: int = Field(default=30, ge=0, le=3650)
+    # Days a quarantined event's record (id, room, type, sender, reason) is kept.
+    quarantine_days: int = Field(default=90, ge=1, le=3650)
 
 
 class LoggingConfig(_Section):

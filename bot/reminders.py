@@ -89,6 +89,7 @@ Moderators = Callable[[str], list[str]]
 class Retention:
     closed_days: int
     revoked_grace_days: int
+    quarantine_days: int = 90
 
 
 class ReminderRunner:
@@ -222,7 +223,12 @@ class ReminderRunner:
                     now,
                     actor=SYSTEM_ACTOR,
                 )
+                forgotten = uow.quarantine.prune(
+                    now - timedelta(days=self._retention.quarantine_days)
+                )
                 uow.commit()
+            if forgotten:
+                log.info("%d Quarantäne-Einträge nach Ablauf gelöscht", forgotten)
         log.info(
             "Tageslauf: %d eingeplant, %d von Tagesordnungen genommen, %d Fälle gelöscht",
             *self._daily_counts,

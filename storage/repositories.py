@@ -6,7 +6,7 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import func, or_, select, update
+from sqlalchemy import delete, func, or_, select, update
 from sqlalchemy.orm import Session
 
 from storage.cases import OPEN_REQUEST_STATES
@@ -257,3 +257,10 @@ class QuarantineRepository:
 
     def count(self) -> int:
         return int(self._s.scalar(select(func.count()).select_from(QuarantinedEvent)) or 0)
+
+    def prune(self, before: datetime) -> int:
+        """Forget what was set aside before ``before`` (the rows name senders)."""
+        result = self._s.execute(
+            delete(QuarantinedEvent).where(QuarantinedEvent.quarantined_at < before)
+        )
+        return int(getattr(result, "rowcount", 0) or 0)

@@ -22,7 +22,7 @@ from bot.testing.seed import seed_cases
 from storage.models import AuditEntry, Reminder
 from storage.models import Session as SessionRow
 from storage.uow import Database
-from tests.unit.harness import JA1, NEW_CASE, Room
+from tests.unit.harness import JA1, NEW_CASE, ORG, Room
 
 
 @pytest.fixture
@@ -131,3 +131,30 @@ async def test_the_timer_lets_the_loop_run_between_chunks(
         sent = uow.session.scalars(select(Reminder).where(Reminder.state == "gesendet")).all()
     assert len(sent) == CHUNK_JOBS + 10
     timer.stop()
+
+
+def test_the_daily_pass_forgets_old_quarantine_records(
+    sqlite_database: Database, clock: FakeClock
+) -> None:
+    from bot.reminders import ReminderRunner, Retention
+    from storage.models import QuarantinedEvent
+
+    room = Room(sqlite_database, clock)
+    with sqlite_database.uow() as uow:
+        for days, event_id in ((91, "$alt"), (89, "$neu")):
+            uow.quarantine.add(
+                QuarantinedEvent(
+                    event_id=event_id,
+                    room_id=room.room_id,
+                    event_type="m.room.message",
+                    sender="@mallory:fk.test",
+                    reason="content.body: kein Text",
+                    quarantined_at=clock.now() - timedelta(days=days),
+                )
+            )
+        uow.commit()
+    runner = ReminderRunner(sqlite_database, clock, ORG, retention=Retention(182, 30, 90))
+    runner.run_due()
+    with sqlite_database.uow() as uow:
+        left = [row.event_id for row in uow.quarantine.recent()]
+    assert left == ["$neu"]
