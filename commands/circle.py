@@ -10,7 +10,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 
 from commands.calendar import Calendar
-from commands.org import Member, Organisation, Role
+from commands.org import Member, Organisation, Role, canonical_user_id
 
 
 @dataclass(frozen=True)
@@ -30,7 +30,7 @@ class RoomPolicy:
         ):
             # A guest: no case data, no moderation; an admin stays an admin.
             return Member(user_id, None, member.roles & {Role.ADMIN})
-        if user_id in self.moderators and member.institution is not None:
+        if canonical_user_id(user_id) in self.moderators and member.institution is not None:
             return Member(user_id, member.institution, member.roles | {Role.MODERATION})
         return member
 
