@@ -140,11 +140,15 @@ def register(registry: CommandRegistry) -> None:
     )
     def fall_neu(ctx: CommandContext) -> Reply:
         institution = institution_of(ctx)
-        pseudonym = new_pseudonym()
+        # Derived from the command's event id: run again (after a restore from backup),
+        # the command hands out the pseudonym the room already saw.
+        attempt = 0
+        pseudonym = new_pseudonym(f"{ctx.event_id}#{attempt}")
         # 31^5 values: a clash is rare, never reused. A pseudonym the personal-data guard
         # would refuse (``FK-…-AZ``/``-GZ`` read as "Aktenzeichen") could never be used.
         while ctx.uow.cases.pseudonym_taken(pseudonym) or scan(pseudonym, ctx.today):
-            pseudonym = new_pseudonym()
+            attempt += 1
+            pseudonym = new_pseudonym(f"{ctx.event_id}#{attempt}")
         ctx.uow.cases.add(
             CaseFile(
                 pseudonym=pseudonym,

@@ -1,6 +1,6 @@
 """Case pseudonyms: random, readable, with a check character that catches typos.
 
-Format ``FK-XXXX-XC``: five random characters and one check character from an
+Format ``FK-XXXX-XC``: five random (or event-derived) characters and one check character from an
 alphabet of 31 symbols without look-alikes (no 0/O, 1/I/L). 31 is prime, so the
 weighted check ``Σ (i+1)·v_i mod 31`` catches every single wrong character and
 every swap of two characters: a mistyped pseudonym never names another case.
@@ -8,6 +8,7 @@ every swap of two characters: a mistyped pseudonym never names another case.
 
 from __future__ import annotations
 
+import hashlib
 import re
 import secrets
 from typing import Self
@@ -30,8 +31,18 @@ def _format(body: str) -> str:
     return f"FK-{full[:4]}-{full[4:]}"
 
 
-def new_pseudonym() -> str:
-    return _format("".join(secrets.choice(ALPHABET) for _ in range(RANDOM_CHARS)))
+def new_pseudonym(seed: str | None = None) -> str:
+    """A fresh pseudonym: random, or — with ``seed`` (the command's event id and an
+    attempt number) — derived from it, so a command run again after a restore from
+    backup hands out the same pseudonym it handed out the first time."""
+    if seed is None:
+        return _format("".join(secrets.choice(ALPHABET) for _ in range(RANDOM_CHARS)))
+    number = int.from_bytes(hashlib.sha256(seed.encode()).digest()[:8], "big")
+    body = ""
+    for _ in range(RANDOM_CHARS):
+        number, index = divmod(number, len(ALPHABET))
+        body += ALPHABET[index]
+    return _format(body)
 
 
 class PseudonymError(ArgumentError):

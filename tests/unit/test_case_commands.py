@@ -372,7 +372,7 @@ def test_fall_neu_never_issues_a_pseudonym_the_guard_would_refuse(
     assert scan(refused, TODAY)  # "AZ"/"GZ" read as Aktenzeichen
     fine = _pseudonym_ending_in("B2")
     issued = iter([refused, fine])
-    monkeypatch.setattr("commands.cases.new_pseudonym", lambda: next(issued))
+    monkeypatch.setattr("commands.cases.new_pseudonym", lambda seed=None: next(issued))
 
     pseudonym = room.new_case()
 

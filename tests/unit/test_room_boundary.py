@@ -259,8 +259,8 @@ def test_a_pseudonym_is_never_given_out_twice_not_even_in_another_room(
 
     issued: list[str] = []
 
-    def scripted() -> str:
-        value = next(fresh, None) or new_pseudonym()
+    def scripted(seed: str | None = None) -> str:
+        value = next(fresh, None) or new_pseudonym(seed)
         issued.append(value)
         return value
 
