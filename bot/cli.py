@@ -111,18 +111,26 @@ def _database(args: argparse.Namespace, *, migrate: bool = True) -> Database:
     return Database(engine)
 
 
-def cmd_audit_verify(args: argparse.Namespace) -> int:
-    from storage.audit import verify
+def _schema_outdated(db: Database, note: str = "") -> bool:
+    """True (and said on stderr) if the database is not at the newest revision: the
+    reading commands never migrate a database they were pointed at."""
     from storage.db import current_revision, head_revision
 
+    if current_revision(db.engine) == head_revision(db.engine):
+        return False
+    print(
+        f"Die Datenbank hat nicht das aktuelle Schema; erst `fkbot db upgrade` ausführen{note}.",
+        file=sys.stderr,
+    )
+    return True
+
+
+def cmd_audit_verify(args: argparse.Namespace) -> int:
+    from storage.audit import verify
+
     db = _database(args, migrate=False)
-    if current_revision(db.engine) != head_revision(db.engine):
+    if _schema_outdated(db, " (verify selbst verändert nichts)"):
         db.engine.dispose()
-        print(
-            "Die Datenbank hat nicht das aktuelle Schema; erst `fkbot db upgrade` ausführen "
-            "(verify selbst verändert nichts).",
-            file=sys.stderr,
-        )
         return 2
     try:
         with db.uow() as uow:
@@ -196,17 +204,12 @@ def cmd_audit_export(args: argparse.Namespace) -> int:
 
 def cmd_purge(args: argparse.Namespace) -> int:
     """Löschfristen: list (``--dry-run``) or delete the cases whose period is over."""
-    from storage.db import current_revision, head_revision
     from storage.retention import plan_purge, purge_cases
 
     retention = _load(args.config).retention
     db = _database(args, migrate=False)
-    if current_revision(db.engine) != head_revision(db.engine):
+    if _schema_outdated(db):
         db.engine.dispose()
-        print(
-            "Die Datenbank hat nicht das aktuelle Schema; erst `fkbot db upgrade` ausführen.",
-            file=sys.stderr,
-        )
         return 2
     now = datetime.now(UTC)
     try:
@@ -243,16 +246,11 @@ def cmd_export_minutes(args: argparse.Namespace) -> int:
     """``fkbot export protokoll``: the minutes of a held session as Markdown, PDF and JSON."""
     from commands.conference import collect
     from commands.export import file_name, to_json, to_markdown, to_pdf
-    from storage.db import current_revision, head_revision
 
     settings = _load(args.config)
     db = _database(args, migrate=False)
     try:
-        if current_revision(db.engine) != head_revision(db.engine):
-            print(
-                "Die Datenbank hat nicht das aktuelle Schema; erst `fkbot db upgrade` ausführen.",
-                file=sys.stderr,
-            )
+        if _schema_outdated(db):
             return 2
         with db.uow() as uow:
             if args.room is not None:
@@ -304,15 +302,10 @@ def cmd_export_minutes(args: argparse.Namespace) -> int:
 def cmd_quarantine(args: argparse.Namespace) -> int:
     """What the Matrix edge set aside: ids, room, type, sender, reason and when; no content."""
 
-    from storage.db import current_revision, head_revision
 
     db = _database(args, migrate=False)
     try:
-        if current_revision(db.engine) != head_revision(db.engine):
-            print(
-                "Die Datenbank hat nicht das aktuelle Schema; erst `fkbot db upgrade` ausführen.",
-                file=sys.stderr,
-            )
+        if _schema_outdated(db):
             return 2
         with db.uow() as uow:
             rows = uow.quarantine.recent(args.limit)
