@@ -25,7 +25,7 @@ from bot.upload import UPLOAD_KEY
 from commands.casework import LEGAL_BASIS_8A, institution_name_in
 from commands.dates import LOCAL_TZ
 from commands.errors import UserError
-from commands.framework import CommandContext, CommandRegistry, ReactionContext
+from commands.framework import CommandContext, ReactionContext, Router
 from commands.org import Organisation, Role
 from commands.reply import Doc, Part, Reply, Span, b, code
 from commands.sessions import SessionNotFound, get_session, replan, report, when_text
@@ -195,107 +195,111 @@ def confirm(ctx: CommandContext, session: Session) -> Reply:
     )
 
 
-def register(registry: CommandRegistry) -> None:
-    @registry.command(
-        "agenda",
-        summary="Zeigt die Tagesordnung eines Termins: nur Pseudonyme und Institutionen.",
-        params={"nr": "Nummer des Termins (Standard: der nächste)"},
-        examples=("agenda", "agenda 12"),
-    )
-    def agenda(ctx: CommandContext, nr: int | None = None) -> Reply:
-        session = get_session(ctx, nr)
-        return render(
-            ctx.uow, ctx.org, session, ctx.uow.agendas.get(session.id), ctx.prefix, ctx.now
+router = Router("agenda")
+
+
+@router.command(
+    "agenda",
+    summary="Zeigt die Tagesordnung eines Termins: nur Pseudonyme und Institutionen.",
+    params={"nr": "Nummer des Termins (Standard: der nächste)"},
+    examples=("agenda", "agenda 12"),
+)
+def agenda(ctx: CommandContext, nr: int | None = None) -> Reply:
+    session = get_session(ctx, nr)
+    return render(ctx.uow, ctx.org, session, ctx.uow.agendas.get(session.id), ctx.prefix, ctx.now)
+
+
+@router.command(
+    "agenda bestätigen",
+    summary="Bestätigt die Tagesordnung (prüft vorher die Einwilligungen erneut).",
+    role=Role.MODERATION,
+    params={"nr": "Nummer des Termins (Standard: der nächste)"},
+    details="Gleichwertig: ein ✅ auf die Tagesordnung im Raum (nur Moderation).",
+    examples=("agenda bestätigen", "agenda bestätigen 12"),
+)
+def agenda_bestaetigen(ctx: CommandContext, nr: int | None = None) -> Reply:
+    return confirm(ctx, get_session(ctx, nr))
+
+
+@router.command(
+    "agenda senden",
+    summary="Stellt die Tagesordnung jetzt in den Raum (sonst automatisch vorher).",
+    role=Role.MODERATION,
+    params={"nr": "Nummer des Termins (Standard: der nächste)"},
+    examples=("agenda senden", "agenda senden 12"),
+)
+def agenda_senden(ctx: CommandContext, nr: int | None = None) -> Reply:
+    session = get_session(ctx, nr)
+    agenda = ctx.uow.agendas.get(session.id)
+    if agenda is not None and agenda.post_txn_id is not None:
+        raise UserError(
+            f"Die Tagesordnung von Termin #{session.id} steht schon im Raum; "
+            f"Änderungen bearbeite ich dort. Anzeigen: {ctx.prefix} agenda {session.id}"
         )
-
-    @registry.command(
-        "agenda bestätigen",
-        summary="Bestätigt die Tagesordnung (prüft vorher die Einwilligungen erneut).",
-        role=Role.MODERATION,
-        params={"nr": "Nummer des Termins (Standard: der nächste)"},
-        details="Gleichwertig: ein ✅ auf die Tagesordnung im Raum (nur Moderation).",
-        examples=("agenda bestätigen", "agenda bestätigen 12"),
+    if not ctx.uow.sessions.placements(session.id):
+        raise UserError(
+            f"Auf Termin #{session.id} ist noch kein Fall eingeplant; eine leere "
+            "Tagesordnung stelle ich nicht ein."
+        )
+    ctx.uow.sessions.arm_once(session.id, "tagesordnung", ctx.now, ctx.now, catch_up=True)
+    return Reply.text(
+        f"📋 Die Tagesordnung von Termin #{session.id} kommt gleich als eigene Nachricht."
     )
-    def agenda_bestaetigen(ctx: CommandContext, nr: int | None = None) -> Reply:
-        return confirm(ctx, get_session(ctx, nr))
 
-    @registry.command(
-        "agenda senden",
-        summary="Stellt die Tagesordnung jetzt in den Raum (sonst automatisch vorher).",
-        role=Role.MODERATION,
-        params={"nr": "Nummer des Termins (Standard: der nächste)"},
-        examples=("agenda senden", "agenda senden 12"),
+
+@router.command(
+    "kalender",
+    summary="Schickt die Kalenderdatei (iCalendar) eines Termins als verschlüsselten Anhang.",
+    params={"nr": "Nummer des Termins (Standard: der nächste; auch abgesagte)"},
+    details="Ein verschobener Termin kommt mit höherer SEQUENCE, ein abgesagter als "
+    "Absage (METHOD:CANCEL): Kalender-Apps ersetzen dann den alten Eintrag.",
+    examples=("kalender", "kalender 12"),
+)
+def kalender(ctx: CommandContext, nr: int | None = None) -> Reply:
+    if nr is None:
+        session = get_session(ctx, None)
+    else:
+        found = ctx.uow.sessions.get(nr)
+        if found is None or found.room_id != ctx.room_id:
+            raise SessionNotFound(ctx.prefix)
+        session = found
+    data = session_ics(ctx, session)
+    method = "CANCEL" if session.state == "abgesagt" else "REQUEST"
+    filename = f"termin-{session.id}.ics"
+    ctx.post(
+        "ics",
+        "m.room.message",
+        attachment_content(filename, f"text/calendar; charset=utf-8; method={method}", data),
     )
-    def agenda_senden(ctx: CommandContext, nr: int | None = None) -> Reply:
-        session = get_session(ctx, nr)
-        agenda = ctx.uow.agendas.get(session.id)
-        if agenda is not None and agenda.post_txn_id is not None:
-            raise UserError(
-                f"Die Tagesordnung von Termin #{session.id} steht schon im Raum; "
-                f"Änderungen bearbeite ich dort. Anzeigen: {ctx.prefix} agenda {session.id}"
-            )
-        if not ctx.uow.sessions.placements(session.id):
-            raise UserError(
-                f"Auf Termin #{session.id} ist noch kein Fall eingeplant; eine leere "
-                "Tagesordnung stelle ich nicht ein."
-            )
-        ctx.uow.sessions.arm_once(session.id, "tagesordnung", ctx.now, ctx.now, catch_up=True)
+    ctx.uow.audit.append(
+        at=ctx.now,
+        actor=ctx.sender,
+        institution=ctx.member.institution.key if ctx.member.institution else None,
+        action="kalender_exportiert",
+        detail={"termin": session.id, "sequence": session.sequence},
+    )
+    return Reply.text(
+        f"📎 Kalenderdatei für Termin #{session.id} ({when_text(session.starts_at)}): "
+        f"{filename}, METHOD:{method}, SEQUENCE {session.sequence}."
+    )
+
+
+@router.reaction(CONFIRM_KEY)
+def confirm_by_reaction(ctx: ReactionContext) -> Reply | None:
+    agenda = ctx.uow.agendas.by_event(ctx.relates_to)
+    if agenda is None:
+        return None  # a ✅ on some other message
+    if not ctx.member.has(Role.MODERATION):
+        if ctx.sender in agenda.refused_reactors:
+            return None  # said once per person and agenda
+        agenda.refused_reactors = [*agenda.refused_reactors, ctx.sender]
         return Reply.text(
-            f"📋 Die Tagesordnung von Termin #{session.id} kommt gleich als eigene Nachricht."
+            "ℹ️ Dein ✅ bestätigt die Tagesordnung nicht: das kann nur die Moderation. "
+            "Ich sage das nur einmal."
         )
-
-    @registry.command(
-        "kalender",
-        summary="Schickt die Kalenderdatei (iCalendar) eines Termins als verschlüsselten Anhang.",
-        params={"nr": "Nummer des Termins (Standard: der nächste; auch abgesagte)"},
-        details="Ein verschobener Termin kommt mit höherer SEQUENCE, ein abgesagter als "
-        "Absage (METHOD:CANCEL): Kalender-Apps ersetzen dann den alten Eintrag.",
-        examples=("kalender", "kalender 12"),
-    )
-    def kalender(ctx: CommandContext, nr: int | None = None) -> Reply:
-        if nr is None:
-            session = get_session(ctx, None)
-        else:
-            found = ctx.uow.sessions.get(nr)
-            if found is None or found.room_id != ctx.room_id:
-                raise SessionNotFound(ctx.prefix)
-            session = found
-        data = session_ics(ctx, session)
-        method = "CANCEL" if session.state == "abgesagt" else "REQUEST"
-        filename = f"termin-{session.id}.ics"
-        ctx.post(
-            "ics",
-            "m.room.message",
-            attachment_content(filename, f"text/calendar; charset=utf-8; method={method}", data),
-        )
-        ctx.uow.audit.append(
-            at=ctx.now,
-            actor=ctx.sender,
-            institution=ctx.member.institution.key if ctx.member.institution else None,
-            action="kalender_exportiert",
-            detail={"termin": session.id, "sequence": session.sequence},
-        )
-        return Reply.text(
-            f"📎 Kalenderdatei für Termin #{session.id} ({when_text(session.starts_at)}): "
-            f"{filename}, METHOD:{method}, SEQUENCE {session.sequence}."
-        )
-
-    @registry.reaction(CONFIRM_KEY)
-    def confirm_by_reaction(ctx: ReactionContext) -> Reply | None:
-        agenda = ctx.uow.agendas.by_event(ctx.relates_to)
-        if agenda is None:
-            return None  # a ✅ on some other message
-        if not ctx.member.has(Role.MODERATION):
-            if ctx.sender in agenda.refused_reactors:
-                return None  # said once per person and agenda
-            agenda.refused_reactors = [*agenda.refused_reactors, ctx.sender]
-            return Reply.text(
-                "ℹ️ Dein ✅ bestätigt die Tagesordnung nicht: das kann nur die Moderation. "
-                "Ich sage das nur einmal."
-            )
-        session = ctx.uow.sessions.get(agenda.session_id)
-        assert session is not None
-        return confirm(ctx, session)
+    session = ctx.uow.sessions.get(agenda.session_id)
+    assert session is not None
+    return confirm(ctx, session)
 
 
-__all__ = ["SessionNotFound", "confirm", "content_hash", "register", "render"]
+__all__ = ["SessionNotFound", "confirm", "content_hash", "render", "router"]

@@ -28,7 +28,7 @@ from commands.casework import (
 )
 from commands.dates import LOCAL_TZ, Towards, format_date, local_date
 from commands.errors import ArgumentError, PermissionDenied, UserError
-from commands.framework import REST, CommandContext, CommandRegistry, Label, ReactionContext
+from commands.framework import REST, CommandContext, Label, ReactionContext, Router
 from commands.minutes import Item, Minutes, Presence, TaskLine
 from commands.org import Organisation, Role, canonical_user_id
 from commands.pseudonym import Pseudonym
@@ -407,505 +407,516 @@ def _review_reminders(due: date, days: tuple[int, ...]) -> list[tuple[str, int, 
     return [*at, ("überfällig", 0, overdue)]
 
 
-def register(registry: CommandRegistry) -> None:
-    @registry.command(
-        "sitzung start",
-        summary="Eröffnet die Sitzung eines Termins; Anwesenheit mit ✋ oder {prefix} anwesend.",
-        role=Role.MODERATION,
-        params={"termin": "Nummer des Termins (Standard: der heutige)"},
-        examples=("sitzung start", "sitzung start 12"),
-    )
-    def sitzung_start(ctx: CommandContext, termin: int | None = None) -> Reply:
-        running = ctx.uow.outcomes.open_sitting(ctx.room_id)
-        if running is not None:
-            raise UserError(
-                f"Die Sitzung von Termin #{running.session_id} läuft noch. Beenden: "
-                f"{ctx.prefix} sitzung ende"
-            )
-        session = _pick_session(ctx, termin)
-        if ctx.uow.outcomes.sitting(session.id) is not None:
-            raise UserError(f"Die Sitzung von Termin #{session.id} wurde schon gehalten.")
-        removed = recheck_agenda(ctx.uow, session, ctx.now, actor=ctx.sender)
-        quorum = ctx.calendar.quorum
-        ctx.uow.outcomes.add(
-            Sitting(
-                session_id=session.id,
-                room_id=ctx.room_id,
-                opened_at=ctx.now,
-                opened_by=ctx.sender,
-                opening_txn_id=txn_id_for(ctx.event_id, "reply"),
-                quorum=quorum,
-                minutes_dirty=False,
-                minutes_edits=0,
-            )
-        )
-        audit(ctx, "sitzung_eroeffnet", None, termin=session.id)
-        if ctx.member.institution is not None:  # whoever opens it is there
-            ctx.uow.outcomes.mark(
-                session.id, ctx.member.institution.key, ctx.sender, "anwesend", ctx.now
-            )
-            audit(ctx, "anwesend", None, termin=session.id)
-        items = ctx.uow.sessions.agenda(session.id)
-        doc = Doc().para(
-            "🟢 ",
-            b(f"Sitzung eröffnet: {session.name}"),
-            f" – Termin #{session.id}, {when_text(session.starts_at)}.",
-        )
-        if removed:
-            doc.para(
-                "Bei der Prüfung der Einwilligungen von der Tagesordnung genommen (nicht "
-                "besprechen): ",
-                ", ".join(removed),
-                ".",
-            )
-        doc.para(f"Tagesordnung ({len(items)} Fälle): ")
-        doc.items([(b(r.case_pseudonym), f" – {r.topic}") for _, r in items])
-        doc.para(
-            "Anwesenheit: ✋ auf diese Nachricht oder ",
-            code(f"{ctx.prefix} anwesend"),
-            "; Entschuldigungen: ",
-            code(f"{ctx.prefix} entschuldigt <institution>"),
-            f". Beschlussfähig ab {quorum} Institutionen.",
-        )
-        return doc.build()
+router = Router("conference")
 
-    @registry.command(
-        "anwesend",
-        summary="Meldet dich in der laufenden Sitzung als anwesend (auch: ✋ auf die Eröffnung).",
-        examples=("anwesend",),
-    )
-    def anwesend(ctx: CommandContext) -> Reply:
-        sitting, _ = open_sitting(ctx)
-        return _attend(ctx, sitting)
 
-    @registry.command(
-        "entschuldigt",
-        summary="Erfasst, dass eine Institution sich für die laufende Sitzung entschuldigt hat.",
-        params={"institution": "Schlüssel der Institution, z. B. jobcenter"},
-        examples=("entschuldigt agentur",),
-    )
-    def entschuldigt(ctx: CommandContext, institution: str) -> Reply:
-        sitting, _ = open_sitting(ctx)
-        found = ctx.org.institution(institution)
-        own = ctx.member.institution
-        if not ctx.member.has(Role.MODERATION) and (own is None or own.key != found.key):
-            raise PermissionDenied(
-                "Entschuldigen kann man die eigene Institution; andere die Moderation."
-            )
-        ctx.uow.outcomes.mark(sitting.session_id, found.key, ctx.sender, "entschuldigt", ctx.now)
-        audit(ctx, "entschuldigt", None, termin=sitting.session_id, institution=found.key)
-        return Reply.text(f"📝 {found.name} ist für Termin #{sitting.session_id} entschuldigt.")
-
-    @registry.command(
-        "beschluss",
-        summary="Erfasst einen Beschluss zu einem Fall der laufenden Sitzung.",
-        params={"fall": "Pseudonym", "text": "der Beschluss – ohne Namen oder Daten der Familie"},
-        examples=("beschluss FK-7QX2-M6 Teilnahme am Jugendberufshilfe-Projekt ab Januar",),
-    )
-    def beschluss(ctx: CommandContext, fall: Pseudonym, text: Annotated[str, REST]) -> Reply:
-        sitting, session = open_sitting(ctx)
-        request = item_request(ctx, session, str(fall))
-        _may_record(ctx, request)
-        decision = Decision(
-            session_id=session.id,
-            case_pseudonym=request.case_pseudonym,
-            text=_text(text),
-            recorded_by=ctx.sender,
-            at=ctx.now,
+@router.command(
+    "sitzung start",
+    summary="Eröffnet die Sitzung eines Termins; Anwesenheit mit ✋ oder {prefix} anwesend.",
+    role=Role.MODERATION,
+    params={"termin": "Nummer des Termins (Standard: der heutige)"},
+    examples=("sitzung start", "sitzung start 12"),
+)
+def sitzung_start(ctx: CommandContext, termin: int | None = None) -> Reply:
+    running = ctx.uow.outcomes.open_sitting(ctx.room_id)
+    if running is not None:
+        raise UserError(
+            f"Die Sitzung von Termin #{running.session_id} läuft noch. Beenden: "
+            f"{ctx.prefix} sitzung ende"
         )
-        ctx.uow.outcomes.add(decision)
-        audit(ctx, "beschluss", request.case_pseudonym, beschluss=decision.id, termin=session.id)
-        count = len(ctx.uow.outcomes.decisions(session.id, request.case_pseudonym))
-        doc = Doc().para(
-            "📌 Beschluss ", b(f"{count}"), f" zu {request.case_pseudonym}: {decision.text}"
-        )
-        present = _present(ctx, sitting)
-        if len(present) < sitting.quorum:
-            doc.para(
-                f"⚠️ Die Sitzung ist nicht beschlussfähig: {len(present)} von mindestens "
-                f"{sitting.quorum} Institutionen anwesend. Der Beschluss steht so im Protokoll "
-                "(„Beschlussfähig: nein“)."
-            )
-        doc.para("ℹ️ Namen, Anschriften und Daten der Familie gehören nicht in Beschlüsse.")
-        return doc.build()
-
-    @registry.command(
-        "lotse",
-        summary="Bestimmt den Lotsen eines Falls (eine Person einer beteiligten Institution).",
-        role=Role.MODERATION,
-        params={"fall": "Pseudonym", "nutzer": "Matrix-ID, z. B. @anna:kreis.example"},
-        examples=("lotse FK-7QX2-M6 @anna:kreis.example",),
-    )
-    def lotse(
-        ctx: CommandContext, fall: Pseudonym, nutzer: Annotated[str, Label("@nutzer")]
-    ) -> Reply:
-        _, session = open_sitting(ctx)
-        request = item_request(ctx, session, str(fall))
-        user = _user_arg(nutzer)
-        institution = _participant(ctx, request, user)
-        previous = ctx.uow.outcomes.active_navigator(request.case_pseudonym)
-        if previous is not None:
-            previous.active = False
-        ctx.uow.outcomes.add(
-            Navigator(
-                session_id=session.id,
-                case_pseudonym=request.case_pseudonym,
-                user_id=user,
-                institution=institution,
-                assigned_by=ctx.sender,
-                at=ctx.now,
-                active=True,
-            )
-        )
-        audit(ctx, "lotse_bestimmt", request.case_pseudonym, lotse=user, termin=session.id)
-        return Reply.text(
-            f"🧭 Lotse für {request.case_pseudonym}: {user} "
-            f"({institution_name(ctx, institution)}). Du bündelst die vereinbarte Hilfe "
-            "und meldest dich zur Wiedervorlage."
-        ).mentioning(user)
-
-    @registry.command(
-        "aufgabe",
-        summary="Erfasst einen nächsten Schritt mit verantwortlicher Person und Frist.",
-        params={
-            "fall": "Pseudonym",
-            "nutzer": "verantwortliche Person (Matrix-ID)",
-            "text": "was zu tun ist, optional am Ende: bis <datum>",
-        },
-        examples=("aufgabe FK-7QX2-M6 @ben:kreis.example Termin Berufsberatung bis 15.01.2027",),
-    )
-    def aufgabe(
-        ctx: CommandContext,
-        fall: Pseudonym,
-        nutzer: Annotated[str, Label("@nutzer")],
-        text: Annotated[str, REST, Label("text [bis <datum>]")],
-    ) -> Reply:
-        _, session = open_sitting(ctx)
-        request = item_request(ctx, session, str(fall))
-        _may_record(ctx, request)
-        owner = _user_arg(nutzer)
-        institution = _participant(ctx, request, owner)
-        due: date | None = None
-        match = _DUE.match(text.strip())
-        if match is not None:
-            due = date_arg("bis", match.group("due"), ctx.today, Towards.FUTURE)
-            if due < local_date(ctx.now):
-                raise ArgumentError("Die Frist liegt in der Vergangenheit.")
-            text = match.group("text")
-        task = Task(
-            session_id=session.id,
-            case_pseudonym=request.case_pseudonym,
-            owner=owner,
-            owner_institution=institution,
-            text=_text(text),
-            due=due,
-            state="offen",
-            created_by=ctx.sender,
-            at=ctx.now,
-        )
-        ctx.uow.outcomes.add(task)
-        audit(ctx, "aufgabe", request.case_pseudonym, aufgabe=task.id, verantwortlich=owner)
-        until = f" – bis {format_date(due)}" if due else ""
-        return Reply.text(
-            f"☑️ Aufgabe für {owner} ({institution_name(ctx, institution)}) zu "
-            f"{request.case_pseudonym}: {task.text}{until}"
-        ).mentioning(owner)
-
-    @registry.command(
-        "wiedervorlage",
-        summary="Setzt die Wiedervorlage eines Falls; der Lotse wird vorher erinnert.",
-        params={"fall": "Pseudonym", "datum": "z. B. 15.03.2027 oder in 8 Wochen"},
-        examples=("wiedervorlage FK-7QX2-M6 15.03.2027",),
-    )
-    def wiedervorlage(
-        ctx: CommandContext, fall: Pseudonym, datum: Annotated[str, REST, Label("datum")]
-    ) -> Reply:
-        _, session = open_sitting(ctx)
-        request = item_request(ctx, session, str(fall))
-        _may_record(ctx, request)
-        due = date_arg("datum", datum, ctx.today, Towards.FUTURE)
-        if due <= local_date(ctx.now):
-            raise ArgumentError("Die Wiedervorlage muss in der Zukunft liegen.")
-        previous = ctx.uow.outcomes.open_review(request.case_pseudonym)
-        if previous is not None:
-            previous.state, previous.closed_at = "ersetzt", ctx.now
-            ctx.uow.outcomes.cancel_review_reminders(previous.id)
-        review = Review(
+    session = _pick_session(ctx, termin)
+    if ctx.uow.outcomes.sitting(session.id) is not None:
+        raise UserError(f"Die Sitzung von Termin #{session.id} wurde schon gehalten.")
+    removed = recheck_agenda(ctx.uow, session, ctx.now, actor=ctx.sender)
+    quorum = ctx.calendar.quorum
+    ctx.uow.outcomes.add(
+        Sitting(
             session_id=session.id,
             room_id=ctx.room_id,
+            opened_at=ctx.now,
+            opened_by=ctx.sender,
+            opening_txn_id=txn_id_for(ctx.event_id, "reply"),
+            quorum=quorum,
+            minutes_dirty=False,
+            minutes_edits=0,
+        )
+    )
+    audit(ctx, "sitzung_eroeffnet", None, termin=session.id)
+    if ctx.member.institution is not None:  # whoever opens it is there
+        ctx.uow.outcomes.mark(
+            session.id, ctx.member.institution.key, ctx.sender, "anwesend", ctx.now
+        )
+        audit(ctx, "anwesend", None, termin=session.id)
+    items = ctx.uow.sessions.agenda(session.id)
+    doc = Doc().para(
+        "🟢 ",
+        b(f"Sitzung eröffnet: {session.name}"),
+        f" – Termin #{session.id}, {when_text(session.starts_at)}.",
+    )
+    if removed:
+        doc.para(
+            "Bei der Prüfung der Einwilligungen von der Tagesordnung genommen (nicht besprechen): ",
+            ", ".join(removed),
+            ".",
+        )
+    doc.para(f"Tagesordnung ({len(items)} Fälle): ")
+    doc.items([(b(r.case_pseudonym), f" – {r.topic}") for _, r in items])
+    doc.para(
+        "Anwesenheit: ✋ auf diese Nachricht oder ",
+        code(f"{ctx.prefix} anwesend"),
+        "; Entschuldigungen: ",
+        code(f"{ctx.prefix} entschuldigt <institution>"),
+        f". Beschlussfähig ab {quorum} Institutionen.",
+    )
+    return doc.build()
+
+
+@router.command(
+    "anwesend",
+    summary="Meldet dich in der laufenden Sitzung als anwesend (auch: ✋ auf die Eröffnung).",
+    examples=("anwesend",),
+)
+def anwesend(ctx: CommandContext) -> Reply:
+    sitting, _ = open_sitting(ctx)
+    return _attend(ctx, sitting)
+
+
+@router.command(
+    "entschuldigt",
+    summary="Erfasst, dass eine Institution sich für die laufende Sitzung entschuldigt hat.",
+    params={"institution": "Schlüssel der Institution, z. B. jobcenter"},
+    examples=("entschuldigt agentur",),
+)
+def entschuldigt(ctx: CommandContext, institution: str) -> Reply:
+    sitting, _ = open_sitting(ctx)
+    found = ctx.org.institution(institution)
+    own = ctx.member.institution
+    if not ctx.member.has(Role.MODERATION) and (own is None or own.key != found.key):
+        raise PermissionDenied(
+            "Entschuldigen kann man die eigene Institution; andere die Moderation."
+        )
+    ctx.uow.outcomes.mark(sitting.session_id, found.key, ctx.sender, "entschuldigt", ctx.now)
+    audit(ctx, "entschuldigt", None, termin=sitting.session_id, institution=found.key)
+    return Reply.text(f"📝 {found.name} ist für Termin #{sitting.session_id} entschuldigt.")
+
+
+@router.command(
+    "beschluss",
+    summary="Erfasst einen Beschluss zu einem Fall der laufenden Sitzung.",
+    params={"fall": "Pseudonym", "text": "der Beschluss – ohne Namen oder Daten der Familie"},
+    examples=("beschluss FK-7QX2-M6 Teilnahme am Jugendberufshilfe-Projekt ab Januar",),
+)
+def beschluss(ctx: CommandContext, fall: Pseudonym, text: Annotated[str, REST]) -> Reply:
+    sitting, session = open_sitting(ctx)
+    request = item_request(ctx, session, str(fall))
+    _may_record(ctx, request)
+    decision = Decision(
+        session_id=session.id,
+        case_pseudonym=request.case_pseudonym,
+        text=_text(text),
+        recorded_by=ctx.sender,
+        at=ctx.now,
+    )
+    ctx.uow.outcomes.add(decision)
+    audit(ctx, "beschluss", request.case_pseudonym, beschluss=decision.id, termin=session.id)
+    count = len(ctx.uow.outcomes.decisions(session.id, request.case_pseudonym))
+    doc = Doc().para(
+        "📌 Beschluss ", b(f"{count}"), f" zu {request.case_pseudonym}: {decision.text}"
+    )
+    present = _present(ctx, sitting)
+    if len(present) < sitting.quorum:
+        doc.para(
+            f"⚠️ Die Sitzung ist nicht beschlussfähig: {len(present)} von mindestens "
+            f"{sitting.quorum} Institutionen anwesend. Der Beschluss steht so im Protokoll "
+            "(„Beschlussfähig: nein“)."
+        )
+    doc.para("ℹ️ Namen, Anschriften und Daten der Familie gehören nicht in Beschlüsse.")
+    return doc.build()
+
+
+@router.command(
+    "lotse",
+    summary="Bestimmt den Lotsen eines Falls (eine Person einer beteiligten Institution).",
+    role=Role.MODERATION,
+    params={"fall": "Pseudonym", "nutzer": "Matrix-ID, z. B. @anna:kreis.example"},
+    examples=("lotse FK-7QX2-M6 @anna:kreis.example",),
+)
+def lotse(ctx: CommandContext, fall: Pseudonym, nutzer: Annotated[str, Label("@nutzer")]) -> Reply:
+    _, session = open_sitting(ctx)
+    request = item_request(ctx, session, str(fall))
+    user = _user_arg(nutzer)
+    institution = _participant(ctx, request, user)
+    previous = ctx.uow.outcomes.active_navigator(request.case_pseudonym)
+    if previous is not None:
+        previous.active = False
+    ctx.uow.outcomes.add(
+        Navigator(
+            session_id=session.id,
             case_pseudonym=request.case_pseudonym,
-            due=due,
-            state="offen",
-            created_by=ctx.sender,
+            user_id=user,
+            institution=institution,
+            assigned_by=ctx.sender,
             at=ctx.now,
+            active=True,
         )
-        ctx.uow.outcomes.add(review)
-        ctx.uow.outcomes.arm_review(
-            review, _review_reminders(due, ctx.calendar.review_reminder_days), ctx.now
-        )
-        audit(ctx, "wiedervorlage", request.case_pseudonym, datum=due.isoformat())
-        navigator = ctx.uow.outcomes.active_navigator(request.case_pseudonym)
-        reply = Reply.text(
-            f"📅 Wiedervorlage für {request.case_pseudonym} am {format_date(due)}"
-            + (f"; ich erinnere den Lotsen {navigator.user_id} vorher." if navigator else ".")
-        )
-        return reply.mentioning(navigator.user_id) if navigator else reply
-
-    @registry.command(
-        "wiedervorlage erledigt",
-        summary="Der Lotse meldet zurück: die Wiedervorlage ist erledigt.",
-        params={"fall": "Pseudonym"},
-        examples=("wiedervorlage erledigt FK-7QX2-M6",),
     )
-    def wiedervorlage_erledigt(ctx: CommandContext, fall: Pseudonym) -> Reply:
-        case = get_case(ctx, fall)
-        review = ctx.uow.outcomes.open_review(case.pseudonym)
-        if review is None:
-            raise UserError(f"Für {case.pseudonym} ist keine Wiedervorlage offen.")
-        navigator = ctx.uow.outcomes.active_navigator(case.pseudonym)
-        is_lotse = navigator is not None and navigator.user_id == canonical_user_id(ctx.sender)
-        if not (is_lotse or ctx.member.has(Role.MODERATION)):
-            raise PermissionDenied("Das meldet der Lotse des Falls oder die Moderation.")
-        review.state, review.closed_at = "erledigt", ctx.now
+    audit(ctx, "lotse_bestimmt", request.case_pseudonym, lotse=user, termin=session.id)
+    return Reply.text(
+        f"🧭 Lotse für {request.case_pseudonym}: {user} "
+        f"({institution_name(ctx, institution)}). Du bündelst die vereinbarte Hilfe "
+        "und meldest dich zur Wiedervorlage."
+    ).mentioning(user)
+
+
+@router.command(
+    "aufgabe",
+    summary="Erfasst einen nächsten Schritt mit verantwortlicher Person und Frist.",
+    params={
+        "fall": "Pseudonym",
+        "nutzer": "verantwortliche Person (Matrix-ID)",
+        "text": "was zu tun ist, optional am Ende: bis <datum>",
+    },
+    examples=("aufgabe FK-7QX2-M6 @ben:kreis.example Termin Berufsberatung bis 15.01.2027",),
+)
+def aufgabe(
+    ctx: CommandContext,
+    fall: Pseudonym,
+    nutzer: Annotated[str, Label("@nutzer")],
+    text: Annotated[str, REST, Label("text [bis <datum>]")],
+) -> Reply:
+    _, session = open_sitting(ctx)
+    request = item_request(ctx, session, str(fall))
+    _may_record(ctx, request)
+    owner = _user_arg(nutzer)
+    institution = _participant(ctx, request, owner)
+    due: date | None = None
+    match = _DUE.match(text.strip())
+    if match is not None:
+        due = date_arg("bis", match.group("due"), ctx.today, Towards.FUTURE)
+        if due < local_date(ctx.now):
+            raise ArgumentError("Die Frist liegt in der Vergangenheit.")
+        text = match.group("text")
+    task = Task(
+        session_id=session.id,
+        case_pseudonym=request.case_pseudonym,
+        owner=owner,
+        owner_institution=institution,
+        text=_text(text),
+        due=due,
+        state="offen",
+        created_by=ctx.sender,
+        at=ctx.now,
+    )
+    ctx.uow.outcomes.add(task)
+    audit(ctx, "aufgabe", request.case_pseudonym, aufgabe=task.id, verantwortlich=owner)
+    until = f" – bis {format_date(due)}" if due else ""
+    return Reply.text(
+        f"☑️ Aufgabe für {owner} ({institution_name(ctx, institution)}) zu "
+        f"{request.case_pseudonym}: {task.text}{until}"
+    ).mentioning(owner)
+
+
+@router.command(
+    "wiedervorlage",
+    summary="Setzt die Wiedervorlage eines Falls; der Lotse wird vorher erinnert.",
+    params={"fall": "Pseudonym", "datum": "z. B. 15.03.2027 oder in 8 Wochen"},
+    examples=("wiedervorlage FK-7QX2-M6 15.03.2027",),
+)
+def wiedervorlage(
+    ctx: CommandContext, fall: Pseudonym, datum: Annotated[str, REST, Label("datum")]
+) -> Reply:
+    _, session = open_sitting(ctx)
+    request = item_request(ctx, session, str(fall))
+    _may_record(ctx, request)
+    due = date_arg("datum", datum, ctx.today, Towards.FUTURE)
+    if due <= local_date(ctx.now):
+        raise ArgumentError("Die Wiedervorlage muss in der Zukunft liegen.")
+    previous = ctx.uow.outcomes.open_review(request.case_pseudonym)
+    if previous is not None:
+        previous.state, previous.closed_at = "ersetzt", ctx.now
+        ctx.uow.outcomes.cancel_review_reminders(previous.id)
+    review = Review(
+        session_id=session.id,
+        room_id=ctx.room_id,
+        case_pseudonym=request.case_pseudonym,
+        due=due,
+        state="offen",
+        created_by=ctx.sender,
+        at=ctx.now,
+    )
+    ctx.uow.outcomes.add(review)
+    ctx.uow.outcomes.arm_review(
+        review, _review_reminders(due, ctx.calendar.review_reminder_days), ctx.now
+    )
+    audit(ctx, "wiedervorlage", request.case_pseudonym, datum=due.isoformat())
+    navigator = ctx.uow.outcomes.active_navigator(request.case_pseudonym)
+    reply = Reply.text(
+        f"📅 Wiedervorlage für {request.case_pseudonym} am {format_date(due)}"
+        + (f"; ich erinnere den Lotsen {navigator.user_id} vorher." if navigator else ".")
+    )
+    return reply.mentioning(navigator.user_id) if navigator else reply
+
+
+@router.command(
+    "wiedervorlage erledigt",
+    summary="Der Lotse meldet zurück: die Wiedervorlage ist erledigt.",
+    params={"fall": "Pseudonym"},
+    examples=("wiedervorlage erledigt FK-7QX2-M6",),
+)
+def wiedervorlage_erledigt(ctx: CommandContext, fall: Pseudonym) -> Reply:
+    case = get_case(ctx, fall)
+    review = ctx.uow.outcomes.open_review(case.pseudonym)
+    if review is None:
+        raise UserError(f"Für {case.pseudonym} ist keine Wiedervorlage offen.")
+    navigator = ctx.uow.outcomes.active_navigator(case.pseudonym)
+    is_lotse = navigator is not None and navigator.user_id == canonical_user_id(ctx.sender)
+    if not (is_lotse or ctx.member.has(Role.MODERATION)):
+        raise PermissionDenied("Das meldet der Lotse des Falls oder die Moderation.")
+    review.state, review.closed_at = "erledigt", ctx.now
+    ctx.uow.outcomes.cancel_review_reminders(review.id)
+    audit(ctx, "wiedervorlage_erledigt", case.pseudonym, datum=review.due.isoformat())
+    return Reply.text(f"✅ Wiedervorlage {case.pseudonym} ({format_date(review.due)}) erledigt.")
+
+
+@router.command(
+    "vertagen",
+    summary="Vertagt einen Fall auf den nächsten Termin der Reihe (mit Grund).",
+    role=Role.MODERATION,
+    params={"fall": "Pseudonym", "grund": "kurzer Grund, ohne Daten der Familie"},
+    examples=("vertagen FK-7QX2-M6 grund=Schule fehlte",),
+)
+def vertagen(
+    ctx: CommandContext, fall: Pseudonym, grund: Annotated[str, REST, Label("grund=<text>")]
+) -> Reply:
+    _, session = open_sitting(ctx)
+    request = item_request(ctx, session, str(fall))
+    text = grund.strip()
+    if not text.casefold().startswith("grund="):
+        raise ArgumentError("Bitte den Grund so angeben: grund=<text>.")
+    reason = _text(text[len("grund=") :].strip().strip('"„“'))
+    if len(reason) > 200:
+        raise ArgumentError("Der Grund ist zu lang (höchstens 200 Zeichen).")
+    target = carry_over(ctx, session, request, reason)
+    where = (
+        f"auf Termin #{target.id} am {when_text(target.starts_at)}"
+        if target
+        else "– es gibt noch keinen passenden Termin; die Anfrage bleibt bereit"
+    )
+    return Reply.text(f"⏭️ {request.case_pseudonym} vertagt ({reason}) {where}.")
+
+
+@router.command(
+    "erledigt",
+    summary="Schließt einen Fall im Bot (Löschfrist beginnt).",
+    params={"fall": "Pseudonym"},
+    details="Die fallführende Fachkraft oder die Moderation. Offene Anfragen, Planungen "
+    "und Wiedervorlagen enden; nach der Löschfrist werden alle Daten gelöscht.",
+    examples=("erledigt FK-7QX2-M6",),
+)
+def erledigt(ctx: CommandContext, fall: Pseudonym) -> Reply:
+    case = get_case(ctx, fall)
+    own = ctx.member.institution
+    owner = own is not None and own.key == case.owner_institution
+    if not (ctx.member.has(Role.MODERATION) or (owner and ctx.member.has(Role.FACHKRAFT))):
+        raise PermissionDenied(
+            "Einen Fall schließen die fallführende Fachkraft oder die Moderation."
+        )
+    if case.state == "erledigt":
+        raise UserError(f"{case.pseudonym} ist bereits erledigt.")
+    sitting = ctx.uow.outcomes.open_sitting(ctx.room_id)
+    for request in ctx.uow.cases.open_requests(case.pseudonym):
+        placement = ctx.uow.sessions.placement_of(request.id)
+        in_sitting = (
+            placement is not None
+            and sitting is not None
+            and (placement.session_id == sitting.session_id)
+        )
+        if placement is not None and not in_sitting:
+            ctx.uow.sessions.unplace(request.id)
+            audit(
+                ctx,
+                "agenda_entfernt",
+                case.pseudonym,
+                anfrage=request.id,
+                termin=placement.session_id,
+            )
+            touch(ctx, placement.session_id)
+        request.state, request.updated_at = CLOSED_REQUEST, ctx.now
+    review = ctx.uow.outcomes.open_review(case.pseudonym)
+    if review is not None:
+        review.state, review.closed_at = "beendet", ctx.now
         ctx.uow.outcomes.cancel_review_reminders(review.id)
-        audit(ctx, "wiedervorlage_erledigt", case.pseudonym, datum=review.due.isoformat())
-        return Reply.text(
-            f"✅ Wiedervorlage {case.pseudonym} ({format_date(review.due)}) erledigt."
-        )
-
-    @registry.command(
-        "vertagen",
-        summary="Vertagt einen Fall auf den nächsten Termin der Reihe (mit Grund).",
-        role=Role.MODERATION,
-        params={"fall": "Pseudonym", "grund": "kurzer Grund, ohne Daten der Familie"},
-        examples=("vertagen FK-7QX2-M6 grund=Schule fehlte",),
+    for task in ctx.uow.outcomes.open_tasks(case.pseudonym):
+        task.state = "beendet"
+    case.state, case.closed_at = "erledigt", ctx.now
+    audit(ctx, "fall_erledigt", case.pseudonym)
+    return Reply.text(
+        f"🏁 {case.pseudonym} ist erledigt. Die Daten werden nach der Löschfrist gelöscht; "
+        "das Audit behält nur Pseudonym, Person, Aktion und Zeit."
     )
-    def vertagen(
-        ctx: CommandContext, fall: Pseudonym, grund: Annotated[str, REST, Label("grund=<text>")]
-    ) -> Reply:
-        _, session = open_sitting(ctx)
-        request = item_request(ctx, session, str(fall))
-        text = grund.strip()
-        if not text.casefold().startswith("grund="):
-            raise ArgumentError("Bitte den Grund so angeben: grund=<text>.")
-        reason = _text(text[len("grund=") :].strip().strip('"„“'))
-        if len(reason) > 200:
-            raise ArgumentError("Der Grund ist zu lang (höchstens 200 Zeichen).")
-        target = carry_over(ctx, session, request, reason)
-        where = (
-            f"auf Termin #{target.id} am {when_text(target.starts_at)}"
-            if target
-            else "– es gibt noch keinen passenden Termin; die Anfrage bleibt bereit"
-        )
-        return Reply.text(f"⏭️ {request.case_pseudonym} vertagt ({reason}) {where}.")
 
-    @registry.command(
-        "erledigt",
-        summary="Schließt einen Fall im Bot (Löschfrist beginnt).",
-        params={"fall": "Pseudonym"},
-        details="Die fallführende Fachkraft oder die Moderation. Offene Anfragen, Planungen "
-        "und Wiedervorlagen enden; nach der Löschfrist werden alle Daten gelöscht.",
-        examples=("erledigt FK-7QX2-M6",),
-    )
-    def erledigt(ctx: CommandContext, fall: Pseudonym) -> Reply:
-        case = get_case(ctx, fall)
-        own = ctx.member.institution
-        owner = own is not None and own.key == case.owner_institution
-        if not (ctx.member.has(Role.MODERATION) or (owner and ctx.member.has(Role.FACHKRAFT))):
-            raise PermissionDenied(
-                "Einen Fall schließen die fallführende Fachkraft oder die Moderation."
-            )
-        if case.state == "erledigt":
-            raise UserError(f"{case.pseudonym} ist bereits erledigt.")
-        sitting = ctx.uow.outcomes.open_sitting(ctx.room_id)
-        for request in ctx.uow.cases.open_requests(case.pseudonym):
-            placement = ctx.uow.sessions.placement_of(request.id)
-            in_sitting = (
-                placement is not None
-                and sitting is not None
-                and (placement.session_id == sitting.session_id)
-            )
-            if placement is not None and not in_sitting:
-                ctx.uow.sessions.unplace(request.id)
-                audit(
-                    ctx,
-                    "agenda_entfernt",
-                    case.pseudonym,
-                    anfrage=request.id,
-                    termin=placement.session_id,
-                )
-                touch(ctx, placement.session_id)
-            request.state, request.updated_at = CLOSED_REQUEST, ctx.now
-        review = ctx.uow.outcomes.open_review(case.pseudonym)
-        if review is not None:
-            review.state, review.closed_at = "beendet", ctx.now
-            ctx.uow.outcomes.cancel_review_reminders(review.id)
-        for task in ctx.uow.outcomes.open_tasks(case.pseudonym):
-            task.state = "beendet"
-        case.state, case.closed_at = "erledigt", ctx.now
-        audit(ctx, "fall_erledigt", case.pseudonym)
-        return Reply.text(
-            f"🏁 {case.pseudonym} ist erledigt. Die Daten werden nach der Löschfrist gelöscht; "
-            "das Audit behält nur Pseudonym, Person, Aktion und Zeit."
-        )
 
-    @registry.command(
-        "sitzung ende",
-        summary="Beendet die Sitzung, vertagt Unbehandeltes und stellt das Protokoll ein.",
-        role=Role.MODERATION,
-        examples=("sitzung ende",),
-    )
-    def sitzung_ende(ctx: CommandContext) -> Reply:
-        sitting, session = open_sitting(ctx)
-        carried = []
-        for _, request in list(ctx.uow.sessions.agenda(session.id)):
-            if request.state == CLOSED_REQUEST:
-                continue
-            if ctx.uow.outcomes.handled(session.id, request.case_pseudonym):
-                request.state, request.updated_at = DISCUSSED_REQUEST, ctx.now
-                audit(ctx, "anfrage_besprochen", request.case_pseudonym, anfrage=request.id)
-                continue
-            target = carry_over(ctx, session, request, NOT_HANDLED)
-            carried.append((request.case_pseudonym, target))
-        sitting.closed_at, sitting.closed_by = ctx.now, ctx.sender
-        sitting.minutes_txn_id = txn_id_for(ctx.event_id, "reply")
-        session.state, session.updated_at = "beendet", ctx.now
-        ctx.uow.sessions.cancel_reminders(session.id)
-        due = ctx.calendar.working_days_after(
-            local_date(ctx.now), ctx.calendar.minutes_working_days
-        )
-        ctx.uow.sessions.arm_once(
-            session.id,
-            "protokoll",
-            datetime.combine(due, REVIEW_HOUR, tzinfo=LOCAL_TZ),
-            ctx.now,
-            catch_up=False,
-        )
-        audit(ctx, "sitzung_beendet", None, termin=session.id)
-        minutes = render_minutes(collect(ctx.uow, ctx.org, session, sitting), ctx.prefix)
-        doc = Doc()
-        if carried:
-            doc.para(
-                "⏭️ Nicht behandelt und vertagt: ",
-                ", ".join(
-                    f"{p} → " + (f"Termin #{t.id}" if t else "noch kein Termin") for p, t in carried
-                ),
-                ".",
-            )
-        return doc.append(minutes).build()
-
-    @registry.command(
+@router.command(
+    "sitzung ende",
+    summary="Beendet die Sitzung, vertagt Unbehandeltes und stellt das Protokoll ein.",
+    role=Role.MODERATION,
+    examples=("sitzung ende",),
+)
+def sitzung_ende(ctx: CommandContext) -> Reply:
+    sitting, session = open_sitting(ctx)
+    carried = []
+    for _, request in list(ctx.uow.sessions.agenda(session.id)):
+        if request.state == CLOSED_REQUEST:
+            continue
+        if ctx.uow.outcomes.handled(session.id, request.case_pseudonym):
+            request.state, request.updated_at = DISCUSSED_REQUEST, ctx.now
+            audit(ctx, "anfrage_besprochen", request.case_pseudonym, anfrage=request.id)
+            continue
+        target = carry_over(ctx, session, request, NOT_HANDLED)
+        carried.append((request.case_pseudonym, target))
+    sitting.closed_at, sitting.closed_by = ctx.now, ctx.sender
+    sitting.minutes_txn_id = txn_id_for(ctx.event_id, "reply")
+    session.state, session.updated_at = "beendet", ctx.now
+    ctx.uow.sessions.cancel_reminders(session.id)
+    due = ctx.calendar.working_days_after(local_date(ctx.now), ctx.calendar.minutes_working_days)
+    ctx.uow.sessions.arm_once(
+        session.id,
         "protokoll",
-        summary="Zeigt das Protokoll einer beendeten Sitzung.",
-        params={"termin": "Nummer des Termins (Standard: die letzte Sitzung)"},
-        examples=("protokoll", "protokoll 12"),
+        datetime.combine(due, REVIEW_HOUR, tzinfo=LOCAL_TZ),
+        ctx.now,
+        catch_up=False,
     )
-    def protokoll(ctx: CommandContext, termin: int | None = None) -> Reply:
-        sitting, session = _closed_sitting(ctx, termin)
-        return render_minutes(collect(ctx.uow, ctx.org, session, sitting), ctx.prefix)
+    audit(ctx, "sitzung_beendet", None, termin=session.id)
+    minutes = render_minutes(collect(ctx.uow, ctx.org, session, sitting), ctx.prefix)
+    doc = Doc()
+    if carried:
+        doc.para(
+            "⏭️ Nicht behandelt und vertagt: ",
+            ", ".join(
+                f"{p} → " + (f"Termin #{t.id}" if t else "noch kein Termin") for p, t in carried
+            ),
+            ".",
+        )
+    return doc.append(minutes).build()
 
-    @registry.command(
-        "protokoll bestätigen",
-        summary="Bestätigt das Protokoll (auch: ✅ auf das Protokoll).",
-        role=Role.MODERATION,
-        params={"termin": "Nummer des Termins (Standard: die letzte Sitzung)"},
-        examples=("protokoll bestätigen", "protokoll bestätigen 12"),
+
+@router.command(
+    "protokoll",
+    summary="Zeigt das Protokoll einer beendeten Sitzung.",
+    params={"termin": "Nummer des Termins (Standard: die letzte Sitzung)"},
+    examples=("protokoll", "protokoll 12"),
+)
+def protokoll(ctx: CommandContext, termin: int | None = None) -> Reply:
+    sitting, session = _closed_sitting(ctx, termin)
+    return render_minutes(collect(ctx.uow, ctx.org, session, sitting), ctx.prefix)
+
+
+@router.command(
+    "protokoll bestätigen",
+    summary="Bestätigt das Protokoll (auch: ✅ auf das Protokoll).",
+    role=Role.MODERATION,
+    params={"termin": "Nummer des Termins (Standard: die letzte Sitzung)"},
+    examples=("protokoll bestätigen", "protokoll bestätigen 12"),
+)
+def protokoll_bestaetigen(ctx: CommandContext, termin: int | None = None) -> Reply:
+    sitting, _ = _closed_sitting(ctx, termin)
+    return confirm_minutes(ctx, sitting)
+
+
+@router.command(
+    "protokoll export",
+    summary="Schickt das Protokoll als Markdown, PDF und JSON (verschlüsselte Anhänge).",
+    params={"termin": "Nummer des Termins (Standard: die letzte Sitzung)"},
+    examples=("protokoll export", "protokoll export 12"),
+)
+def protokoll_export(ctx: CommandContext, termin: int | None = None) -> Reply:
+    # Imported on use: the PDF library is heavy and most processes never export.
+    from commands.export import file_name, to_json, to_markdown, to_pdf
+
+    sitting, session = _closed_sitting(ctx, termin)
+    minutes = collect(ctx.uow, ctx.org, session, sitting)
+    files = [
+        ("md", "text/markdown; charset=utf-8", to_markdown(minutes).encode()),
+        ("pdf", "application/pdf", to_pdf(minutes)),
+        ("json", "application/json", to_json(minutes).encode()),
+    ]
+    for ext, mimetype, data in files:
+        ctx.post(
+            f"export-{ext}",
+            "m.room.message",
+            attachment_content(file_name(minutes, ext), mimetype, data),
+        )
+    audit(ctx, "protokoll_exportiert", None, termin=session.id)
+    return Reply.text(
+        f"📎 Protokoll von Termin #{session.id} als Markdown, PDF und JSON – "
+        "verschlüsselte Anhänge folgen."
     )
-    def protokoll_bestaetigen(ctx: CommandContext, termin: int | None = None) -> Reply:
-        sitting, _ = _closed_sitting(ctx, termin)
-        return confirm_minutes(ctx, sitting)
 
-    @registry.command(
-        "protokoll export",
-        summary="Schickt das Protokoll als Markdown, PDF und JSON (verschlüsselte Anhänge).",
-        params={"termin": "Nummer des Termins (Standard: die letzte Sitzung)"},
-        examples=("protokoll export", "protokoll export 12"),
-    )
-    def protokoll_export(ctx: CommandContext, termin: int | None = None) -> Reply:
-        # Imported on use: the PDF library is heavy and most processes never export.
-        from commands.export import file_name, to_json, to_markdown, to_pdf
 
-        sitting, session = _closed_sitting(ctx, termin)
-        minutes = collect(ctx.uow, ctx.org, session, sitting)
-        files = [
-            ("md", "text/markdown; charset=utf-8", to_markdown(minutes).encode()),
-            ("pdf", "application/pdf", to_pdf(minutes)),
-            ("json", "application/json", to_json(minutes).encode()),
-        ]
-        for ext, mimetype, data in files:
-            ctx.post(
-                f"export-{ext}",
-                "m.room.message",
-                attachment_content(file_name(minutes, ext), mimetype, data),
+@router.command(
+    "übersicht",
+    aliases=("uebersicht",),
+    summary="Überblick für die Moderation: Termine, wartende Anfragen, Überfälliges.",
+    role=Role.MODERATION,
+    examples=("übersicht",),
+)
+def uebersicht(ctx: CommandContext) -> Reply:
+    uow, today = ctx.uow, local_date(ctx.now)
+    doc = Doc().para("📊 ", b("Übersicht"), f" – Stand {when_text(ctx.now)}")
+    upcoming = [s for s in uow.sessions.upcoming(ctx.now, limit=5)]
+    taken = uow.sessions.taken([s.id for s in upcoming])
+    doc.para(b("Nächste Termine"))
+    doc.items(
+        [
+            (
+                f"#{s.id} {when_text(s.starts_at)} {s.name}: {taken.get(s.id, 0)}/"
+                f"{s.capacity} Fälle, Tagesordnung " + _agenda_state(uow, s.id),
             )
-        audit(ctx, "protokoll_exportiert", None, termin=session.id)
-        return Reply.text(
-            f"📎 Protokoll von Termin #{session.id} als Markdown, PDF und JSON – "
-            "verschlüsselte Anhänge folgen."
-        )
-
-    @registry.command(
-        "übersicht",
-        aliases=("uebersicht",),
-        summary="Überblick für die Moderation: Termine, wartende Anfragen, Überfälliges.",
-        role=Role.MODERATION,
-        examples=("übersicht",),
-    )
-    def uebersicht(ctx: CommandContext) -> Reply:
-        uow, today = ctx.uow, local_date(ctx.now)
-        doc = Doc().para("📊 ", b("Übersicht"), f" – Stand {when_text(ctx.now)}")
-        upcoming = [s for s in uow.sessions.upcoming(ctx.now, limit=5)]
-        taken = uow.sessions.taken([s.id for s in upcoming])
-        doc.para(b("Nächste Termine"))
-        doc.items(
-            [
-                (
-                    f"#{s.id} {when_text(s.starts_at)} {s.name}: {taken.get(s.id, 0)}/"
-                    f"{s.capacity} Fälle, Tagesordnung " + _agenda_state(uow, s.id),
-                )
-                for s in upcoming
-            ]
-            or [("keine",)]
-        )
-        waiting_count = uow.cases.count_open_requests(RequestState.WAITING)
-        waiting = uow.cases.open_requests(state=RequestState.WAITING, limit=10)
-        doc.para(b(f"Anfragen ohne ausreichende Einwilligung: {waiting_count}"))
-        doc.items([(f"#{r.id} {r.case_pseudonym} – {r.topic}",) for r in waiting])
-        if waiting_count > len(waiting):
-            doc.para(f"… alle: {ctx.prefix} anfragen status=wartet")
-        reviews = uow.outcomes.overdue_reviews()
-        tasks = uow.outcomes.overdue_tasks(today)
-        doc.para(b(f"Überfällig: {len(reviews)} Wiedervorlage(n), {len(tasks)} Aufgabe(n)"))
-        overdue = [
-            (f"Wiedervorlage {r.case_pseudonym} seit {format_date(r.due)}",) for r in reviews
-        ] + [
-            (f"Aufgabe {t.case_pseudonym}: {t.owner}, fällig {format_date(t.due)}",)
-            for t in tasks
-            if t.due is not None
+            for s in upcoming
         ]
-        doc.items(overdue[:OVERVIEW_ITEMS])
-        if len(overdue) > OVERVIEW_ITEMS:
-            doc.para(f"… und {len(overdue) - OVERVIEW_ITEMS} weitere.")
-        minutes = uow.outcomes.unconfirmed_minutes()
-        doc.para(b(f"Unbestätigte Protokolle: {len(minutes)}"))
-        doc.items([(f"Termin #{m.session_id}",) for m in minutes[:OVERVIEW_ITEMS]])
-        return doc.build()
+        or [("keine",)]
+    )
+    waiting_count = uow.cases.count_open_requests(RequestState.WAITING)
+    waiting = uow.cases.open_requests(state=RequestState.WAITING, limit=10)
+    doc.para(b(f"Anfragen ohne ausreichende Einwilligung: {waiting_count}"))
+    doc.items([(f"#{r.id} {r.case_pseudonym} – {r.topic}",) for r in waiting])
+    if waiting_count > len(waiting):
+        doc.para(f"… alle: {ctx.prefix} anfragen status=wartet")
+    reviews = uow.outcomes.overdue_reviews()
+    tasks = uow.outcomes.overdue_tasks(today)
+    doc.para(b(f"Überfällig: {len(reviews)} Wiedervorlage(n), {len(tasks)} Aufgabe(n)"))
+    overdue = [
+        (f"Wiedervorlage {r.case_pseudonym} seit {format_date(r.due)}",) for r in reviews
+    ] + [
+        (f"Aufgabe {t.case_pseudonym}: {t.owner}, fällig {format_date(t.due)}",)
+        for t in tasks
+        if t.due is not None
+    ]
+    doc.items(overdue[:OVERVIEW_ITEMS])
+    if len(overdue) > OVERVIEW_ITEMS:
+        doc.para(f"… und {len(overdue) - OVERVIEW_ITEMS} weitere.")
+    minutes = uow.outcomes.unconfirmed_minutes()
+    doc.para(b(f"Unbestätigte Protokolle: {len(minutes)}"))
+    doc.items([(f"Termin #{m.session_id}",) for m in minutes[:OVERVIEW_ITEMS]])
+    return doc.build()
 
-    @registry.reaction("✅")
-    def confirm_by_reaction(ctx: ReactionContext) -> Reply | None:
-        sitting = ctx.uow.outcomes.sitting_by_minutes(ctx.relates_to)
-        if sitting is None or not ctx.member.has(Role.MODERATION):
-            return None  # not the minutes, or not moderation: the ✅ is just a reaction
-        return confirm_minutes(ctx, sitting)
 
-    @registry.reaction(HAND_KEY)
-    def hand(ctx: ReactionContext) -> Reply | None:
-        sitting = ctx.uow.outcomes.sitting_by_opening(ctx.relates_to)
-        if sitting is None or sitting.closed_at is not None:
-            return None
-        if ctx.member.institution is None:
-            return None
-        return _attend(ctx, sitting)
+@router.reaction("✅")
+def confirm_by_reaction(ctx: ReactionContext) -> Reply | None:
+    sitting = ctx.uow.outcomes.sitting_by_minutes(ctx.relates_to)
+    if sitting is None or not ctx.member.has(Role.MODERATION):
+        return None  # not the minutes, or not moderation: the ✅ is just a reaction
+    return confirm_minutes(ctx, sitting)
+
+
+@router.reaction(HAND_KEY)
+def hand(ctx: ReactionContext) -> Reply | None:
+    sitting = ctx.uow.outcomes.sitting_by_opening(ctx.relates_to)
+    if sitting is None or sitting.closed_at is not None:
+        return None
+    if ctx.member.institution is None:
+        return None
+    return _attend(ctx, sitting)
 
 
 def _agenda_state(uow: UnitOfWork, session_id: int) -> str:
@@ -945,4 +956,4 @@ def recheck_agenda(uow: UnitOfWork, session: Session, now: datetime, *, actor: s
     return removed
 
 
-__all__ = ["HAND_KEY", "SYSTEM_ACTOR", "collect", "recheck_agenda", "register", "render_minutes"]
+__all__ = ["HAND_KEY", "SYSTEM_ACTOR", "collect", "recheck_agenda", "render_minutes", "router"]

@@ -6,7 +6,7 @@ from typing import Annotated
 
 from commands import agenda, cases, conference, people, sessions, umfrage
 from commands.errors import UnknownCommand
-from commands.framework import REST, CommandContext, CommandRegistry
+from commands.framework import REST, CommandContext, CommandRegistry, Router
 from commands.reply import Doc, Reply, b, code
 
 
@@ -15,64 +15,70 @@ def _own(text: str, ctx: CommandContext) -> str:
     return text.replace("{prefix}", ctx.prefix)
 
 
-def register(registry: CommandRegistry) -> None:
-    @registry.command(
-        "hilfe",
-        aliases=("help", "?"),
-        summary="Zeigt alle Befehle oder die Hilfe zu einem Befehl.",
-        case_data=False,
-        params={"befehl": "Name eines Befehls, z. B. ping"},
-        examples=("hilfe", "hilfe ping", "hilfe fall neu"),
-    )
-    def hilfe(ctx: CommandContext, befehl: Annotated[str | None, REST] = None) -> Reply:
-        if befehl is None:
-            doc = Doc().para(b("Befehle des Fallkonferenz-Bots"))
-            doc.items(
-                [
-                    (code(spec.usage(ctx.prefix)), " — ", _own(spec.summary, ctx))
-                    + ((f" (Rolle: {spec.role.value})",) if spec.role else ())
-                    for spec in ctx.registry
-                ]
-            )
-            doc.para("Details zu einem Befehl: ", code(f"{ctx.prefix} hilfe <befehl>"))
-            return doc.build()
-        spec = ctx.registry.lookup(" ".join(befehl.split()[:2])) or ctx.registry.lookup(
-            befehl.split()[0]
-        )
-        if spec is None:
-            raise UnknownCommand(ctx.registry.suggest(befehl), ctx.prefix)
-        doc = Doc().para(b(f"{ctx.prefix} {spec.name}"), " — ", _own(spec.summary, ctx))
-        doc.para("Aufruf: ", code(spec.usage(ctx.prefix)))
-        described = [p for p in spec.params if p.description]
-        if described:
-            doc.items([(code(p.name), ": ", _own(p.description, ctx)) for p in described])
-        if spec.details:
-            doc.para(_own(spec.details, ctx))
-        if spec.aliases:
-            doc.para("Andere Namen: ", ", ".join(spec.aliases))
-        if spec.role:
-            doc.para("Rolle: ", spec.role.value)
-        if spec.examples:
-            doc.para("Beispiele:")
-            doc.items([(code(f"{ctx.prefix} {e}"),) for e in spec.examples])
-        return doc.build()
+router = Router("core")
 
-    @registry.command(
-        "ping",
-        summary="Prüft, ob der Bot da ist und antwortet.",
-        case_data=False,
+
+@router.command(
+    "hilfe",
+    aliases=("help", "?"),
+    summary="Zeigt alle Befehle oder die Hilfe zu einem Befehl.",
+    case_data=False,
+    params={"befehl": "Name eines Befehls, z. B. ping"},
+    examples=("hilfe", "hilfe ping", "hilfe fall neu"),
+)
+def hilfe(ctx: CommandContext, befehl: Annotated[str | None, REST] = None) -> Reply:
+    if befehl is None:
+        doc = Doc().para(b("Befehle des Fallkonferenz-Bots"))
+        doc.items(
+            [
+                (code(spec.usage(ctx.prefix)), " — ", _own(spec.summary, ctx))
+                + ((f" (Rolle: {spec.role.value})",) if spec.role else ())
+                for spec in ctx.registry
+            ]
+        )
+        doc.para("Details zu einem Befehl: ", code(f"{ctx.prefix} hilfe <befehl>"))
+        return doc.build()
+    spec = ctx.registry.lookup(" ".join(befehl.split()[:2])) or ctx.registry.lookup(
+        befehl.split()[0]
     )
-    def ping(ctx: CommandContext) -> Reply:
-        return Reply.text("pong 🏓")
+    if spec is None:
+        raise UnknownCommand(ctx.registry.suggest(befehl), ctx.prefix)
+    doc = Doc().para(b(f"{ctx.prefix} {spec.name}"), " — ", _own(spec.summary, ctx))
+    doc.para("Aufruf: ", code(spec.usage(ctx.prefix)))
+    described = [p for p in spec.params if p.description]
+    if described:
+        doc.items([(code(p.name), ": ", _own(p.description, ctx)) for p in described])
+    if spec.details:
+        doc.para(_own(spec.details, ctx))
+    if spec.aliases:
+        doc.para("Andere Namen: ", ", ".join(spec.aliases))
+    if spec.role:
+        doc.para("Rolle: ", spec.role.value)
+    if spec.examples:
+        doc.para("Beispiele:")
+        doc.items([(code(f"{ctx.prefix} {e}"),) for e in spec.examples])
+    return doc.build()
+
+
+@router.command(
+    "ping",
+    summary="Prüft, ob der Bot da ist und antwortet.",
+    case_data=False,
+)
+def ping(ctx: CommandContext) -> Reply:
+    return Reply.text("pong 🏓")
 
 
 def build_registry() -> CommandRegistry:
     registry = CommandRegistry()
-    register(registry)
-    people.register(registry)
-    cases.register(registry)
-    sessions.register(registry)
-    agenda.register(registry)
-    umfrage.register(registry)
-    conference.register(registry)
+    for module_router in (
+        router,
+        people.router,
+        cases.router,
+        sessions.router,
+        agenda.router,
+        umfrage.router,
+        conference.router,
+    ):
+        registry.include(module_router)
     return registry

@@ -260,6 +260,36 @@ def _params_of(handler: Callable[..., Reply], help_texts: dict[str, str]) -> tup
     return tuple(params)
 
 
+class Router:
+    """A module's commands and reaction handlers, declared at module level.
+
+    ``@router.command(...)`` takes the same arguments as ``CommandRegistry.command``;
+    nothing is checked until ``CommandRegistry.include(router)`` registers the
+    declarations (in order), so a module can be imported without a registry.
+    """
+
+    def __init__(self, name: str) -> None:
+        self.name = name
+        self._commands: list[tuple[dict[str, Any], Callable[..., Reply]]] = []
+        self._reactions: list[tuple[str, ReactionHandler]] = []
+
+    def command(
+        self, name: str, **declaration: Any
+    ) -> Callable[[Callable[..., Reply]], Callable[..., Reply]]:
+        def declare(handler: Callable[..., Reply]) -> Callable[..., Reply]:
+            self._commands.append(({"name": name, **declaration}, handler))
+            return handler
+
+        return declare
+
+    def reaction(self, key: str) -> Callable[[ReactionHandler], ReactionHandler]:
+        def declare(handler: ReactionHandler) -> ReactionHandler:
+            self._reactions.append((key, handler))
+            return handler
+
+        return declare
+
+
 class CommandRegistry:
     def __init__(self) -> None:
         self._specs: dict[str, CommandSpec] = {}
@@ -278,6 +308,13 @@ class CommandRegistry:
             return handler
 
         return register
+
+    def include(self, router: Router) -> None:
+        """Register every command and reaction handler ``router`` declares."""
+        for declaration, handler in router._commands:
+            self.command(**declaration)(handler)
+        for key, reaction in router._reactions:
+            self.reaction(key)(reaction)
 
     def reaction_handlers(self, key: str) -> list[ReactionSpec]:
         # Clients append U+FE0F (emoji presentation) inconsistently: ✅ vs ✅️.

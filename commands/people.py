@@ -8,7 +8,7 @@ from typing import Annotated, Self
 
 from bot.identity import fingerprint
 from commands.errors import UserError
-from commands.framework import CommandContext, CommandRegistry, Label
+from commands.framework import CommandContext, Label, Router
 from commands.org import Organisation, Role
 from commands.reply import Doc, Reply, b, code
 from storage.uow import UnitOfWork
@@ -57,113 +57,117 @@ def record_role_changes(uow: UnitOfWork, org: Organisation, now: datetime) -> in
     return changes
 
 
-def register(registry: CommandRegistry) -> None:
-    @registry.command(
-        "wer",
-        aliases=("whoami",),
-        summary="Zeigt deine Institution und deine Rollen.",
-        case_data=False,
-        examples=("wer",),
-    )
-    def wer(ctx: CommandContext) -> Reply:
-        member = ctx.member
-        doc = Doc().para(b(ctx.sender))
-        if member.institution is None:
-            return doc.para(
-                "Du bist keiner Institution zugeordnet und siehst deshalb keine Falldaten. "
-                "Die Administration kann dich in der Konfiguration eintragen."
-            ).build()
-        roles = ", ".join(sorted(r.value for r in member.roles)) or "keine"
-        return (
-            doc.para(f"Institution: {member.institution.name} ({member.institution.key})")
-            .para(f"Rollen: {roles}")
-            .build()
-        )
+router = Router("people")
 
-    @registry.command(
-        "identität bestätigen",
-        aliases=("identitaet bestaetigen",),
-        summary="Nimmt die geänderte Identität eines Mitglieds an (nach Prüfung auf anderem Weg).",
-        role=Role.ADMIN,
-        case_data=False,
-        params={
-            "nutzer": "Matrix-ID des Mitglieds",
-            "fingerabdruck": "optional: Anfang des neuen Fingerabdrucks zur Kontrolle",
-        },
-        details=(
-            "Ändert sich der Master-Schlüssel eines Mitglieds, teilt der Bot keine "
-            "Raumschlüssel mehr mit ihm. Erst nach Prüfung des neuen Fingerabdrucks auf "
-            "anderem Weg (Telefon, persönlich) bestätigt eine Admin-Person ihn hier."
-        ),
-        examples=("identität bestätigen @a.yilmaz:jugendamt.example",),
-    )
-    def identitaet_bestaetigen(
-        ctx: CommandContext,
-        nutzer: MatrixUser,
-        *,
-        fingerabdruck: Annotated[str | None, Label("anfang")] = None,
-    ) -> Reply:
-        row = ctx.uow.pins.get(nutzer)
-        if row is None or row.seen_key is None:
-            raise UserError(f"Für {nutzer} wartet keine geänderte Identität auf Bestätigung.")
-        new = fingerprint(row.seen_key)
-        given = (fingerabdruck or "").replace(" ", "")
-        if given and not row.seen_key.startswith(given):
-            raise UserError(
-                "Der angegebene Fingerabdruck passt nicht zum neuen Schlüssel. Nichts geändert."
-            )
-        old = row.master_key
-        ctx.uow.pins.accept(nutzer, ctx.now)
-        ctx.uow.audit.append(
-            at=ctx.now,
-            actor=ctx.sender,
-            institution=ctx.member.institution.key if ctx.member.institution else None,
-            action="identitaet_bestaetigt",
-            detail={"nutzer": str(nutzer), "alt": old, "neu": row.master_key},
-        )
-        return (
-            Doc()
-            .para("🔐 Neue Identität von ", b(nutzer), " angenommen. Fingerabdruck:")
-            .para(code(new))
-            .para(
-                "Ihre bzw. seine verifizierten Geräte erhalten ab der nächsten Nachricht "
-                "wieder Schlüssel."
-            )
-            .build()
-        )
 
-    @registry.command(
-        "rollen",
-        summary="Listet, wer welche Institution und Rolle hat.",
-        role=Role.MODERATION,
-        case_data=False,
-        details=(
-            "Rollen kommen aus der Konfiguration (Personen und ganze Homeserver). "
-            "Zusätzlich erhält Moderation, wer im Raum die konfigurierte Berechtigungsstufe hat."
-        ),
-        examples=("rollen",),
+@router.command(
+    "wer",
+    aliases=("whoami",),
+    summary="Zeigt deine Institution und deine Rollen.",
+    case_data=False,
+    examples=("wer",),
+)
+def wer(ctx: CommandContext) -> Reply:
+    member = ctx.member
+    doc = Doc().para(b(ctx.sender))
+    if member.institution is None:
+        return doc.para(
+            "Du bist keiner Institution zugeordnet und siehst deshalb keine Falldaten. "
+            "Die Administration kann dich in der Konfiguration eintragen."
+        ).build()
+    roles = ", ".join(sorted(r.value for r in member.roles)) or "keine"
+    return (
+        doc.para(f"Institution: {member.institution.name} ({member.institution.key})")
+        .para(f"Rollen: {roles}")
+        .build()
     )
-    def rollen(ctx: CommandContext) -> Reply:
-        doc = Doc().para(b("Rollen"))
-        rows = []
-        for assignment in ctx.org.assignments():
-            institution = ctx.org.institutions[assignment.institution]
-            who = (
-                assignment.subject
-                if assignment.subject.startswith("@")
-                else (f"alle von {assignment.subject}")
+
+
+@router.command(
+    "identität bestätigen",
+    aliases=("identitaet bestaetigen",),
+    summary="Nimmt die geänderte Identität eines Mitglieds an (nach Prüfung auf anderem Weg).",
+    role=Role.ADMIN,
+    case_data=False,
+    params={
+        "nutzer": "Matrix-ID des Mitglieds",
+        "fingerabdruck": "optional: Anfang des neuen Fingerabdrucks zur Kontrolle",
+    },
+    details=(
+        "Ändert sich der Master-Schlüssel eines Mitglieds, teilt der Bot keine "
+        "Raumschlüssel mehr mit ihm. Erst nach Prüfung des neuen Fingerabdrucks auf "
+        "anderem Weg (Telefon, persönlich) bestätigt eine Admin-Person ihn hier."
+    ),
+    examples=("identität bestätigen @a.yilmaz:jugendamt.example",),
+)
+def identitaet_bestaetigen(
+    ctx: CommandContext,
+    nutzer: MatrixUser,
+    *,
+    fingerabdruck: Annotated[str | None, Label("anfang")] = None,
+) -> Reply:
+    row = ctx.uow.pins.get(nutzer)
+    if row is None or row.seen_key is None:
+        raise UserError(f"Für {nutzer} wartet keine geänderte Identität auf Bestätigung.")
+    new = fingerprint(row.seen_key)
+    given = (fingerabdruck or "").replace(" ", "")
+    if given and not row.seen_key.startswith(given):
+        raise UserError(
+            "Der angegebene Fingerabdruck passt nicht zum neuen Schlüssel. Nichts geändert."
+        )
+    old = row.master_key
+    ctx.uow.pins.accept(nutzer, ctx.now)
+    ctx.uow.audit.append(
+        at=ctx.now,
+        actor=ctx.sender,
+        institution=ctx.member.institution.key if ctx.member.institution else None,
+        action="identitaet_bestaetigt",
+        detail={"nutzer": str(nutzer), "alt": old, "neu": row.master_key},
+    )
+    return (
+        Doc()
+        .para("🔐 Neue Identität von ", b(nutzer), " angenommen. Fingerabdruck:")
+        .para(code(new))
+        .para(
+            "Ihre bzw. seine verifizierten Geräte erhalten ab der nächsten Nachricht "
+            "wieder Schlüssel."
+        )
+        .build()
+    )
+
+
+@router.command(
+    "rollen",
+    summary="Listet, wer welche Institution und Rolle hat.",
+    role=Role.MODERATION,
+    case_data=False,
+    details=(
+        "Rollen kommen aus der Konfiguration (Personen und ganze Homeserver). "
+        "Zusätzlich erhält Moderation, wer im Raum die konfigurierte Berechtigungsstufe hat."
+    ),
+    examples=("rollen",),
+)
+def rollen(ctx: CommandContext) -> Reply:
+    doc = Doc().para(b("Rollen"))
+    rows = []
+    for assignment in ctx.org.assignments():
+        institution = ctx.org.institutions[assignment.institution]
+        who = (
+            assignment.subject
+            if assignment.subject.startswith("@")
+            else (f"alle von {assignment.subject}")
+        )
+        rows.append(
+            (
+                code(who),
+                f" – {institution.name}: ",
+                ", ".join(sorted(r.value for r in assignment.roles)),
             )
-            rows.append(
-                (
-                    code(who),
-                    f" – {institution.name}: ",
-                    ", ".join(sorted(r.value for r in assignment.roles)),
-                )
-            )
-        doc.items(rows)
-        if ctx.org.moderation_power_level is not None:
-            doc.para(
-                f"Dazu Moderation für eingetragene Personen ab Berechtigungsstufe "
-                f"{ctx.org.moderation_power_level} im Raum."
-            )
-        return doc.build()
+        )
+    doc.items(rows)
+    if ctx.org.moderation_power_level is not None:
+        doc.para(
+            f"Dazu Moderation für eingetragene Personen ab Berechtigungsstufe "
+            f"{ctx.org.moderation_power_level} im Raum."
+        )
+    return doc.build()

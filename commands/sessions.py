@@ -26,7 +26,7 @@ from commands.casework import (
 )
 from commands.dates import LOCAL_TZ, Towards, format_date, local_date
 from commands.errors import ArgumentError, RepeatedOption, UserError
-from commands.framework import REST, CommandContext, CommandRegistry, Label
+from commands.framework import REST, CommandContext, Label, Router
 from commands.org import Role
 from commands.placement import Candidate, OpenSession, place
 from commands.reply import Doc, Reply, b, code
@@ -355,206 +355,213 @@ def _split_options(text: str) -> tuple[str, dict[str, str]]:
     return " ".join(words), options
 
 
-def register(registry: CommandRegistry) -> None:
-    @registry.command(
-        "reihe neu",
-        summary="Legt eine wiederkehrende Sitzung an (z. B. jeden 2. Mittwoch im Monat).",
-        role=Role.MODERATION,
-        params={
-            "name": "Name der Reihe, z. B. Schnittstellengespräch (in Anführungszeichen, "
-            "wenn mehrere Wörter)",
-            "regel": "z. B. „jeden 2. Mittwoch im Monat“, „jeden Mittwoch“, „alle 2 Wochen Di“",
-            "zeit": "Beginn–Ende, z. B. 10:00-12:00",
-            "plätze": "höchstens so viele Fälle je Sitzung",
-            "minuten": "Minuten je Fall",
-            "ab": "erster möglicher Tag (Standard: heute)",
-            "feiertage": "auslassen oder verschieben (auf den nächsten Werktag)",
-        },
-        examples=(
-            'reihe neu Schnittstellengespräch regel="jeden 2. Mittwoch im Monat" '
-            "zeit=10:00-12:00 plätze=6 minuten=20",
-        ),
-    )
-    def reihe_neu(
-        ctx: CommandContext,
-        name: str,
-        *,
-        regel: Annotated[str, Label("regel")],
-        zeit: Annotated[str, Label("hh:mm-hh:mm")],
-        plätze: int | None = None,
-        minuten: int | None = None,
-        ab: Annotated[str | None, Label("datum")] = None,
-        feiertage: HolidayRule = HolidayRule.SKIP,
-    ) -> Reply:
-        if len(name) > 80:
-            raise ArgumentError("Der Name ist zu lang (höchstens 80 Zeichen).")
-        rule = parse_rule(regel)
-        start, duration = _span(zeit)
-        capacity = _positive("plätze", plätze, ctx.calendar.capacity, 50)
-        slot = _positive("minuten", minuten, ctx.calendar.slot_minutes, 240)
-        first = local_date(ctx.now)
-        if ab:
-            first = date_arg("ab", ab, ctx.today, Towards.FUTURE)
-        series = SessionSeries(
-            room_id=ctx.room_id,
-            name=name,
-            rule=rule,
-            first_day=first,
-            start_time=f"{start:%H:%M}",
-            duration_minutes=duration,
-            capacity=capacity,
-            slot_minutes=slot,
-            holiday_rule=feiertage.value,
-            active=True,
-            created_by=ctx.sender,
-            created_at=ctx.now,
-        )
-        ctx.uow.sessions.add_series(series)
-        audit(ctx, "reihe_angelegt", None, reihe=series.id, regel=rule)
-        plan = replan(ctx)
-        upcoming = [s for s in ctx.uow.sessions.upcoming(ctx.now) if s.series_id == series.id]
-        doc = Doc().para(
-            "🔁 Reihe ",
-            b(name),
-            f" angelegt ({rule}, {start:%H:%M} Uhr, {duration} Minuten, "
-            f"höchstens {capacity} Fälle à {slot} Minuten; Feiertage: {feiertage.value}).",
-        )
-        if not upcoming:
-            doc.para("Im Planungszeitraum fällt kein Termin an.")
-        else:
-            taken = ctx.uow.sessions.taken([s.id for s in upcoming[:5]])
-            doc.para("Nächste Termine:")
-            doc.items([(session_line(s, taken.get(s.id, 0)),) for s in upcoming[:5]])
-        report(doc, plan, prefix=ctx.prefix, unplaced=True)
-        return doc.build()
+router = Router("sessions")
 
-    @registry.command(
-        "termin neu",
-        summary="Legt einen einzelnen (z. B. dringenden) Termin an.",
-        role=Role.MODERATION,
-        params={
-            "wann": "Datum und Uhrzeit, z. B. 25.11.2026 14:30, Mi 10:00, morgen 9 Uhr",
-        },
-        details="Optionen dahinter: dauer=<minuten> plätze=<anzahl> minuten=<je fall>.",
-        examples=("termin neu 25.11.2026 14:30", "termin neu morgen 9 Uhr dauer=60 plätze=2"),
-    )
-    def termin_neu(ctx: CommandContext, wann: Annotated[str, REST]) -> Reply:
-        text, options = _split_options(wann)
-        unknown = set(options) - {"dauer", "plätze", "plaetze", "minuten"}
-        if unknown:
-            raise ArgumentError("Erlaubte Optionen: dauer=, plätze=, minuten=.")
-        starts = _moment(ctx, text)
-        if starts <= ctx.now:
-            raise ArgumentError("Der Termin liegt in der Vergangenheit.")
-        duration = _int_option(options, "dauer", ctx.calendar.duration_minutes, 600)
-        capacity = _int_option(
-            options, "plätze", _int_option(options, "plaetze", ctx.calendar.capacity, 50), 50
-        )
-        slot = _int_option(options, "minuten", ctx.calendar.slot_minutes, 240)
-        session = single_session(ctx, starts, duration, capacity=capacity, slot=slot)
-        plan = replan(ctx)
-        taken = ctx.uow.sessions.taken([session.id]).get(session.id, 0)
-        doc = Doc().para("📅 Termin angelegt: ", b(session_line(session, taken)))
-        _day_warning(ctx, doc, starts)
-        report(doc, plan, prefix=ctx.prefix, unplaced=True)
-        return doc.build()
 
-    @registry.command(
-        "termin absagen",
-        summary="Sagt einen Termin ab; seine Fälle werden neu eingeplant.",
-        role=Role.MODERATION,
-        params={"nr": "Nummer des Termins (siehe {prefix} termine)"},
-        examples=("termin absagen 12",),
+@router.command(
+    "reihe neu",
+    summary="Legt eine wiederkehrende Sitzung an (z. B. jeden 2. Mittwoch im Monat).",
+    role=Role.MODERATION,
+    params={
+        "name": "Name der Reihe, z. B. Schnittstellengespräch (in Anführungszeichen, "
+        "wenn mehrere Wörter)",
+        "regel": "z. B. „jeden 2. Mittwoch im Monat“, „jeden Mittwoch“, „alle 2 Wochen Di“",
+        "zeit": "Beginn–Ende, z. B. 10:00-12:00",
+        "plätze": "höchstens so viele Fälle je Sitzung",
+        "minuten": "Minuten je Fall",
+        "ab": "erster möglicher Tag (Standard: heute)",
+        "feiertage": "auslassen oder verschieben (auf den nächsten Werktag)",
+    },
+    examples=(
+        'reihe neu Schnittstellengespräch regel="jeden 2. Mittwoch im Monat" '
+        "zeit=10:00-12:00 plätze=6 minuten=20",
+    ),
+)
+def reihe_neu(
+    ctx: CommandContext,
+    name: str,
+    *,
+    regel: Annotated[str, Label("regel")],
+    zeit: Annotated[str, Label("hh:mm-hh:mm")],
+    plätze: int | None = None,
+    minuten: int | None = None,
+    ab: Annotated[str | None, Label("datum")] = None,
+    feiertage: HolidayRule = HolidayRule.SKIP,
+) -> Reply:
+    if len(name) > 80:
+        raise ArgumentError("Der Name ist zu lang (höchstens 80 Zeichen).")
+    rule = parse_rule(regel)
+    start, duration = _span(zeit)
+    capacity = _positive("plätze", plätze, ctx.calendar.capacity, 50)
+    slot = _positive("minuten", minuten, ctx.calendar.slot_minutes, 240)
+    first = local_date(ctx.now)
+    if ab:
+        first = date_arg("ab", ab, ctx.today, Towards.FUTURE)
+    series = SessionSeries(
+        room_id=ctx.room_id,
+        name=name,
+        rule=rule,
+        first_day=first,
+        start_time=f"{start:%H:%M}",
+        duration_minutes=duration,
+        capacity=capacity,
+        slot_minutes=slot,
+        holiday_rule=feiertage.value,
+        active=True,
+        created_by=ctx.sender,
+        created_at=ctx.now,
     )
-    def termin_absagen(ctx: CommandContext, nr: int) -> Reply:
-        session = get_session(ctx, nr)
-        session.state, session.sequence, session.updated_at = (
-            "abgesagt",
-            session.sequence + 1,
-            ctx.now,
-        )
-        released = [r for _, r in ctx.uow.sessions.agenda(session.id)]
-        for request in released:
-            ctx.uow.sessions.unplace(request.id)
-            audit(
-                ctx,
-                "agenda_entfernt",
-                request.case_pseudonym,
-                anfrage=request.id,
-                termin=session.id,
-            )
-        ctx.uow.sessions.cancel_reminders(session.id)
-        touch(ctx, session.id)
-        audit(ctx, "termin_abgesagt", None, termin=session.id)
-        plan = replan(ctx)
-        doc = Doc().para(
-            "❌ Termin ", b(f"#{session.id}"), f" am {when_text(session.starts_at)} abgesagt."
-        )
-        report(doc, plan, prefix=ctx.prefix, unplaced=True)
-        return doc.build()
+    ctx.uow.sessions.add_series(series)
+    audit(ctx, "reihe_angelegt", None, reihe=series.id, regel=rule)
+    plan = replan(ctx)
+    upcoming = [s for s in ctx.uow.sessions.upcoming(ctx.now) if s.series_id == series.id]
+    doc = Doc().para(
+        "🔁 Reihe ",
+        b(name),
+        f" angelegt ({rule}, {start:%H:%M} Uhr, {duration} Minuten, "
+        f"höchstens {capacity} Fälle à {slot} Minuten; Feiertage: {feiertage.value}).",
+    )
+    if not upcoming:
+        doc.para("Im Planungszeitraum fällt kein Termin an.")
+    else:
+        taken = ctx.uow.sessions.taken([s.id for s in upcoming[:5]])
+        doc.para("Nächste Termine:")
+        doc.items([(session_line(s, taken.get(s.id, 0)),) for s in upcoming[:5]])
+    report(doc, plan, prefix=ctx.prefix, unplaced=True)
+    return doc.build()
 
-    @registry.command(
-        "termin verschieben",
-        summary="Verschiebt einen Termin.",
-        role=Role.MODERATION,
-        params={"nr": "Nummer des Termins", "wann": "neues Datum und Uhrzeit"},
-        examples=("termin verschieben 12 16.12.2026 10:00",),
+
+@router.command(
+    "termin neu",
+    summary="Legt einen einzelnen (z. B. dringenden) Termin an.",
+    role=Role.MODERATION,
+    params={
+        "wann": "Datum und Uhrzeit, z. B. 25.11.2026 14:30, Mi 10:00, morgen 9 Uhr",
+    },
+    details="Optionen dahinter: dauer=<minuten> plätze=<anzahl> minuten=<je fall>.",
+    examples=("termin neu 25.11.2026 14:30", "termin neu morgen 9 Uhr dauer=60 plätze=2"),
+)
+def termin_neu(ctx: CommandContext, wann: Annotated[str, REST]) -> Reply:
+    text, options = _split_options(wann)
+    unknown = set(options) - {"dauer", "plätze", "plaetze", "minuten"}
+    if unknown:
+        raise ArgumentError("Erlaubte Optionen: dauer=, plätze=, minuten=.")
+    starts = _moment(ctx, text)
+    if starts <= ctx.now:
+        raise ArgumentError("Der Termin liegt in der Vergangenheit.")
+    duration = _int_option(options, "dauer", ctx.calendar.duration_minutes, 600)
+    capacity = _int_option(
+        options, "plätze", _int_option(options, "plaetze", ctx.calendar.capacity, 50), 50
     )
-    def termin_verschieben(ctx: CommandContext, nr: int, wann: Annotated[str, REST]) -> Reply:
-        session = get_session(ctx, nr)
-        starts = _moment(ctx, wann, default=session.starts_at.astimezone(LOCAL_TZ).time())
-        if starts <= ctx.now:
-            raise ArgumentError("Der neue Zeitpunkt liegt in der Vergangenheit.")
-        length = session.ends_at - session.starts_at
-        before = when_text(session.starts_at)
-        session.starts_at, session.ends_at = starts, starts + length
-        session.sequence, session.updated_at = session.sequence + 1, ctx.now
-        arm(ctx.uow, ctx.calendar, session, ctx.now)
-        touch(ctx, session.id)
-        audit(ctx, "termin_verschoben", None, termin=session.id)
-        plan = replan(ctx)
-        doc = Doc().para(
-            "📅 Termin ",
-            b(f"#{session.id}"),
-            f" verschoben: {before} → ",
-            b(when_text(starts)),
-            ".",
+    slot = _int_option(options, "minuten", ctx.calendar.slot_minutes, 240)
+    session = single_session(ctx, starts, duration, capacity=capacity, slot=slot)
+    plan = replan(ctx)
+    taken = ctx.uow.sessions.taken([session.id]).get(session.id, 0)
+    doc = Doc().para("📅 Termin angelegt: ", b(session_line(session, taken)))
+    _day_warning(ctx, doc, starts)
+    report(doc, plan, prefix=ctx.prefix, unplaced=True)
+    return doc.build()
+
+
+@router.command(
+    "termin absagen",
+    summary="Sagt einen Termin ab; seine Fälle werden neu eingeplant.",
+    role=Role.MODERATION,
+    params={"nr": "Nummer des Termins (siehe {prefix} termine)"},
+    examples=("termin absagen 12",),
+)
+def termin_absagen(ctx: CommandContext, nr: int) -> Reply:
+    session = get_session(ctx, nr)
+    session.state, session.sequence, session.updated_at = (
+        "abgesagt",
+        session.sequence + 1,
+        ctx.now,
+    )
+    released = [r for _, r in ctx.uow.sessions.agenda(session.id)]
+    for request in released:
+        ctx.uow.sessions.unplace(request.id)
+        audit(
+            ctx,
+            "agenda_entfernt",
+            request.case_pseudonym,
+            anfrage=request.id,
+            termin=session.id,
         )
-        _day_warning(ctx, doc, starts)
-        report(doc, plan, prefix=ctx.prefix, unplaced=True)
-        return doc.build()
-
-    @registry.command(
-        "termine",
-        summary="Zeigt die nächsten Termine mit belegten Plätzen.",
-        case_data=False,
-        examples=("termine",),
+    ctx.uow.sessions.cancel_reminders(session.id)
+    touch(ctx, session.id)
+    audit(ctx, "termin_abgesagt", None, termin=session.id)
+    plan = replan(ctx)
+    doc = Doc().para(
+        "❌ Termin ", b(f"#{session.id}"), f" am {when_text(session.starts_at)} abgesagt."
     )
-    def termine(ctx: CommandContext) -> Reply:
-        materialize(ctx)  # idempotent: a series' new occurrences show up without a job
-        upcoming = list(ctx.uow.sessions.upcoming(ctx.now, limit=10))
-        doc = Doc().para(b("Nächste Termine"))
-        if not upcoming:
-            return doc.para(
-                "Keine Termine geplant. Anlegen: ", code(f"{ctx.prefix} termin neu …")
-            ).build()
-        taken = ctx.uow.sessions.taken([s.id for s in upcoming])
-        doc.items([(session_line(s, taken.get(s.id, 0)),) for s in upcoming])
-        return doc.build()
+    report(doc, plan, prefix=ctx.prefix, unplaced=True)
+    return doc.build()
 
-    @registry.command(
-        "einplanen",
-        summary="Plant alle bereiten Anfragen ein und nennt, was nirgends passt.",
-        role=Role.MODERATION,
-        examples=("einplanen",),
+
+@router.command(
+    "termin verschieben",
+    summary="Verschiebt einen Termin.",
+    role=Role.MODERATION,
+    params={"nr": "Nummer des Termins", "wann": "neues Datum und Uhrzeit"},
+    examples=("termin verschieben 12 16.12.2026 10:00",),
+)
+def termin_verschieben(ctx: CommandContext, nr: int, wann: Annotated[str, REST]) -> Reply:
+    session = get_session(ctx, nr)
+    starts = _moment(ctx, wann, default=session.starts_at.astimezone(LOCAL_TZ).time())
+    if starts <= ctx.now:
+        raise ArgumentError("Der neue Zeitpunkt liegt in der Vergangenheit.")
+    length = session.ends_at - session.starts_at
+    before = when_text(session.starts_at)
+    session.starts_at, session.ends_at = starts, starts + length
+    session.sequence, session.updated_at = session.sequence + 1, ctx.now
+    arm(ctx.uow, ctx.calendar, session, ctx.now)
+    touch(ctx, session.id)
+    audit(ctx, "termin_verschoben", None, termin=session.id)
+    plan = replan(ctx)
+    doc = Doc().para(
+        "📅 Termin ",
+        b(f"#{session.id}"),
+        f" verschoben: {before} → ",
+        b(when_text(starts)),
+        ".",
     )
-    def einplanen(ctx: CommandContext) -> Reply:
-        plan = replan(ctx)
-        doc = Doc().para(b("Einplanung"))
-        if not (plan.placed or plan.removed or plan.unplaced):
-            doc.para("Nichts zu ändern: alle bereiten Anfragen sind eingeplant.")
-        report(doc, plan, prefix=ctx.prefix, unplaced=True)
-        return doc.build()
+    _day_warning(ctx, doc, starts)
+    report(doc, plan, prefix=ctx.prefix, unplaced=True)
+    return doc.build()
+
+
+@router.command(
+    "termine",
+    summary="Zeigt die nächsten Termine mit belegten Plätzen.",
+    case_data=False,
+    examples=("termine",),
+)
+def termine(ctx: CommandContext) -> Reply:
+    materialize(ctx)  # idempotent: a series' new occurrences show up without a job
+    upcoming = list(ctx.uow.sessions.upcoming(ctx.now, limit=10))
+    doc = Doc().para(b("Nächste Termine"))
+    if not upcoming:
+        return doc.para(
+            "Keine Termine geplant. Anlegen: ", code(f"{ctx.prefix} termin neu …")
+        ).build()
+    taken = ctx.uow.sessions.taken([s.id for s in upcoming])
+    doc.items([(session_line(s, taken.get(s.id, 0)),) for s in upcoming])
+    return doc.build()
+
+
+@router.command(
+    "einplanen",
+    summary="Plant alle bereiten Anfragen ein und nennt, was nirgends passt.",
+    role=Role.MODERATION,
+    examples=("einplanen",),
+)
+def einplanen(ctx: CommandContext) -> Reply:
+    plan = replan(ctx)
+    doc = Doc().para(b("Einplanung"))
+    if not (plan.placed or plan.removed or plan.unplaced):
+        doc.para("Nichts zu ändern: alle bereiten Anfragen sind eingeplant.")
+    report(doc, plan, prefix=ctx.prefix, unplaced=True)
+    return doc.build()
 
 
 def _moment(ctx: CommandContext, text: str, default: time | None = None) -> datetime:
