@@ -40,7 +40,7 @@ from commands.dates import LOCAL_TZ, local_date
 from commands.framework import CommandContext, CommandRegistry
 from commands.org import Member, Organisation, Role
 from commands.reply import Doc, Reply, b, code
-from commands.sessions import replan, when_text
+from commands.sessions import materialize, replan, when_text
 from storage.models import CaseReminder, Reminder, Session
 from storage.retention import plan_purge, purge
 from storage.uow import Database, UnitOfWork
@@ -122,6 +122,7 @@ class ReminderRunner:
         self._daily_for: date | None = None  # the day the rooms below are for
         self._daily_rooms: list[str] | None = None  # rooms whose daily pass is still to run
         self._daily_counts = [0, 0]  # placed, removed by today's pass so far
+        self._daily_since: date | None = None  # the day before today's pass, if it ran here
         self.more = False  # run_chunk left due work for the next chunk
         self._retention = retention
 
@@ -144,8 +145,9 @@ class ReminderRunner:
                 with self._db.uow() as uow:
                     self._daily_rooms = list(uow.sync.live_case_rooms())
                 self._daily_for, self._daily_counts = today, [0, 0]
+                self._daily_since = self._daily_on
             if self._daily_rooms:
-                self._daily_room(self._daily_rooms.pop(0), now)
+                self._daily_room(self._daily_rooms.pop(0), now, self._daily_since)
             else:
                 self._daily_done(now)
                 self._daily_on, self._daily_rooms = today, None
@@ -179,11 +181,16 @@ class ReminderRunner:
             self.submit(items)
         return len(items)
 
-    def _daily_room(self, room_id: str, now: datetime) -> None:
+    def _daily_room(self, room_id: str, now: datetime, since: date | None) -> None:
         """The daily pass of one room, in a transaction of its own: the calendar moves on,
-        every open request is checked against today's consents (one that expired makes
-        its request wait again, audited), placements follow; agendas that change are
-        edited by a later chunk."""
+        open requests are checked against today's consents (one that expired makes its
+        request wait again, audited), placements follow; agendas that change are edited
+        by a later chunk.
+
+        Incremental: commands re-plan what they change, so after a pass on ``since``
+        only the cases whose consent facts begin, end or are revoked between ``since``
+        and today can change, unless new sessions came into the horizon (then the whole
+        room is placed again). The first pass after a start checks everything."""
         with self._db.uow() as uow:
             uow.in_room(room_id)  # a room's requests are placed only in its own sessions
             ctx = CommandContext(
@@ -199,10 +206,19 @@ class ReminderRunner:
                 org=self._org,
                 calendar=self._circles.policy(room_id).calendar or self._calendar,
             )
-            requests = uow.cases.open_requests()
+            today = local_date(now)
+            changed = (
+                None
+                if since is None or materialize(ctx)
+                else uow.cases.with_dated_facts(since - timedelta(days=1), today)
+            )
+            if changed is None:
+                requests = uow.cases.open_requests()
+            else:
+                requests = uow.cases.open_requests_of(changed)
             facts = GateFacts(uow, {r.case_pseudonym for r in requests})  # three queries
             reevaluate(ctx, requests, facts)
-            plan = replan(ctx, facts=facts)  # materialises the horizon first
+            plan = replan(ctx, changed, facts=facts)  # materialises the horizon first
             uow.commit()
         self._daily_counts[0] += len(plan.placed)
         self._daily_counts[1] += len(plan.removed)

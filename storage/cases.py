@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 from collections.abc import Collection, Iterator, Sequence
+from datetime import date
 from typing import Any
 
-from sqlalchemy import String, cast, func, select
+from sqlalchemy import String, and_, cast, func, or_, select, union
 from sqlalchemy.orm import Session
 
 from storage.models import (
@@ -121,6 +122,24 @@ class CaseRepository:
             ):
                 found[row.case_pseudonym].append(row)
         return found
+
+    def with_dated_facts(self, after: date, through: date) -> set[str]:
+        """Cases whose gate can answer differently on ``through`` than on ``after``: a
+        consent begins or ends, or a revocation takes effect, on a day in between — the
+        only consent facts that change with the calendar. One query."""
+        consents = select(Consent.case_pseudonym).where(
+            or_(
+                and_(Consent.given_on > after, Consent.given_on <= through),
+                and_(Consent.expires_on >= after, Consent.expires_on <= through),
+            ),
+            self._scope.case_filter(Consent.case_pseudonym),
+        )
+        revocations = select(Revocation.case_pseudonym).where(
+            Revocation.effective_on > after,
+            Revocation.effective_on <= through,
+            self._scope.case_filter(Revocation.case_pseudonym),
+        )
+        return set(self._s.scalars(select(union(consents, revocations).subquery().c[0])))
 
     def confirmed_schutzauftrag(self, pseudonyms: Collection[str]) -> set[str]:
         """The cases among ``pseudonyms`` with a confirmed Schutzauftrag."""

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 
 import pytest
 from sqlalchemy import select
@@ -10,7 +10,7 @@ from sqlalchemy import select
 from bot.clock import FakeClock
 from bot.reminders import ReminderRunner, Retention
 from storage.audit import verify
-from storage.models import CaseFile, ConferenceRequest, Consent
+from storage.models import CaseFile, ConferenceRequest, Consent, Revocation
 from storage.uow import Database
 from tests.unit.harness import JA1, MOD, ORG, PREFIX, Room
 
@@ -114,3 +114,105 @@ def test_without_a_retention_policy_nothing_is_purged(room: Room) -> None:
     runner(room).run_due()
     with room.db.uow() as uow:
         assert uow.session.get(CaseFile, gone) is not None
+
+
+# -- the incremental pass: after a pass on one day, the next day looks only at what the
+# -- calendar can change (consents that begin or end, revocations that take effect) ------
+
+
+def _write_revocation(room: Room, pseudonym: str, effective_on: str) -> None:
+    """Written directly: a command's revocation takes effect the day it is recorded."""
+    with room.db.uow() as uow:
+        uow.cases.add_revocation(
+            Revocation(
+                case_pseudonym=pseudonym,
+                institutions=None,
+                effective_on=date.fromisoformat(effective_on),
+                recorded_by=JA1,
+                recorded_institution="jugendamt",
+                recorded_at=room.clock.now(),
+            )
+        )
+        uow.commit()
+
+
+def _write_consent_start(room: Room, pseudonym: str, given_on: str) -> None:
+    with room.db.uow() as uow:  # written directly: commands refuse consents of the future
+        consent = uow.session.scalars(
+            select(Consent).where(Consent.case_pseudonym == pseudonym)
+        ).one()
+        consent.given_on = date.fromisoformat(given_on)
+        uow.commit()
+
+
+def test_the_next_days_pass_finds_the_cases_whose_consent_dates_fall_in_between(
+    room: Room,
+) -> None:
+    ending, beginning, revoked, later, steady = (room.new_case() for _ in range(5))
+    room.consent(ending, "jugendamt,jobcenter", extra="bis=25.11.2026")
+    room.consent(beginning, "jugendamt,jobcenter")
+    _write_consent_start(room, beginning, "2026-11-25")
+    room.consent(revoked, "jugendamt,jobcenter")
+    _write_revocation(room, revoked, "2026-11-25")
+    room.consent(later, "jugendamt,jobcenter", extra="bis=31.12.2027")
+    _write_revocation(room, later, "2026-12-01")
+    room.consent(steady, "jugendamt,jobcenter")
+    other = room.other_room("!nachbarraum:fk.test")
+    foreign = other.new_case()
+    other.consent(foreign, "jugendamt,jobcenter", extra="bis=25.11.2026")
+    day = date(2026, 11, 24)
+    with room.db.uow() as uow:
+        uow.in_room(room.room_id)
+        assert uow.cases.with_dated_facts(day, day + timedelta(days=1)) == {
+            ending,
+            beginning,
+            revoked,
+        }
+        assert uow.cases.with_dated_facts(day, day + timedelta(days=7)) == {
+            ending,
+            beginning,
+            revoked,
+            later,
+        }
+        assert uow.cases.with_dated_facts(day + timedelta(days=1), day + timedelta(days=6)) == {
+            ending  # valid through the 25th, not on the 26th
+        }
+        uow.in_room(other.room_id)
+        assert uow.cases.with_dated_facts(day, day + timedelta(days=1)) == {foreign}
+
+
+def test_a_runner_that_ran_before_catches_what_the_calendar_changes(room: Room) -> None:
+    _, ending_request, _ = room.ready_case(consent_extra="bis=24.11.2026")
+    revoked, revoked_request, _ = room.ready_case()
+    steady, steady_request, _ = room.ready_case()
+    _write_revocation(room, revoked, "2026-11-25")
+    daily = runner(room)
+    daily.run_due()  # Monday's pass, in this process
+    assert request_state(room, ending_request) == "bereit"
+    assert request_state(room, revoked_request) == "bereit"
+
+    room.clock.set(datetime(2026, 11, 25, 6, 0, tzinfo=UTC))  # Wednesday: a day skipped
+    daily.run_due()
+
+    assert request_state(room, ending_request) == "wartet_einwilligung"
+    assert request_state(room, revoked_request) == "wartet_einwilligung"
+    assert request_state(room, steady_request) == "bereit"
+    assert [e.action for e in room.audit(steady)][-1] != "anfrage_wartet"
+
+
+def test_sessions_new_in_the_horizon_make_the_next_days_pass_place_the_whole_room(
+    room: Room,
+) -> None:
+    room.mod('reihe neu Runde regel="jeden Montag" zeit=10:00-11:00 plätze=1')
+    room.ready_case()  # takes the first Monday
+    waiting = [room.ready_case()[1] for _ in range(30)]
+    daily = runner(room)
+    daily.run_due()
+    placed_before = set(room.placements())
+    unplaced = [r for r in waiting if r not in placed_before]
+    assert unplaced, "the test needs a request that has no place yet"
+
+    room.clock.advance(timedelta(days=7))  # a new Monday enters the 180-day horizon
+    daily.run_due()
+
+    assert unplaced[0] in room.placements()
