@@ -14,16 +14,16 @@ from typing import Annotated
 from commands.casework import (
     LEGAL_BASIS_8A,
     Evaluation,
+    GateFacts,
     RequestState,
     audit,
     consent_facts,
     date_arg,
     evaluate,
-    gate_for,
     get_case,
     institution_name,
     institution_of,
-    reevaluate_case,
+    reevaluate,
     require_owner,
     revocation_facts,
     state_label,
@@ -87,16 +87,22 @@ def _gate_lines(ctx: CommandContext, gate: GateResult) -> list[tuple[str, ...]]:
 
 
 def _changes(ctx: CommandContext, doc: Doc, pseudonym: str, *, still_waiting: bool = False) -> None:
-    changes = reevaluate_case(ctx, pseudonym)
-    _report_changes(ctx, doc, pseudonym, changes, still_waiting=still_waiting)
-    report(doc, replan(ctx, {pseudonym}), prefix=ctx.prefix, case=pseudonym, changed_at=ctx.now)
+    """After a change of the case's consent facts: its open requests are evaluated again
+    and placed; the facts and requests are read once for all three steps."""
+    requests = ctx.uow.cases.open_requests(pseudonym)
+    facts = GateFacts(ctx.uow, [pseudonym])
+    changes = reevaluate(ctx, requests, facts)
+    _report_changes(ctx, doc, requests, changes, facts, still_waiting=still_waiting)
+    plan = replan(ctx, {pseudonym}, facts=facts, requests=requests)
+    report(doc, plan, prefix=ctx.prefix, case=pseudonym, changed_at=ctx.now)
 
 
 def _report_changes(
     ctx: CommandContext,
     doc: Doc,
-    pseudonym: str,
+    requests: Sequence[ConferenceRequest],
     changes: list[Evaluation],
+    facts: GateFacts,
     *,
     still_waiting: bool,
 ) -> None:
@@ -112,16 +118,10 @@ def _report_changes(
         return
     # After a new consent: say what is still missing for requests it did not complete.
     changed = {c.request.id for c in changes}
-    for request in ctx.uow.cases.open_requests(pseudonym):
+    for request in requests:
         if request.id in changed or request.state != RequestState.WAITING:
             continue
-        gate = gate_for(
-            ctx.uow,
-            pseudonym,
-            request.participants,
-            local_date(ctx.now),
-            entrusted=request.entrusted,
-        )
+        gate = facts.gate(request, local_date(ctx.now))
         doc.para("⏸️ Anfrage ", b(f"#{request.id}"), " wartet weiterhin auf Einwilligung:")
         doc.items(_gate_lines(ctx, gate))
 
@@ -411,7 +411,8 @@ def anfrage(
         updated_at=ctx.now,
     )
     ctx.uow.cases.add_request(request)
-    result = evaluate(ctx.uow, request, local_date(ctx.now))
+    facts = GateFacts(ctx.uow, [case.pseudonym])  # for the gate now and the placement
+    result = evaluate(ctx.uow, request, local_date(ctx.now), facts)
     audit(
         ctx,
         "anfrage_gestellt",
@@ -459,7 +460,7 @@ def anfrage(
         )
     report(
         doc,
-        replan(ctx, {case.pseudonym}),
+        replan(ctx, {case.pseudonym}, facts=facts),
         prefix=ctx.prefix,
         case=case.pseudonym,
         changed_at=ctx.now,
@@ -526,7 +527,8 @@ def status(ctx: CommandContext, fall: Pseudonym) -> Reply:
         f" – fallführend: {institution_name(ctx, case.owner_institution)}, {case.state}",
     )
     named = sorted({k for c in ctx.uow.cases.consents(case.pseudonym) for k in c.recipients})
-    gate = gate_for(ctx.uow, case.pseudonym, named, today, entrusted=False)
+    facts = GateFacts(ctx.uow, [case.pseudonym])
+    gate = facts.gate_for(case.pseudonym, named, today, entrusted=False)
     uncovered = {m.institution for m in gate.missing}
     covered = [institution_name(ctx, k) for k in named if k not in uncovered]
     doc.para("Einwilligung heute: ", ", ".join(covered) if covered else "keine Institution")
@@ -538,13 +540,7 @@ def status(ctx: CommandContext, fall: Pseudonym) -> Reply:
         doc.items(_request_lines(ctx, requests))
         for request in requests:
             if request.state == RequestState.WAITING:
-                waiting = gate_for(
-                    ctx.uow,
-                    case.pseudonym,
-                    request.participants,
-                    today,
-                    entrusted=request.entrusted,
-                )
+                waiting = facts.gate(request, today)
                 doc.para(f"Für #{request.id} fehlt:")
                 doc.items(_gate_lines(ctx, waiting))
     else:

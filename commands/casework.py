@@ -110,18 +110,6 @@ def revocation_facts(rows: Iterable[Revocation]) -> list[RevocationFacts]:
     ]
 
 
-def gate_for(
-    uow: UnitOfWork, pseudonym: str, institutions: Iterable[str], on: date, *, entrusted: bool
-) -> GateResult:
-    return consent_gate(
-        consent_facts(uow.cases.consents(pseudonym)),
-        revocation_facts(uow.cases.revocations(pseudonym)),
-        institutions,
-        on,
-        entrusted=entrusted,
-    )
-
-
 def schutzauftrag_active(uow: UnitOfWork, pseudonym: str) -> bool:
     return any(s.state == "bestätigt" for s in uow.cases.schutzauftraege(pseudonym))
 
@@ -144,12 +132,19 @@ class GateFacts:
         self._schutzauftrag = uow.cases.confirmed_schutzauftrag(wanted)
 
     def gate(self, request: ConferenceRequest, day: date) -> GateResult:
+        return self.gate_for(
+            request.case_pseudonym, request.participants, day, entrusted=request.entrusted
+        )
+
+    def gate_for(
+        self, pseudonym: str, institutions: Iterable[str], day: date, *, entrusted: bool
+    ) -> GateResult:
         return consent_gate(
-            self._consents.get(request.case_pseudonym, []),
-            self._revocations.get(request.case_pseudonym, []),
-            request.participants,
+            self._consents.get(pseudonym, []),
+            self._revocations.get(pseudonym, []),
+            institutions,
             day,
-            entrusted=request.entrusted,
+            entrusted=entrusted,
         )
 
     def schutzauftrag(self, pseudonym: str) -> bool:
@@ -181,11 +176,6 @@ def evaluate(
     else:
         request.state, request.basis = RequestState.WAITING, None
     return Evaluation(request, gate, before)
-
-
-def reevaluate_case(ctx: CommandContext, pseudonym: str) -> list[Evaluation]:
-    """Re-run the gate for every open request of a case; audit and return the changes."""
-    return reevaluate(ctx, ctx.uow.cases.open_requests(pseudonym))
 
 
 def reevaluate(

@@ -12,7 +12,7 @@ so they are case data (encrypted rooms only); ``termine`` shows counts and is no
 from __future__ import annotations
 
 import re
-from collections.abc import Collection
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
 from typing import Annotated
@@ -113,7 +113,11 @@ class Replan:
 
 
 def replan(
-    ctx: CommandContext, cases: Collection[str] | None = None, *, facts: GateFacts | None = None
+    ctx: CommandContext,
+    cases: Collection[str] | None = None,
+    *,
+    facts: GateFacts | None = None,
+    requests: Sequence[ConferenceRequest] | None = None,
 ) -> Replan:
     """Drop placements the gate no longer allows; place ready requests that have none.
 
@@ -121,25 +125,36 @@ def replan(
     only their requests are looked at — the work grows with the change, not with the
     room. Other requests could only move up if a place became free; when this took a
     request off an agenda, the whole room is planned again. ``facts``: the gate facts
-    of the requests concerned, if the caller has loaded them already.
+    of the requests concerned, ``requests`` the open requests of ``cases``, if the
+    caller has loaded them already.
     """
-    plan = _replan(ctx, cases, facts)
+    plan = _replan(ctx, cases, facts, requests)
     if cases is None or not plan.removed:
         return plan
-    room = _replan(ctx, None, None)
+    room = _replan(ctx, None, None, None)
     return Replan(plan.placed + room.placed, plan.removed + room.removed, room.unplaced)
 
 
-def _replan(ctx: CommandContext, cases: Collection[str] | None, facts: GateFacts | None) -> Replan:
+def _replan(
+    ctx: CommandContext,
+    cases: Collection[str] | None,
+    facts: GateFacts | None,
+    requests: Sequence[ConferenceRequest] | None,
+) -> Replan:
     materialize(ctx)
     upcoming = list(ctx.uow.sessions.upcoming(ctx.now))
     by_id = {s.id: s for s in upcoming}
     removed: list[tuple[ConferenceRequest, Session]] = []
     candidates: dict[int, ConferenceRequest] = {}
     # Everything the loop needs, in a fixed number of queries however many requests.
-    requests = (
-        ctx.uow.cases.open_requests() if cases is None else ctx.uow.cases.open_requests_of(cases)
-    )
+    if requests is None or cases is None:
+        requests = (
+            ctx.uow.cases.open_requests()
+            if cases is None
+            else ctx.uow.cases.open_requests_of(cases)
+        )
+    else:  # still open: a re-evaluation moves requests between waiting and ready only
+        requests = [r for r in requests if r.state in (RequestState.WAITING, RequestState.READY)]
     placements = ctx.uow.sessions.placements_of([r.id for r in requests])
     facts = facts or GateFacts(ctx.uow, {r.case_pseudonym for r in requests})
     for request in requests:

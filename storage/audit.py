@@ -161,6 +161,30 @@ class AuditLog:
     def __init__(self, session: Session, scope: Scope | None = None) -> None:
         self._s = session
         self._scope = scope or Scope()
+        self._head: AuditHead | None = None
+        self._head_tx: object = None
+
+    def _locked_head(self) -> AuditHead | None:
+        """The chain's head, locked for this transaction. A command that appends several
+        entries reads it once: the lock is kept while the (nested) transaction that took
+        it is open and the row is not expired; after a rollback it is read and locked
+        again."""
+        tx = self._s.get_nested_transaction() or self._s.get_transaction()
+        head = self._head
+        if (
+            head is not None
+            and tx is self._head_tx
+            and tx is not None
+            and tx.is_active
+            and head in self._s
+            and "seq" in head.__dict__
+        ):
+            return head
+        head = self._s.scalars(
+            select(AuditHead).where(AuditHead.id == 1).with_for_update()
+        ).one_or_none()
+        self._head, self._head_tx = head, tx
+        return head
 
     def append(
         self,
@@ -173,9 +197,7 @@ class AuditLog:
         detail: dict[str, Any] | None = None,
         room_id: str | None = None,
     ) -> AuditEntry:
-        head = self._s.scalars(
-            select(AuditHead).where(AuditHead.id == 1).with_for_update()
-        ).one_or_none()
+        head = self._locked_head()
         entry = AuditEntry(
             seq=(head.seq + 1) if head else 1,
             # Microsecond precision is what both databases keep; the hash must survive them.
@@ -193,7 +215,8 @@ class AuditLog:
         entry.hash = entry_hash(entry)
         self._s.add(entry)
         if head is None:
-            self._s.add(AuditHead(id=1, seq=entry.seq, hash=entry.hash))
+            self._head = AuditHead(id=1, seq=entry.seq, hash=entry.hash)
+            self._s.add(self._head)
         else:
             head.seq, head.hash = entry.seq, entry.hash
         self._s.flush()

@@ -16,7 +16,7 @@ from typing import Any
 
 import pytest
 from alembic import command
-from sqlalchemy import JSON, bindparam, text
+from sqlalchemy import JSON, bindparam, event, text
 from sqlalchemy.exc import IntegrityError
 
 from storage.audit import (
@@ -274,6 +274,37 @@ def test_discarded_savepoint_keeps_the_chain_consistent(database: Database, exis
     verdict = _verdict(database)
     assert verdict.ok, verdict
     assert verdict.count == existing + 2
+
+
+def test_appends_in_one_savepoint_read_and_lock_the_head_once(database: Database) -> None:
+    """A command that writes several entries pays for one locked read of the head."""
+    _append(database, 2)
+    reads: list[str] = []
+
+    def record(_conn: Any, _cursor: Any, statement: str, *_: Any) -> None:
+        if "FROM audit_head" in statement:
+            reads.append(statement)
+
+    event.listen(database.engine, "before_cursor_execute", record)
+    try:
+        with database.uow() as uow, uow.savepoint():
+            for action in ("eins", "zwei", "drei"):
+                uow.audit.append(at=T0, actor="@a:fk.test", institution=None, action=action)
+        with database.uow() as uow:
+            with uow.savepoint():
+                uow.audit.append(at=T0, actor="@a:fk.test", institution=None, action="vier")
+                uow.audit.append(at=T0, actor="@a:fk.test", institution=None, action="fünf")
+            with uow.savepoint():  # a new savepoint locks again
+                uow.audit.append(at=T0, actor="@a:fk.test", institution=None, action="sechs")
+            uow.commit()
+    finally:
+        event.remove(database.engine, "before_cursor_execute", record)
+    assert len(reads) == 3, reads
+    verdict = _verdict(database)
+    assert verdict.ok, verdict
+    assert verdict.count == 5
+    with database.uow() as uow:
+        assert [e.action for e in uow.audit.entries()][2:] == ["vier", "fünf", "sechs"]
 
 
 def test_concurrent_appends_wait_for_the_head_lock(database: Database) -> None:
