@@ -51,6 +51,9 @@ LATE_AFTER = timedelta(minutes=5)
 # Due jobs (a session's reminder kind) per chunk: after a long outage thousands are due;
 # in chunks, commands are answered in between.
 CHUNK_JOBS = 200
+PURGE_CHUNK = (
+    100  # cases purged per chunk of the daily pass (each: a dozen deletes and an audit entry)
+)
 EMPTY_AGENDA_RETRY = timedelta(
     hours=1
 )  # an empty agenda is looked at again this often  # later than this: the message says so
@@ -121,7 +124,7 @@ class ReminderRunner:
         self._daily_on: date | None = None  # the Berlin day the daily pass last ran
         self._daily_for: date | None = None  # the day the rooms below are for
         self._daily_rooms: list[str] | None = None  # rooms whose daily pass is still to run
-        self._daily_counts = [0, 0]  # placed, removed by today's pass so far
+        self._daily_counts = [0, 0, 0]  # placed, removed, purged by today's pass so far
         self._daily_since: date | None = None  # the day before today's pass, if it ran here
         self.more = False  # run_chunk left due work for the next chunk
         self._retention = retention
@@ -144,11 +147,11 @@ class ReminderRunner:
             if self._daily_rooms is None or self._daily_for != today:
                 with self._db.uow() as uow:
                     self._daily_rooms = list(uow.sync.live_case_rooms())
-                self._daily_for, self._daily_counts = today, [0, 0]
+                self._daily_for, self._daily_counts = today, [0, 0, 0]
                 self._daily_since = self._daily_on
             if self._daily_rooms:
                 self._daily_room(self._daily_rooms.pop(0), now, self._daily_since)
-            else:
+            elif not self._purge_chunk(now):
                 self._daily_done(now)
                 self._daily_on, self._daily_rooms = today, None
             self.more = True
@@ -223,22 +226,29 @@ class ReminderRunner:
         self._daily_counts[0] += len(plan.placed)
         self._daily_counts[1] += len(plan.removed)
 
+    def _purge_chunk(self, now: datetime) -> bool:
+        """After every room: up to ``PURGE_CHUNK`` cases whose retention period is over
+        are purged (audited) in one transaction; True if a full chunk went, so more may
+        be due (a year's backlog is worked off chunk by chunk, commands in between)."""
+        if self._retention is None:
+            return False
+        with self._db.uow() as uow:
+            plan = plan_purge(
+                uow,
+                now,
+                closed_days=self._retention.closed_days,
+                revoked_grace_days=self._retention.revoked_grace_days,
+                limit=PURGE_CHUNK,
+            )
+            purged = purge(uow, plan, now, actor=SYSTEM_ACTOR)
+            uow.commit()
+        self._daily_counts[2] += purged
+        return len(plan) == PURGE_CHUNK and purged > 0
+
     def _daily_done(self, now: datetime) -> None:
-        """After every room: cases whose retention period is over are purged (audited)."""
-        purged = 0
+        """The end of the daily pass: expired quarantine records go; the day is logged."""
         if self._retention is not None:
             with self._db.uow() as uow:
-                purged = purge(
-                    uow,
-                    plan_purge(
-                        uow,
-                        now,
-                        closed_days=self._retention.closed_days,
-                        revoked_grace_days=self._retention.revoked_grace_days,
-                    ),
-                    now,
-                    actor=SYSTEM_ACTOR,
-                )
                 forgotten = uow.quarantine.prune(
                     now - timedelta(days=self._retention.quarantine_days)
                 )
@@ -248,7 +258,6 @@ class ReminderRunner:
         log.info(
             "Tageslauf: %d eingeplant, %d von Tagesordnungen genommen, %d Fälle gelöscht",
             *self._daily_counts,
-            purged,
         )
 
     def next_due(self) -> datetime | None:

@@ -46,6 +46,7 @@ from sqlalchemy import ColumnElement, Table, delete, func, or_, select, tuple_
 from sqlalchemy.orm import Session
 
 from storage.audit import DELETION_ACTION
+from storage.cases import _chunks
 from storage.models import (
     AuditEntry,
     Base,
@@ -152,29 +153,48 @@ def revoked_since(
 
 def _bases(session: Session, case: CaseFile) -> list[tuple[str, datetime]]:
     """The paths by which the case could be deleted, and since when (periods aside)."""
-    out: list[tuple[str, datetime]] = []
-    if case.state == CLOSED and case.closed_at is not None:
-        out.append((CLOSED, case.closed_at))
-    pseudonym = case.pseudonym
-    revocations = session.scalars(
-        select(Revocation).where(Revocation.case_pseudonym == pseudonym).order_by(Revocation.id)
-    ).all()
-    if revocations:
-        protected = session.scalar(
-            select(func.count())
-            .select_from(Schutzauftrag)
-            .where(
-                Schutzauftrag.case_pseudonym == pseudonym,
-                Schutzauftrag.state != SCHUTZAUFTRAG_ENDED,
+    return _bases_of(session, [case])[case.pseudonym]
+
+
+def _bases_of(session: Session, cases: Sequence[CaseFile]) -> dict[str, list[tuple[str, datetime]]]:
+    """:func:`_bases` of many cases in three queries (revocations; for the revoked cases
+    their open Schutzauftrag and their consents), however many cases there are."""
+    revocations = _grouped(session, Revocation, [c.pseudonym for c in cases], Revocation.id)
+    revoked = [p for p, rows in revocations.items() if rows]
+    protected: set[str] = set()
+    for chunk in _chunks(revoked):
+        protected.update(
+            session.scalars(
+                select(Schutzauftrag.case_pseudonym).where(
+                    Schutzauftrag.case_pseudonym.in_(chunk),
+                    Schutzauftrag.state != SCHUTZAUFTRAG_ENDED,
+                )
             )
         )
-        consents = session.scalars(
-            select(Consent).where(Consent.case_pseudonym == pseudonym).order_by(Consent.version)
-        ).all()
-        since = revoked_since(consents, revocations)
-        if since is not None and not protected:
-            out.append((REVOKED, since))
-    return out
+    consents = _grouped(session, Consent, revoked, Consent.version)
+    found: dict[str, list[tuple[str, datetime]]] = {}
+    for case in cases:
+        out = found.setdefault(case.pseudonym, [])
+        if case.state == CLOSED and case.closed_at is not None:
+            out.append((CLOSED, case.closed_at))
+        if revocations[case.pseudonym] and case.pseudonym not in protected:
+            since = revoked_since(consents[case.pseudonym], revocations[case.pseudonym])
+            if since is not None:
+                out.append((REVOKED, since))
+    return found
+
+
+def _grouped(
+    session: Session, model: type[Consent] | type[Revocation], pseudonyms: list[str], order: Any
+) -> dict[str, list[Any]]:
+    found: dict[str, list[Any]] = {p: [] for p in pseudonyms}
+    for chunk in _chunks(pseudonyms):
+        rows: Iterable[Any] = session.scalars(
+            select(model).where(model.case_pseudonym.in_(chunk)).order_by(order)
+        )
+        for row in rows:
+            found[row.case_pseudonym].append(row)
+    return found
 
 
 def _reason(path: str, since: datetime) -> str:
@@ -202,8 +222,9 @@ def _due(
         )
         .order_by(CaseFile.pseudonym)
     ).all()
+    bases = _bases_of(session, cases)
     for case in cases:
-        for path, since in _bases(session, case):
+        for path, since in bases[case.pseudonym]:
             if since <= limits[path]:
                 yield case.pseudonym, _reason(path, since), since
                 break
@@ -325,11 +346,21 @@ def _count_rows(session: Session, pseudonym: str) -> dict[str, int]:
 
 
 def plan_purge(
-    uow: UnitOfWork, now: datetime, *, closed_days: int, revoked_grace_days: int
+    uow: UnitOfWork,
+    now: datetime,
+    *,
+    closed_days: int,
+    revoked_grace_days: int,
+    limit: int | None = None,
 ) -> list[PurgeCandidate]:
-    """The cases due for deletion at ``now``, oldest reason first; changes nothing."""
+    """The cases due for deletion at ``now``, oldest reason first; changes nothing.
+
+    ``limit``: only the first ``limit`` due cases are looked at (the daily pass purges a
+    backlog in bounded chunks); a case still waiting for a pending message is skipped."""
     session = uow.session
-    due = list(_due(session, now, closed_days, revoked_grace_days))
+    due = sorted(_due(session, now, closed_days, revoked_grace_days), key=lambda d: (d[2], d[0]))
+    if limit is not None:
+        due = due[:limit]
     outbox = _outbox_hits(session, (pseudonym for pseudonym, _, _ in due))
     plan: list[PurgeCandidate] = []
     for pseudonym, reason, since in due:

@@ -25,9 +25,10 @@ import pytest
 from pypdf import PdfReader
 from reportlab.lib.styles import getSampleStyleSheet
 from reportlab.platypus import Paragraph, SimpleDocTemplate
-from sqlalchemy import select
+from sqlalchemy import event, select
 
 from bot.cli import CLI_ACTOR, main
+from bot.testing.seed import seed_cases
 from commands.agenda import attachment_content
 from commands.casework import consent_facts, revocation_facts
 from commands.gate import Reason, consent_gate
@@ -63,6 +64,7 @@ from storage.retention import (
     OUTBOX_DELETED,
     OUTBOX_EMPTIED,
     PurgeCandidate,
+    _due,
     case_tables,
     plan_purge,
     purge,
@@ -970,3 +972,63 @@ def test_cli_purge(cli_config: Path, tmp_path: Path, capsys: pytest.CaptureFixtu
     assert lines[3]["detail"] == {"tabellen": EXPECTED_ROWS}
     assert main(["audit", "verify", "--config", str(cli_config)]) == 0
     engine.dispose()
+
+
+def _plan_statements(database: Database, count: int) -> tuple[int, int]:
+    """Every second case is fully revoked long ago (due unless it never had a consent:
+    every fifth), every fourth is closed; the daily pass plans a chunk of 10. Returns
+    (statements, cases found due in all)."""
+    seeded = datetime(2026, 11, 23, 9, 0, tzinfo=UTC)  # consents given on 20.11.2026
+    now = datetime(2028, 1, 15, 9, 0, tzinfo=UTC)
+    cases = seed_cases(database, "!raum:fk.test", seeded, count)
+    with database.uow() as uow:
+        for index, pseudonym in enumerate(cases):
+            if index % 2 == 0:
+                uow.session.add(
+                    Revocation(
+                        case_pseudonym=pseudonym,
+                        institutions=None,
+                        effective_on=date(2026, 12, 1),
+                        recorded_by="@anna.jugendamt:fk.test",
+                        recorded_institution="jugendamt",
+                        recorded_at=seeded + timedelta(days=8),
+                    )
+                )
+            if index % 4 == 1:
+                case = uow.session.get(CaseFile, pseudonym)
+                assert case is not None
+                case.state, case.closed_at = "erledigt", seeded + timedelta(days=8)
+        uow.commit()
+    statements: list[str] = []
+
+    def record(_conn: Any, _cursor: Any, statement: str, *_: Any) -> None:
+        statements.append(statement)
+
+    event.listen(database.engine, "before_cursor_execute", record)
+    try:
+        with database.uow() as uow:
+            chunk = plan_purge(uow, now, closed_days=365, revoked_grace_days=30, limit=10)
+    finally:
+        event.remove(database.engine, "before_cursor_execute", record)
+    assert len(chunk) == 10
+    with database.uow() as uow:
+        due = list(_due(uow.session, now, 365, 30))
+    return len(statements), len(due)
+
+
+def test_planning_a_purge_chunk_sends_as_many_statements_at_2000_cases_as_at_50(
+    database: Database,
+) -> None:
+    """Which cases are due is found in a fixed number of queries, not three per revoked
+    case; only the chunk's cases are counted row by row."""
+    small, due_small = _plan_statements(database, 50)
+    with database.uow() as uow:
+        for table in reversed(Base.metadata.sorted_tables):
+            uow.session.execute(table.delete())
+        uow.commit()
+    large, due_large = _plan_statements(database, 2000)
+    expected = [
+        len([i for i in range(n) if (i % 2 == 0 and i % 5 != 0) or i % 4 == 1]) for n in (50, 2000)
+    ]
+    assert [due_small, due_large] == expected
+    assert small == large, (small, large)

@@ -7,6 +7,7 @@ from datetime import UTC, date, datetime, timedelta
 import pytest
 from sqlalchemy import select
 
+from bot import reminders
 from bot.clock import FakeClock
 from bot.reminders import ReminderRunner, Retention
 from storage.audit import verify
@@ -105,6 +106,29 @@ def test_closed_cases_are_purged_after_the_period_by_the_daily_pass(room: Room) 
     assert entries[-1].action == "daten_geloescht"
     assert all(e.detail == {} and e.institution is None for e in entries[:-1])
     assert room.audit(kept)[-1].detail  # the other case keeps its details
+
+
+def test_a_backlog_of_closed_cases_is_purged_chunk_by_chunk(
+    room: Room, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(reminders, "PURGE_CHUNK", 3)
+    closed = [room.new_case() for _ in range(7)]
+    for pseudonym in closed:
+        assert room.say(JA1, f"erledigt {pseudonym}").startswith("🏁")
+    sent_everything(room)
+    room.clock.advance(timedelta(days=200))
+    daily = runner(room, retention=Retention(closed_days=182, revoked_grace_days=30))
+    left = []
+    for _ in range(20):
+        daily.run_chunk()
+        with room.db.uow() as uow:
+            left.append(sum(uow.session.get(CaseFile, p) is not None for p in closed))
+        if not daily.more:
+            break
+    assert left[-1] == 0
+    purged_per_chunk = [a - b for a, b in zip([7, *left], left, strict=False)]
+    assert max(purged_per_chunk) == 3, purged_per_chunk  # never more than one chunk at once
+    assert [e.action for e in room.audit(closed[0])][-1] == "daten_geloescht"
 
 
 def test_without_a_retention_policy_nothing_is_purged(room: Room) -> None:
