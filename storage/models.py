@@ -125,6 +125,7 @@ class CaseFile(Base):
     """
 
     __tablename__ = "case_file"
+    __table_args__ = (Index("ix_case_file_state_closed_at", "state", "closed_at"),)  # retention
 
     pseudonym: Mapped[str] = mapped_column(String(16), primary_key=True)
     room_id: Mapped[str | None] = mapped_column(String(255), index=True)
@@ -139,7 +140,12 @@ class Consent(Base):
     """One consent record; versioned per case and never changed after it is written."""
 
     __tablename__ = "consent"
-    __table_args__ = (UniqueConstraint("case_pseudonym", "version"),)
+    __table_args__ = (
+        UniqueConstraint("case_pseudonym", "version"),
+        # the daily pass: consents that begin or end between two days
+        Index("ix_consent_given_on", "given_on"),
+        Index("ix_consent_expires_on", "expires_on"),
+    )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
     case_pseudonym: Mapped[str] = mapped_column(ForeignKey("case_file.pseudonym"), index=True)
@@ -160,6 +166,7 @@ class Revocation(Base):
     """A revocation for some (``institutions``) or all (None) institutions, from its day on."""
 
     __tablename__ = "revocation"
+    __table_args__ = (Index("ix_revocation_effective_on", "effective_on"),)
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
     case_pseudonym: Mapped[str] = mapped_column(ForeignKey("case_file.pseudonym"), index=True)
@@ -174,6 +181,8 @@ class ConferenceRequest(Base):
     """A request to discuss a case; ``state`` follows the consent gate."""
 
     __tablename__ = "conference_request"
+    # a room's open requests in order (anfragen, replan), and their count (übersicht)
+    __table_args__ = (Index("ix_conference_request_room_state", "room_id", "state", "id"),)
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
     room_id: Mapped[str | None] = mapped_column(String(255), index=True)  # = its case's room
