@@ -97,6 +97,18 @@ class OutboxMessage(Base):
     not_before: Mapped[datetime | None]
 
 
+class OutboxCase(Base):
+    """A case pseudonym an outbox message carries (text or attachment), recorded when the
+    message is written: retention finds a case's messages here."""
+
+    __tablename__ = "outbox_case"
+
+    outbox_id: Mapped[int] = mapped_column(
+        ForeignKey("outbox_message.id", ondelete="CASCADE"), primary_key=True
+    )
+    pseudonym: Mapped[str] = mapped_column(String(16), primary_key=True, index=True)
+
+
 class PendingDecryption(Base):
     """An event the bot could not decrypt yet: retried as keys arrive, answered once on timeout."""
 

@@ -6,7 +6,7 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import delete, func, or_, select, update
+from sqlalchemy import delete, func, insert, or_, select, update
 from sqlalchemy.orm import Session
 
 from storage.cases import OPEN_REQUEST_STATES
@@ -15,12 +15,14 @@ from storage.models import (
     ConferenceRequest,
     InboxEvent,
     KnownRoom,
+    OutboxCase,
     OutboxMessage,
     PendingDecryption,
     QuarantinedEvent,
     SessionSeries,
     SyncCheckpoint,
 )
+from storage.outbox_text import pseudonyms_in
 
 
 class SyncRepository:
@@ -136,6 +138,11 @@ class OutboxRepository:
         )
         self._s.add(row)
         self._s.flush()
+        carried = pseudonyms_in(content)
+        if carried:  # for retention: which cases this message names
+            self._s.execute(
+                insert(OutboxCase), [{"outbox_id": row.id, "pseudonym": p} for p in carried]
+            )
         return row
 
     def exists(self, txn_id: str) -> bool:

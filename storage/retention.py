@@ -32,11 +32,7 @@ case records the row counts. Everything happens in the caller's transaction; the
 
 from __future__ import annotations
 
-import base64
-import binascii
 import logging
-import re
-import zlib
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, time, timedelta
@@ -52,6 +48,7 @@ from storage.models import (
     Base,
     CaseFile,
     Consent,
+    OutboxCase,
     OutboxMessage,
     Revocation,
     Schutzauftrag,
@@ -232,48 +229,6 @@ def _due(
 
 # -- the outbox ------------------------------------------------------------------------------
 
-_BASE64 = re.compile(r"[A-Za-z0-9+/]{16,}={0,2}")
-_FOLD = re.compile(r"\r?\n[ \t]")  # iCalendar/MIME line folding
-_PDF_STREAM = re.compile(rb"stream\r?\n(.*?)endstream", re.DOTALL)
-
-
-def _pdf_stream(raw: bytes) -> bytes:
-    """A PDF content stream as written by reportlab (ASCII85 + Flate), or plain Flate."""
-    try:
-        return zlib.decompressobj().decompress(base64.a85decode(raw.strip(), adobe=True))
-    except (ValueError, zlib.error):
-        pass
-    try:
-        return zlib.decompressobj().decompress(raw)  # tolerates the EOL before endstream
-    except zlib.error:
-        return raw
-
-
-def _attachment_text(data: bytes) -> str:
-    """The readable text of an attachment: text files unfolded, PDF streams unpacked."""
-    if data.startswith(b"%PDF"):
-        data = b"\n".join([data, *(_pdf_stream(m.group(1)) for m in _PDF_STREAM.finditer(data))])
-    return _FOLD.sub("", data.decode("utf-8", errors="ignore"))
-
-
-def _texts(value: Any) -> Iterator[str]:
-    """Every string in a JSON value, and the text inside base64 attachments (unfolded)."""
-    if isinstance(value, dict):
-        for key, item in value.items():
-            yield str(key)
-            yield from _texts(item)
-    elif isinstance(value, list):
-        for item in value:
-            yield from _texts(item)
-    elif isinstance(value, str):
-        yield value
-        if len(value) % 4 == 0 and _BASE64.fullmatch(value):
-            try:
-                decoded = base64.b64decode(value, validate=True)
-            except (binascii.Error, ValueError):
-                return
-            yield _attachment_text(decoded)
-
 
 @dataclass
 class _OutboxHits:
@@ -283,21 +238,22 @@ class _OutboxHits:
 
 
 def _outbox_hits(session: Session, pseudonyms: Iterable[str]) -> _OutboxHits:
+    """The outbox rows naming each case, by the ``outbox_case`` rows written with them:
+    one query per IN chunk, however long the outbox is."""
     wanted = set(pseudonyms)
     hits = _OutboxHits({p: [] for p in wanted}, {})
-    if not wanted:
-        return hits
-    rows = session.scalars(
-        select(OutboxMessage).order_by(OutboxMessage.id).execution_options(yield_per=500)
-    )
-    for row in rows:
-        texts = list(_texts(row.content))
-        for pseudonym in wanted:
-            if any(pseudonym in text for text in texts):
-                if row.state == OUTBOX_PENDING:
-                    hits.pending[pseudonym] = hits.pending.get(pseudonym, 0) + 1
-                else:
-                    hits.done[pseudonym].append(row)
+    for chunk in _chunks(wanted):
+        rows = session.execute(
+            select(OutboxCase.pseudonym, OutboxMessage)
+            .join(OutboxMessage, OutboxMessage.id == OutboxCase.outbox_id)
+            .where(OutboxCase.pseudonym.in_(chunk))
+            .order_by(OutboxMessage.id)
+        )
+        for pseudonym, row in rows:
+            if row.state == OUTBOX_PENDING:
+                hits.pending[pseudonym] = hits.pending.get(pseudonym, 0) + 1
+            else:
+                hits.done[pseudonym].append(row)
     return hits
 
 
@@ -408,6 +364,8 @@ def _purge_one(
             row.content = {}
         else:
             session.delete(row)
+    if rows:  # an emptied row names no case any more; a deleted one takes its rows along
+        session.execute(delete(OutboxCase).where(OutboxCase.outbox_id.in_([r.id for r in rows])))
     session.flush()
     uow.audit.redact(pseudonym, now)
     uow.audit.append(
