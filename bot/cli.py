@@ -302,7 +302,6 @@ def cmd_export_minutes(args: argparse.Namespace) -> int:
 def cmd_quarantine(args: argparse.Namespace) -> int:
     """What the Matrix edge set aside: ids, room, type, sender, reason and when; no content."""
 
-
     db = _database(args, migrate=False)
     try:
         if _schema_outdated(db):
