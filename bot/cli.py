@@ -244,8 +244,8 @@ def cmd_purge(args: argparse.Namespace) -> int:
 
 def cmd_export_minutes(args: argparse.Namespace) -> int:
     """``fkbot export protokoll``: the minutes of a held session as Markdown, PDF and JSON."""
-    from commands.conference import collect
     from commands.export import file_name, to_json, to_markdown, to_pdf
+    from commands.protokoll import collect
 
     settings = _load(args.config)
     db = _database(args, migrate=False)
