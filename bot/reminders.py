@@ -35,12 +35,13 @@ from commands.agenda import SYSTEM_ACTOR, content_hash, render
 from commands.calendar import Calendar
 from commands.casework import GateFacts, institution_name_in, reevaluate
 from commands.circle import Circles
-from commands.conference import collect, recheck_agenda, render_minutes
 from commands.dates import LOCAL_TZ, local_date
 from commands.framework import CommandContext, CommandRegistry
 from commands.org import Member, Organisation, Role
+from commands.protokoll import collect, render_minutes
 from commands.reply import Doc, Reply, b, code
 from commands.sessions import materialize, replan, when_text
+from commands.sitting import recheck_agenda
 from storage.models import CaseReminder, Reminder, Session
 from storage.retention import plan_purge, purge
 from storage.uow import Database, UnitOfWork

@@ -4,7 +4,17 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from commands import agenda, cases, conference, people, sessions, umfrage
+from commands import (
+    agenda,
+    cases,
+    outcomes,
+    overview,
+    people,
+    protokoll,
+    sessions,
+    sitting,
+    umfrage,
+)
 from commands.errors import UnknownCommand
 from commands.framework import REST, CommandContext, CommandRegistry, Router
 from commands.reply import Doc, Reply, b, code
@@ -78,7 +88,10 @@ def build_registry() -> CommandRegistry:
         sessions.router,
         agenda.router,
         umfrage.router,
-        conference.router,
+        sitting.router,
+        outcomes.router,
+        protokoll.router,
+        overview.router,
     ):
         registry.include(module_router)
     return registry

@@ -1,8 +1,8 @@
 """The minutes (Protokoll) of a held session as plain data, built once, rendered many ways.
 
-:func:`commands.conference.collect` reads a session's sitting, attendance and every
+:func:`commands.protokoll.collect` reads a session's sitting, attendance and every
 outcome recorded in it from the database into a :class:`Minutes` value; the room
-message (:func:`commands.conference.render_minutes`) and the Markdown, PDF and JSON
+message (:func:`commands.protokoll.render_minutes`) and the Markdown, PDF and JSON
 exports (:mod:`commands.export`) are all rendered from that one value, so they cannot
 disagree. Only pseudonyms, institution names, Matrix ids of staff and guarded decision
 texts appear.

@@ -28,8 +28,8 @@ from bot.ids import UserId
 from bot.txn import txn_id_for
 from bot.upload import UPLOAD_KEY
 from commands.calendar import Calendar
-from commands.conference import HAND_KEY
 from commands.dates import LOCAL_TZ
+from commands.sitting import HAND_KEY
 from storage.audit import verify
 from storage.models import (
     Attendance,

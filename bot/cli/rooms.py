@@ -9,10 +9,10 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from bot.cli.common import CLI_ACTOR
 from storage.uow import Database, UnitOfWork
 
 DatabaseOpener = Callable[[argparse.Namespace], Database]
-CLI_ACTOR = "kommandozeile"
 
 
 def _when(moment: datetime | None) -> str:

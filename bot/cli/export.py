@@ -1,0 +1,67 @@
+"""``fkbot export protokoll``: the Protokoll (minutes) of a held session as files."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from datetime import UTC, datetime
+
+from bot.cli.common import CLI_ACTOR, load_settings, open_database, schema_outdated
+
+
+def cmd_export_minutes(args: argparse.Namespace) -> int:
+    """``fkbot export protokoll``: the minutes of a held session as Markdown, PDF and JSON."""
+    from commands.export import file_name, to_json, to_markdown, to_pdf
+    from commands.protokoll import collect
+
+    settings = load_settings(args.config)
+    db = open_database(args, migrate=False)
+    try:
+        if schema_outdated(db):
+            return 2
+        with db.uow() as uow:
+            if args.room is not None:
+                uow.in_room(args.room)  # a session of another room reads as unknown
+            sitting = uow.outcomes.sitting(args.termin)
+            session = uow.sessions.get(args.termin)
+            if sitting is None or session is None or sitting.closed_at is None:
+                print(
+                    f"Zu Termin #{args.termin} gibt es kein Protokoll (Sitzung nicht beendet "
+                    "oder unbekannt).",
+                    file=sys.stderr,
+                )
+                return 2
+            minutes = collect(uow, settings.agency.organisation(), session, sitting)
+            renderings = {
+                "md": to_markdown(minutes).encode(),
+                "pdf": to_pdf(minutes),
+                "json": to_json(minutes).encode(),
+            }
+            wanted = list(renderings) if args.format == "alle" else [args.format]
+            os.umask(0o077)  # minutes name staff and pseudonyms: the bot's user only
+            args.out.mkdir(parents=True, exist_ok=True)
+            written = []
+            for ext in wanted:
+                target = args.out / file_name(minutes, ext)
+                try:
+                    with target.open("xb") as handle:
+                        handle.write(renderings[ext])
+                except FileExistsError:
+                    print(f"{target} existiert bereits; nicht überschrieben.", file=sys.stderr)
+                    return 2
+                written.append(target)
+            uow.audit.append(
+                at=datetime.now(UTC),
+                actor=CLI_ACTOR,
+                institution=None,
+                action="protokoll_exportiert",
+                detail={"termin": args.termin, "formate": wanted},
+                room_id=session.room_id,
+            )
+            uow.commit()
+    finally:
+        db.engine.dispose()
+    for target in written:
+        print(target)
+    return 0
