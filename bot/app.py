@@ -31,8 +31,8 @@ from bot.trust import SharingMode
 from commands.core import build_registry
 from commands.dispatch import Dispatcher
 from commands.framework import CommandRegistry
-from commands.org import Role
 from commands.people import record_role_changes
+from domain.org import Role
 from storage.db import make_engine, upgrade
 from storage.uow import Database
 

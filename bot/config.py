@@ -30,9 +30,9 @@ from sqlalchemy.engine import make_url
 
 from bot.secretfiles import private_file_problem
 from bot.trust import SharingMode
-from commands.calendar import Calendar
 from commands.circle import Circles, RoomPolicy
-from commands.org import (
+from domain.calendar import Calendar
+from domain.org import (
     Assignment,
     Institution,
     InstitutionType,

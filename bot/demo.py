@@ -20,9 +20,9 @@ from bot.clock import ShiftedClock
 from bot.testing.botrun import InProcessBot, prepare_bot
 from bot.testing.peers import Participant, Seen
 from bot.testing.synapse import SynapseServer
-from commands.calendar import Calendar
-from commands.dates import format_date
-from commands.series import HolidayRule, occurrences, parse_rule
+from domain.calendar import Calendar
+from domain.dates import format_date
+from domain.series import HolidayRule, occurrences, parse_rule
 from storage.audit import Verdict, verify
 from storage.db import make_engine
 from storage.types import LOCAL_TZ

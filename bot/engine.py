@@ -32,13 +32,13 @@ from bot.logfields import log_fields
 from bot.metrics import Metrics
 from bot.outbox import OutboxItem
 from bot.txn import txn_id_for
-from commands.calendar import Calendar
 from commands.circle import Circles
 from commands.dispatch import Dispatcher, Outcome, invocation
-from commands.errors import UserError
 from commands.framework import CommandContext, ReactionContext
-from commands.org import Organisation
 from commands.reply import Doc, Reply, code
+from domain.calendar import Calendar
+from domain.errors import UserError
+from domain.org import Organisation
 from storage.models import InboxEvent, PendingDecryption, PollBallot, QuarantinedEvent
 from storage.uow import Database, UnitOfWork
 

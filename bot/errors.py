@@ -1,4 +1,4 @@
-"""Exceptions of the bot runtime (user-input errors live in commands.errors).
+"""Exceptions of the bot runtime (user-input errors live in domain.errors).
 
 BotError
  ├── StoreLockedError        another process holds the store lock

@@ -22,8 +22,8 @@ from bot.identity import fingerprint
 from bot.outbox import OutboxItem
 from bot.trust import Decision, Pin, SharingMode, decide
 from bot.txn import txn_id_for
-from commands.org import Organisation, Role
 from commands.reply import Doc, b, code
+from domain.org import Organisation, Role
 from storage.uow import Database, UnitOfWork
 
 if TYPE_CHECKING:

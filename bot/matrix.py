@@ -83,7 +83,7 @@ from bot.ids import EventId, RoomId, UserId
 from bot.secretfiles import private_file_problem
 from bot.shapes import additional_creators, check_event, quarantined, screen_messages, screen_sync
 from bot.trust import screen_keys_query
-from commands.polls import parse_response
+from domain.polls import parse_response
 
 log = logging.getLogger(__name__)
 

@@ -27,21 +27,21 @@ from apscheduler.schedulers.asyncio import AsyncIOScheduler
 
 from bot.clock import Clock
 from bot.engine import notice_content
-from bot.ids import EventId, RoomId, UserId
 from bot.metrics import Metrics
 from bot.outbox import OutboxItem
 from bot.txn import txn_id_for
-from commands.agenda import SYSTEM_ACTOR, content_hash, render
-from commands.calendar import Calendar
+from commands.agenda import content_hash, render
 from commands.casework import GateFacts, institution_name_in, reevaluate
 from commands.circle import Circles
-from commands.dates import LOCAL_TZ, local_date
-from commands.framework import CommandContext, CommandRegistry
-from commands.org import Member, Organisation, Role
 from commands.protokoll import collect, render_minutes
 from commands.reply import Doc, Reply, b, code
-from commands.sessions import materialize, replan, when_text
+from commands.sessions import when_text
 from commands.sitting import recheck_agenda
+from domain.calendar import Calendar
+from domain.dates import LOCAL_TZ, local_date
+from domain.org import Organisation, Role
+from domain.planning import materialize, replan
+from domain.work import SYSTEM_ACTOR, Work
 from storage.models import CaseReminder, Reminder, Session
 from storage.retention import plan_purge, purge
 from storage.uow import Database, UnitOfWork
@@ -197,23 +197,17 @@ class ReminderRunner:
         room is placed again). The first pass after a start checks everything."""
         with self._db.uow() as uow:
             uow.in_room(room_id)  # a room's requests are placed only in its own sessions
-            ctx = CommandContext(
-                room_id=RoomId(room_id),
-                sender=UserId(SYSTEM_ACTOR),
-                event_id=EventId(f"tageslauf:{local_date(now).isoformat()}:{room_id}"),
-                now=now,
-                sent_at=now,
+            work = Work(
                 uow=uow,
-                registry=CommandRegistry(),
-                prefix=self._prefix,
-                member=Member(SYSTEM_ACTOR, None, frozenset()),
-                org=self._org,
+                actor=SYSTEM_ACTOR,
+                institution=None,
+                now=now,
                 calendar=self._circles.policy(room_id).calendar or self._calendar,
             )
             today = local_date(now)
             changed = (
                 None
-                if since is None or materialize(ctx)
+                if since is None or materialize(work)
                 else uow.cases.with_dated_facts(since - timedelta(days=1), today)
             )
             if changed is None:
@@ -221,8 +215,8 @@ class ReminderRunner:
             else:
                 requests = uow.cases.open_requests_of(changed)
             facts = GateFacts(uow, {r.case_pseudonym for r in requests})  # three queries
-            reevaluate(ctx, requests, facts)
-            plan = replan(ctx, changed, facts=facts)  # materialises the horizon first
+            reevaluate(work, requests, facts)
+            plan = replan(work, changed, facts=facts)  # materialises the horizon first
             uow.commit()
         self._daily_counts[0] += len(plan.placed)
         self._daily_counts[1] += len(plan.removed)

@@ -23,17 +23,17 @@ from urllib.parse import quote
 
 from bot.upload import UPLOAD_KEY
 from commands.casework import LEGAL_BASIS_8A, institution_name_in
-from commands.dates import LOCAL_TZ
-from commands.errors import UserError
 from commands.framework import CommandContext, ReactionContext, Router
-from commands.org import Organisation, Role
 from commands.reply import Doc, Part, Reply, Span, b, code
-from commands.sessions import SessionNotFound, get_session, replan, report, when_text
+from commands.sessions import SessionNotFound, get_session, report, when_text
+from domain.dates import LOCAL_TZ
+from domain.errors import UserError
+from domain.org import Organisation, Role
+from domain.planning import replan
 from storage.models import Agenda, ConferenceRequest, Placement, Session
 from storage.uow import UnitOfWork
 
 CONFIRM_KEY = "✅"
-SYSTEM_ACTOR = "fkbot"
 
 
 def agenda_rows(
@@ -158,7 +158,7 @@ def confirm(ctx: CommandContext, session: Session) -> Reply:
         )
     agenda = ctx.uow.agendas.ensure(session.id, session.room_id)
     before = agenda.revision
-    plan = replan(ctx)  # touches the agenda if the gate took a case off or put one on
+    plan = replan(ctx.work)  # touches the agenda if the gate took a case off or put one on
     if agenda.revision != before:
         doc = Doc().para(
             "⚠️ Die Tagesordnung von Termin ",

@@ -28,15 +28,16 @@ from commands.casework import (
     revocation_facts,
     state_label,
 )
-from commands.dates import Towards, format_date, local_date
-from commands.errors import ArgumentError, PermissionDenied, UserError
 from commands.framework import REST, CommandContext, Label, Router
-from commands.gate import PURPOSE_CONFERENCE, Form, GateResult, Grantor, covered_until
-from commands.org import Institution, Role
 from commands.pdguard import scan
-from commands.pseudonym import Pseudonym, new_pseudonym
 from commands.reply import Doc, Reply, b, code
-from commands.sessions import replan, report, when_text
+from commands.sessions import report, when_text
+from domain.dates import Towards, format_date, local_date
+from domain.errors import ArgumentError, PermissionDenied, UserError
+from domain.gate import PURPOSE_CONFERENCE, Form, GateResult, Grantor, covered_until
+from domain.org import Institution, Role
+from domain.planning import replan
+from domain.pseudonym import Pseudonym, new_pseudonym
 from storage.models import (
     CaseFile,
     ConferenceRequest,
@@ -91,9 +92,9 @@ def _changes(ctx: CommandContext, doc: Doc, pseudonym: str, *, still_waiting: bo
     and placed; the facts and requests are read once for all three steps."""
     requests = ctx.uow.cases.open_requests(pseudonym)
     facts = GateFacts(ctx.uow, [pseudonym])
-    changes = reevaluate(ctx, requests, facts)
+    changes = reevaluate(ctx.work, requests, facts)
     _report_changes(ctx, doc, requests, changes, facts, still_waiting=still_waiting)
-    plan = replan(ctx, {pseudonym}, facts=facts, requests=requests)
+    plan = replan(ctx.work, {pseudonym}, facts=facts, requests=requests)
     report(doc, plan, prefix=ctx.prefix, case=pseudonym, changed_at=ctx.now)
 
 
@@ -460,7 +461,7 @@ def anfrage(
         )
     report(
         doc,
-        replan(ctx, {case.pseudonym}, facts=facts),
+        replan(ctx.work, {case.pseudonym}, facts=facts),
         prefix=ctx.prefix,
         case=case.pseudonym,
         changed_at=ctx.now,

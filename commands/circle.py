@@ -9,8 +9,8 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
-from commands.calendar import Calendar
-from commands.org import Member, Organisation, Role, canonical_user_id
+from domain.calendar import Calendar
+from domain.org import Member, Organisation, Role, canonical_user_id
 
 
 @dataclass(frozen=True)

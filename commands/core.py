@@ -15,9 +15,9 @@ from commands import (
     sitting,
     umfrage,
 )
-from commands.errors import UnknownCommand
 from commands.framework import REST, CommandContext, CommandRegistry, Router
 from commands.reply import Doc, Reply, b, code
+from domain.errors import UnknownCommand
 
 
 def _own(text: str, ctx: CommandContext) -> str:

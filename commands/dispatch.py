@@ -6,14 +6,6 @@ import re
 import unicodedata
 from dataclasses import dataclass
 
-from commands.errors import (
-    BadArgument,
-    InvalidInput,
-    NotAllowedHere,
-    PermissionDenied,
-    UnknownCommand,
-    UserError,
-)
 from commands.framework import (
     CommandContext,
     CommandRegistry,
@@ -22,6 +14,14 @@ from commands.framework import (
 )
 from commands.pdguard import guard
 from commands.reply import Doc, Reply, code
+from domain.errors import (
+    BadArgument,
+    InvalidInput,
+    NotAllowedHere,
+    PermissionDenied,
+    UnknownCommand,
+    UserError,
+)
 
 ALLOWED_CONTROL = {"\n", "\t"}
 # Format characters that ordinary text needs: joiners inside emoji (👩‍⚕️) and

@@ -1,6 +1,6 @@
 """The minutes (Protokoll) of a session as Markdown, JSON and PDF files.
 
-Every export is rendered from one :class:`~commands.minutes.Minutes` value, and the
+Every export is rendered from one :class:`~domain.minutes.Minutes` value, and the
 Markdown and the PDF from one layout (:func:`_layout`) of it, so the three cannot
 disagree about what was recorded. Only what the value carries appears: pseudonyms,
 institution names, Matrix ids of staff and the (guarded) texts of topics,
@@ -90,7 +90,7 @@ from reportlab.lib.styles import ParagraphStyle
 from reportlab.lib.units import mm
 from reportlab.platypus import Paragraph, SimpleDocTemplate, Spacer
 
-from commands.minutes import Item, Minutes
+from domain.minutes import Item, Minutes
 from storage.types import LOCAL_TZ
 
 __all__ = [

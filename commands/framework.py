@@ -25,9 +25,10 @@ from enum import Enum
 from typing import TYPE_CHECKING, Annotated, Any
 
 from bot.txn import txn_id_for
-from commands.calendar import Calendar
-from commands.dates import local_date
-from commands.errors import (
+from commands.reply import Reply
+from domain.calendar import Calendar
+from domain.dates import local_date
+from domain.errors import (
     BadArgument,
     InvalidInput,
     MissingArgument,
@@ -35,8 +36,8 @@ from commands.errors import (
     TooManyArguments,
     UnknownOption,
 )
-from commands.org import Member, Organisation, Role
-from commands.reply import Reply
+from domain.org import Member, Organisation, Role
+from domain.work import Work
 
 if TYPE_CHECKING:
     from bot.ids import EventId, RoomId, UserId
@@ -94,6 +95,18 @@ class CommandContext:
         )
         self.posts.append(row)
         return row
+
+    @property
+    def work(self) -> Work:
+        """What the use cases need of this command: unit of work, sender, now, calendar."""
+        institution = self.member.institution
+        return Work(
+            uow=self.uow,
+            actor=self.sender,
+            institution=institution.key if institution else None,
+            now=self.now,
+            calendar=self.calendar,
+        )
 
     @property
     def roles(self) -> frozenset[Role]:

@@ -13,13 +13,9 @@ from datetime import date, datetime, timedelta
 from typing import Annotated
 
 from commands.casework import audit, date_arg, get_case, institution_name
-from commands.dates import LOCAL_TZ, Towards, format_date, local_date
-from commands.errors import ArgumentError, PermissionDenied, UserError
 from commands.framework import REST, CommandContext, Label, Router
-from commands.org import Role, canonical_user_id
-from commands.pseudonym import Pseudonym
 from commands.reply import Doc, Reply, b
-from commands.sessions import touch, when_text
+from commands.sessions import when_text
 from commands.sitting import (
     CLOSED_REQUEST,
     REMINDER_HOUR,
@@ -27,6 +23,11 @@ from commands.sitting import (
     open_sitting,
     present_institutions,
 )
+from domain.dates import LOCAL_TZ, Towards, format_date, local_date
+from domain.errors import ArgumentError, PermissionDenied, UserError
+from domain.org import Role, canonical_user_id
+from domain.planning import touch
+from domain.pseudonym import Pseudonym
 from storage.models import ConferenceRequest, Decision, Navigator, Review, Session, Task
 
 MAX_TEXT = 1000
@@ -343,7 +344,7 @@ def erledigt(ctx: CommandContext, fall: Pseudonym) -> Reply:
                 anfrage=request.id,
                 termin=placement.session_id,
             )
-            touch(ctx, placement.session_id)
+            touch(ctx.work, placement.session_id)
         request.state, request.updated_at = CLOSED_REQUEST, ctx.now
     review = ctx.uow.outcomes.open_review(case.pseudonym)
     if review is not None:

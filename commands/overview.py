@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 from commands.casework import RequestState
-from commands.dates import format_date, local_date
 from commands.framework import CommandContext, Router
-from commands.org import Role
 from commands.reply import Doc, Reply, b
 from commands.sessions import when_text
+from domain.dates import format_date, local_date
+from domain.org import Role
 from storage.uow import UnitOfWork
 
 OVERVIEW_ITEMS = 20  # per list in `übersicht`: the reply stays short whatever the backlog

@@ -22,7 +22,7 @@ import unicodedata
 from dataclasses import dataclass
 from datetime import date
 
-from commands.errors import UserError
+from domain.errors import UserError
 
 _EMAIL = re.compile(r"[\w.+%-]+@[\w-]+(?:\.[\w-]+)*\.[a-z]{2,}", re.IGNORECASE)
 _AT = re.compile(

@@ -7,10 +7,10 @@ from datetime import datetime
 from typing import Annotated, Self
 
 from bot.identity import fingerprint
-from commands.errors import UserError
 from commands.framework import CommandContext, Label, Router
-from commands.org import Organisation, Role
 from commands.reply import Doc, Reply, b, code
+from domain.errors import UserError
+from domain.org import Organisation, Role
 from storage.uow import UnitOfWork
 
 CONFIG_ACTOR = "konfiguration"

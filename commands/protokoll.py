@@ -1,7 +1,7 @@
 """Protokoll (minutes) of a held session: collected, shown, exported and bestätigt (confirmed).
 
 PRODUCT.md step 10. :func:`collect` reads a session's sitting, attendance and every
-outcome recorded in it into one :class:`commands.minutes.Minutes` value; the room message
+outcome recorded in it into one :class:`domain.minutes.Minutes` value; the room message
 (:func:`render_minutes`) and the exports (:mod:`commands.export`) are rendered from it.
 Moderation confirms the minutes with ``protokoll bestätigen`` or ✅ on them.
 """
@@ -10,13 +10,13 @@ from __future__ import annotations
 
 from commands.agenda import attachment_content
 from commands.casework import audit, institution_name_in
-from commands.dates import LOCAL_TZ, format_date
-from commands.errors import UserError
 from commands.framework import CommandContext, ReactionContext, Router
-from commands.minutes import Item, Minutes, Presence, TaskLine
-from commands.org import Organisation, Role
 from commands.reply import Doc, Reply, b, code
 from commands.sessions import when_text
+from domain.dates import LOCAL_TZ, format_date
+from domain.errors import UserError
+from domain.minutes import Item, Minutes, Presence, TaskLine
+from domain.org import Organisation, Role
 from storage.models import ConferenceRequest, Session, Sitting
 from storage.uow import UnitOfWork
 

@@ -5,35 +5,29 @@ its occurrences are materialised as sessions up to ``calendar.horizon_days`` ahe
 so a cancelled or moved occurrence keeps its row (and its iCalendar SEQUENCE).
 After every change that can affect the calendar, :func:`replan` takes requests out
 of future sessions whose gate no longer passes on that date and places ready ones
-(:mod:`commands.placement`). The scheduling commands name the pseudonyms they move,
+(:mod:`domain.placement`). The scheduling commands name the pseudonyms they move,
 so they are case data (encrypted rooms only); ``termine`` shows counts and is not.
 """
 
 from __future__ import annotations
 
 import re
-from collections.abc import Collection, Sequence
-from dataclasses import dataclass
-from datetime import date, datetime, time, timedelta
+from datetime import datetime, time, timedelta
 from typing import Annotated
 
-from commands.calendar import Calendar
 from commands.casework import (
-    GateFacts,
-    RequestState,
     audit,
     date_arg,
 )
-from commands.dates import LOCAL_TZ, Towards, format_date, local_date
-from commands.errors import ArgumentError, RepeatedOption, UserError
 from commands.framework import REST, CommandContext, Label, Router
-from commands.org import Role
-from commands.placement import Candidate, OpenSession, place
 from commands.reply import Doc, Reply, b, code
-from commands.series import HolidayRule, occurrences, parse_rule
-from commands.when import WhenError, local_moment, parse_when
-from storage.models import ConferenceRequest, Session, SessionSeries
-from storage.uow import UnitOfWork
+from domain.dates import LOCAL_TZ, Towards, format_date, local_date
+from domain.errors import ArgumentError, RepeatedOption, UserError
+from domain.org import Role
+from domain.planning import Replan, arm, materialize, replan, touch
+from domain.series import HolidayRule, parse_rule
+from domain.when import WhenError, parse_when
+from storage.models import Session, SessionSeries
 
 _SPAN = re.compile(r"(\d{1,2}):(\d{2})\s*[-–]\s*(\d{1,2}):(\d{2})")
 _WEEKDAY = ("Mo", "Di", "Mi", "Do", "Fr", "Sa", "So")
@@ -55,154 +49,6 @@ def session_line(session: Session, taken: int) -> str:
         f"#{session.id} {when_text(session.starts_at)}–{end:%H:%M} {session.name} – "
         f"{taken}/{session.capacity} Fälle"
     )
-
-
-def materialize(ctx: CommandContext) -> int:
-    """Create the sessions of every active series up to the horizon; returns how many."""
-    today = local_date(ctx.now)
-    until = today + timedelta(days=ctx.calendar.horizon_days)
-    created = 0
-    for series in ctx.uow.sessions.active_series():
-        hour, minute = (int(x) for x in series.start_time.split(":"))
-        for occ in occurrences(
-            series.rule,
-            series.first_day,
-            time(hour, minute),
-            after=today,
-            until=until,
-            is_holiday=ctx.calendar.is_holiday,
-            holiday_rule=HolidayRule(series.holiday_rule),
-        ):
-            if ctx.uow.sessions.occurrence(series.id, occ.original) is not None:
-                continue
-            try:
-                starts = local_moment(occ.day, occ.at)
-            except WhenError:
-                continue  # a time the clock change skips: no session that day
-            session = Session(
-                series_id=series.id,
-                room_id=series.room_id,
-                original_day=occ.original,
-                name=series.name,
-                starts_at=starts,
-                ends_at=starts + timedelta(minutes=series.duration_minutes),
-                capacity=series.capacity,
-                slot_minutes=series.slot_minutes,
-                state="geplant",
-                sequence=0,
-                created_at=ctx.now,
-                updated_at=ctx.now,
-            )
-            ctx.uow.sessions.add(session)
-            arm(ctx.uow, ctx.calendar, session, ctx.now)
-            created += 1
-
-    return created
-
-
-def allowed(uow: UnitOfWork, request: ConferenceRequest, day: date) -> bool:
-    """May this request be discussed on ``day``: a confirmed Schutzauftrag or the gate."""
-    return GateFacts(uow, [request.case_pseudonym]).allows(request, day)
-
-
-@dataclass(frozen=True)
-class Replan:
-    placed: list[tuple[ConferenceRequest, Session]]
-    removed: list[tuple[ConferenceRequest, Session]]
-    unplaced: list[tuple[ConferenceRequest, str]]
-
-
-def replan(
-    ctx: CommandContext,
-    cases: Collection[str] | None = None,
-    *,
-    facts: GateFacts | None = None,
-    requests: Sequence[ConferenceRequest] | None = None,
-) -> Replan:
-    """Drop placements the gate no longer allows; place ready requests that have none.
-
-    ``cases``: only these cases changed (a consent, a revocation, a new request), so
-    only their requests are looked at — the work grows with the change, not with the
-    room. Other requests could only move up if a place became free; when this took a
-    request off an agenda, the whole room is planned again. ``facts``: the gate facts
-    of the requests concerned, ``requests`` the open requests of ``cases``, if the
-    caller has loaded them already.
-    """
-    plan = _replan(ctx, cases, facts, requests)
-    if cases is None or not plan.removed:
-        return plan
-    room = _replan(ctx, None, None, None)
-    return Replan(plan.placed + room.placed, plan.removed + room.removed, room.unplaced)
-
-
-def _replan(
-    ctx: CommandContext,
-    cases: Collection[str] | None,
-    facts: GateFacts | None,
-    requests: Sequence[ConferenceRequest] | None,
-) -> Replan:
-    materialize(ctx)
-    upcoming = list(ctx.uow.sessions.upcoming(ctx.now))
-    by_id = {s.id: s for s in upcoming}
-    removed: list[tuple[ConferenceRequest, Session]] = []
-    candidates: dict[int, ConferenceRequest] = {}
-    # Everything the loop needs, in a fixed number of queries however many requests.
-    if requests is None or cases is None:
-        requests = (
-            ctx.uow.cases.open_requests()
-            if cases is None
-            else ctx.uow.cases.open_requests_of(cases)
-        )
-    else:  # still open: a re-evaluation moves requests between waiting and ready only
-        requests = [r for r in requests if r.state in (RequestState.WAITING, RequestState.READY)]
-    placements = ctx.uow.sessions.placements_of([r.id for r in requests])
-    facts = facts or GateFacts(ctx.uow, {r.case_pseudonym for r in requests})
-    for request in requests:
-        placement = placements.get(request.id)
-        if placement is not None:
-            session = by_id.get(placement.session_id)
-            if session is None:
-                continue  # a past session: its agenda is history
-            in_time = request.latest_date is None or _day(session) <= request.latest_date
-            if (
-                request.state == RequestState.READY
-                and in_time
-                and facts.allows(request, _day(session))
-            ):
-                continue
-            ctx.uow.sessions.unplace(request.id)
-            audit(
-                ctx,
-                "agenda_entfernt",
-                request.case_pseudonym,
-                anfrage=request.id,
-                termin=session.id,
-            )
-            removed.append((request, session))
-        if request.state == RequestState.READY:
-            candidates[request.id] = request
-    taken = ctx.uow.sessions.taken([s.id for s in upcoming])
-    result = place(
-        [
-            Candidate(r.id, r.urgency == "dringend", r.created_at, r.latest_date)
-            for r in candidates.values()
-        ],
-        [OpenSession(s.id, s.starts_at, s.capacity, taken.get(s.id, 0)) for s in upcoming],
-        lambda request_id, day: facts.allows(candidates[request_id], day),
-        ctx.now,
-    )
-    placed = []
-    for request_id, session_id in result.assigned.items():
-        request, session = candidates[request_id], by_id[session_id]
-        ctx.uow.sessions.place(session_id, request_id, ctx.now)
-        audit(
-            ctx, "agenda_eingeplant", request.case_pseudonym, anfrage=request_id, termin=session_id
-        )
-        placed.append((request, session))
-    for session_id in sorted({s.id for _, s in removed} | {s.id for _, s in placed}):
-        touch(ctx, session_id)
-    unplaced = [(candidates[r], reason) for r, reason in result.unplaced.items()]
-    return Replan(placed, removed, unplaced)
 
 
 def single_session(
@@ -233,30 +79,6 @@ def single_session(
     arm(ctx.uow, ctx.calendar, session, ctx.now)
     audit(ctx, "termin_angelegt", None, termin=session.id, **audit_detail)
     return session
-
-
-def touch(ctx: CommandContext, session_id: int) -> None:
-    """A session or its items changed: its agenda gets a new revision (and is unlocked)."""
-    if ctx.uow.agendas.touch(session_id):
-        audit(ctx, "agenda_entsperrt", None, termin=session_id)
-
-
-def arm(uow: UnitOfWork, calendar: Calendar, session: Session, now: datetime) -> None:
-    """(Re)compute everything timed about a session: reminders, agenda post, checks."""
-    uow.sessions.arm_reminders(session, calendar.reminder_offsets, now)
-    post_at = calendar.agenda_post_at(session.starts_at)
-    if post_at is not None:
-        # Posting late is better than not at all: a session created inside the window
-        # gets its agenda at once.
-        uow.sessions.arm_once(session.id, "tagesordnung", post_at, now, catch_up=True)
-    if calendar.confirm_reminder_minutes:
-        due = session.starts_at - timedelta(minutes=calendar.confirm_reminder_minutes)
-        uow.sessions.arm_once(session.id, "bestätigung", due, now, catch_up=False)
-    uow.sessions.arm_once(session.id, "beginn", session.starts_at, now, catch_up=True)
-
-
-def _day(session: Session) -> date:
-    return local_date(session.starts_at)
 
 
 def report(
@@ -428,7 +250,7 @@ def reihe_neu(
     )
     ctx.uow.sessions.add_series(series)
     audit(ctx, "reihe_angelegt", None, reihe=series.id, regel=rule)
-    plan = replan(ctx)
+    plan = replan(ctx.work)
     upcoming = [s for s in ctx.uow.sessions.upcoming(ctx.now) if s.series_id == series.id]
     doc = Doc().para(
         "🔁 Reihe ",
@@ -470,7 +292,7 @@ def termin_neu(ctx: CommandContext, wann: Annotated[str, REST]) -> Reply:
     )
     slot = _int_option(options, "minuten", ctx.calendar.slot_minutes, 240)
     session = single_session(ctx, starts, duration, capacity=capacity, slot=slot)
-    plan = replan(ctx)
+    plan = replan(ctx.work)
     taken = ctx.uow.sessions.taken([session.id]).get(session.id, 0)
     doc = Doc().para("📅 Termin angelegt: ", b(session_line(session, taken)))
     _day_warning(ctx, doc, starts)
@@ -503,9 +325,9 @@ def termin_absagen(ctx: CommandContext, nr: int) -> Reply:
             termin=session.id,
         )
     ctx.uow.sessions.cancel_reminders(session.id)
-    touch(ctx, session.id)
+    touch(ctx.work, session.id)
     audit(ctx, "termin_abgesagt", None, termin=session.id)
-    plan = replan(ctx)
+    plan = replan(ctx.work)
     doc = Doc().para(
         "❌ Termin ", b(f"#{session.id}"), f" am {when_text(session.starts_at)} abgesagt."
     )
@@ -530,9 +352,9 @@ def termin_verschieben(ctx: CommandContext, nr: int, wann: Annotated[str, REST])
     session.starts_at, session.ends_at = starts, starts + length
     session.sequence, session.updated_at = session.sequence + 1, ctx.now
     arm(ctx.uow, ctx.calendar, session, ctx.now)
-    touch(ctx, session.id)
+    touch(ctx.work, session.id)
     audit(ctx, "termin_verschoben", None, termin=session.id)
-    plan = replan(ctx)
+    plan = replan(ctx.work)
     doc = Doc().para(
         "📅 Termin ",
         b(f"#{session.id}"),
@@ -552,7 +374,7 @@ def termin_verschieben(ctx: CommandContext, nr: int, wann: Annotated[str, REST])
     examples=("termine",),
 )
 def termine(ctx: CommandContext) -> Reply:
-    materialize(ctx)  # idempotent: a series' new occurrences show up without a job
+    materialize(ctx.work)  # idempotent: a series' new occurrences show up without a job
     upcoming = list(ctx.uow.sessions.upcoming(ctx.now, limit=10))
     doc = Doc().para(b("Nächste Termine"))
     if not upcoming:
@@ -571,7 +393,7 @@ def termine(ctx: CommandContext) -> Reply:
     examples=("einplanen",),
 )
 def einplanen(ctx: CommandContext) -> Reply:
-    plan = replan(ctx)
+    plan = replan(ctx.work)
     doc = Doc().para(b("Einplanung"))
     if not (plan.placed or plan.removed or plan.unplaced):
         doc.para("Nichts zu ändern: alle bereiten Anfragen sind eingeplant.")

@@ -12,13 +12,14 @@ from datetime import datetime, time, timedelta
 
 from bot.txn import txn_id_for
 from commands.casework import RequestState, audit
-from commands.dates import LOCAL_TZ, local_date
-from commands.errors import PermissionDenied, UserError
 from commands.framework import CommandContext, ReactionContext, Router
-from commands.org import Role
 from commands.protokoll import collect, render_minutes
 from commands.reply import Doc, Reply, b, code
-from commands.sessions import SessionNotFound, allowed, touch, when_text
+from commands.sessions import SessionNotFound, when_text
+from domain.dates import LOCAL_TZ, local_date
+from domain.errors import PermissionDenied, UserError
+from domain.org import Role
+from domain.planning import allowed, touch
 from storage.models import Carryover, ConferenceRequest, Session, Sitting
 from storage.uow import UnitOfWork
 
@@ -130,7 +131,7 @@ def carry_over(
     ctx.uow.sessions.unplace(request.id)
     if target is not None:
         ctx.uow.sessions.place(target.id, request.id, ctx.now)
-        touch(ctx, target.id)
+        touch(ctx.work, target.id)
     ctx.uow.outcomes.add(
         Carryover(
             request_id=request.id,

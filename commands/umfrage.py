@@ -5,7 +5,7 @@ the unstable MSC3381 blocks and a text fallback) with free working-day slots bef
 the request's latest date. Votes arrive as poll responses (:class:`bot.events.PollVote`,
 stored by the engine) or as ``abstimmen`` commands for clients without polls; only
 people of the request's participating institutions count. ``umfrage schließen``
-tallies (:func:`commands.polls.tally`: most institutions, then earliest), creates the
+tallies (:func:`domain.polls.tally`: most institutions, then earliest), creates the
 session, puts the request on it and ends the poll in the room.
 """
 
@@ -15,11 +15,14 @@ from datetime import datetime, timedelta
 from typing import Annotated
 
 from commands.casework import RequestState, audit, institution_name
-from commands.dates import LOCAL_TZ
-from commands.errors import UserError
 from commands.framework import REST, CommandContext, Router
-from commands.org import Role
-from commands.polls import (
+from commands.reply import Doc, Reply, b, code
+from commands.sessions import single_session, when_text
+from domain.dates import LOCAL_TZ
+from domain.errors import UserError
+from domain.org import Role
+from domain.planning import touch
+from domain.polls import (
     POLL_END,
     POLL_START,
     Ballot,
@@ -30,8 +33,6 @@ from commands.polls import (
     start_content,
     tally,
 )
-from commands.reply import Doc, Reply, b, code
-from commands.sessions import single_session, touch, when_text
 from storage.models import ConferenceRequest, Poll, PollBallot, Session
 
 POLL_DURATION = 60  # minutes of an ad-hoc conference found by a poll
@@ -239,7 +240,7 @@ def umfrage_schliessen(ctx: CommandContext, nr: int) -> Reply:
     ctx.uow.polls.close(poll, ctx.sender, ctx.now, result.best)
     poll.session_id = session.id
     ctx.uow.sessions.place(session.id, request.id, ctx.now)
-    touch(ctx, session.id)
+    touch(ctx.work, session.id)
     audit(
         ctx,
         "agenda_eingeplant",

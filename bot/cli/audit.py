@@ -40,8 +40,8 @@ def cmd_audit_export(args: argparse.Namespace) -> int:
 
     os.umask(0o077)  # the export names staff and pseudonyms: readable by the bot's user only
     if args.fall is not None:
-        from commands.errors import UserError
-        from commands.pseudonym import Pseudonym
+        from domain.errors import UserError
+        from domain.pseudonym import Pseudonym
 
         try:
             args.fall = str(Pseudonym.convert(args.fall))

@@ -64,8 +64,8 @@ def cmd_rooms(args: argparse.Namespace, open_db: DatabaseOpener) -> int:
 
 
 def cmd_rooms_assign(args: argparse.Namespace, open_db: DatabaseOpener) -> int:
-    from commands.errors import UserError
-    from commands.pseudonym import Pseudonym
+    from domain.errors import UserError
+    from domain.pseudonym import Pseudonym
     from storage.rooms import RoomError, assign
 
     try:

@@ -7,7 +7,7 @@ from __future__ import annotations
 from datetime import date, datetime
 from typing import Any
 
-from commands.pseudonym import ALPHABET, check_char
+from domain.pseudonym import ALPHABET, check_char
 from storage.models import CaseFile, ConferenceRequest, Consent
 from storage.uow import Database
 

@@ -28,8 +28,8 @@ from bot.reminders import ReminderRunner
 from bot.testing.botrun import INSTITUTIONS, InProcessBot, prepare_bot
 from bot.testing.peers import Participant, Seen
 from bot.upload import UPLOAD_KEY
-from commands.calendar import Calendar
-from commands.dates import LOCAL_TZ, format_date, local_date
+from domain.calendar import Calendar
+from domain.dates import LOCAL_TZ, format_date, local_date
 from tests.integration.conftest import People
 
 pytestmark = pytest.mark.synapse

@@ -24,7 +24,7 @@ import pytest
 
 from bot.testing.botrun import INSTITUTIONS, InProcessBot, prepare_bot
 from bot.testing.peers import Participant
-from commands.dates import format_date, local_date
+from domain.dates import format_date, local_date
 from tests.integration.conftest import People
 
 pytestmark = pytest.mark.synapse

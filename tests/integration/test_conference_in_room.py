@@ -24,7 +24,7 @@ from pypdf import PdfReader
 
 from bot.testing.peers import Participant, Seen
 from bot.upload import UPLOAD_KEY
-from commands.dates import LOCAL_TZ
+from domain.dates import LOCAL_TZ
 from tests.integration.conftest import People
 from tests.integration.test_agenda_in_room import (
     PSEUDONYM,

@@ -11,7 +11,7 @@ import pytest
 
 from bot.clock import FakeClock
 from bot.testing.botrun import BotSetup, InProcessBot
-from commands.dates import LOCAL_TZ
+from domain.dates import LOCAL_TZ
 from tests.integration.conftest import People, open_room
 
 pytestmark = pytest.mark.synapse

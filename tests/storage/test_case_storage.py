@@ -16,8 +16,8 @@ from alembic.runtime.migration import MigrationContext
 from sqlalchemy import text
 from sqlalchemy.exc import IntegrityError
 
-from commands.org import Assignment, Institution, InstitutionType, Organisation, Role
 from commands.people import CONFIG_ACTOR, record_role_changes
+from domain.org import Assignment, Institution, InstitutionType, Organisation, Role
 from storage.audit import verify
 from storage.models import (
     AuditEntry,

@@ -31,8 +31,8 @@ from bot.cli import CLI_ACTOR, main
 from bot.testing.seed import seed_cases
 from commands.agenda import attachment_content
 from commands.casework import consent_facts, revocation_facts
-from commands.gate import Reason, consent_gate
 from commands.ical import CalendarEntry, render_ics
+from domain.gate import Reason, consent_gate
 from storage.audit import DELETION_ACTION, verify
 from storage.db import make_engine, upgrade
 from storage.models import (

@@ -24,13 +24,13 @@ from bot.ids import EventId, RoomId, UserId
 from bot.metrics import Metrics
 from bot.reminders import ReminderRunner
 from bot.txn import txn_id_for
-from commands.calendar import Calendar
 from commands.circle import Circles
 from commands.core import build_registry
-from commands.dates import LOCAL_TZ
 from commands.dispatch import Dispatcher
-from commands.org import Assignment, Institution, InstitutionType, Organisation, Role
-from commands.pseudonym import ALPHABET
+from domain.calendar import Calendar
+from domain.dates import LOCAL_TZ
+from domain.org import Assignment, Institution, InstitutionType, Organisation, Role
+from domain.pseudonym import ALPHABET
 from storage.audit import verify
 from storage.models import (
     Agenda,

@@ -25,8 +25,8 @@ from bot.ids import UserId
 from bot.outbox import OutboxItem
 from bot.reminders import ReminderRunner
 from bot.txn import txn_id_for
-from commands.calendar import Calendar
-from commands.dates import LOCAL_TZ
+from domain.calendar import Calendar
+from domain.dates import LOCAL_TZ
 from storage.models import InboxEvent, Revocation
 from storage.uow import Database, UnitOfWork
 from tests.unit.harness import (

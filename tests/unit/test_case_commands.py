@@ -25,12 +25,12 @@ from bot.txn import txn_id_for
 from commands.casework import audit
 from commands.core import build_registry
 from commands.dispatch import Dispatcher
-from commands.errors import ArgumentError
 from commands.framework import CommandContext, CommandRegistry
-from commands.org import Assignment, Institution, InstitutionType, Organisation, Role
 from commands.pdguard import scan
-from commands.pseudonym import ALPHABET, Pseudonym, check_char, new_pseudonym
 from commands.reply import Reply
+from domain.errors import ArgumentError
+from domain.org import Assignment, Institution, InstitutionType, Organisation, Role
+from domain.pseudonym import ALPHABET, Pseudonym, check_char, new_pseudonym
 from storage.audit import verify
 from storage.models import (
     AuditEntry,

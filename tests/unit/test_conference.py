@@ -27,9 +27,9 @@ from bot.clock import FakeClock
 from bot.ids import UserId
 from bot.txn import txn_id_for
 from bot.upload import UPLOAD_KEY
-from commands.calendar import Calendar
-from commands.dates import LOCAL_TZ
 from commands.sitting import HAND_KEY
+from domain.calendar import Calendar
+from domain.dates import LOCAL_TZ
 from storage.audit import verify
 from storage.models import (
     Attendance,

@@ -8,8 +8,8 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from commands.dates import DateError, Towards, format_date, local_date, parse_date
-from commands.errors import ArgumentError
+from domain.dates import DateError, Towards, format_date, local_date, parse_date
+from domain.errors import ArgumentError
 
 TODAY = date(2026, 11, 21)  # a Saturday
 FUTURE, PAST = Towards.FUTURE, Towards.PAST

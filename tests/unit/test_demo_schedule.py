@@ -14,8 +14,8 @@ from datetime import UTC, date, datetime, time, timedelta
 import pytest
 
 from bot.demo import DEMO_LEAD, first_session, jump_moments
-from commands.calendar import Calendar
-from commands.dates import LOCAL_TZ
+from domain.calendar import Calendar
+from domain.dates import LOCAL_TZ
 
 # The demo plays its first steps in real time before the first jump: allow for that.
 PLAY_TIME = timedelta(minutes=30)

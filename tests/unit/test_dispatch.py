@@ -12,10 +12,10 @@ from hypothesis import strategies as st
 from bot.ids import EventId, RoomId, UserId
 from commands.core import build_registry
 from commands.dispatch import Dispatcher, Outcome, check_text, invocation
-from commands.errors import InvalidInput
 from commands.framework import REST, CommandContext, CommandRegistry, Role
-from commands.org import Institution, InstitutionType, Member, Organisation
 from commands.reply import Reply
+from domain.errors import InvalidInput
+from domain.org import Institution, InstitutionType, Member, Organisation
 from storage.uow import UnitOfWork
 
 PREFIX = "!fk"

@@ -748,7 +748,7 @@ def test_undecryptable_history_in_new_room_before_join_is_ignored(
 def test_a_refused_command_leaves_no_partial_write(
     sqlite_database: Database, clock: FakeClock, timeline: Timeline
 ) -> None:
-    from commands.errors import BadArgument
+    from domain.errors import BadArgument
 
     registry = build_registry()
 

@@ -22,7 +22,7 @@ from hypothesis import strategies as st
 from pypdf import PdfReader
 
 from commands.export import file_name, to_json, to_markdown, to_pdf
-from commands.minutes import Item, Minutes, Presence, TaskLine
+from domain.minutes import Item, Minutes, Presence, TaskLine
 
 JA = "Jugendamt Musterstadt"
 JC = "Jobcenter Musterstadt"

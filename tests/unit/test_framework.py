@@ -8,15 +8,6 @@ import pytest
 from hypothesis import example, given
 from hypothesis import strategies as st
 
-from commands.errors import (
-    ArgumentError,
-    BadArgument,
-    InvalidInput,
-    MissingArgument,
-    TooManyArguments,
-    UnknownOption,
-    UserError,
-)
 from commands.framework import (
     REST,
     CommandContext,
@@ -27,6 +18,15 @@ from commands.framework import (
     tokenize,
 )
 from commands.reply import Reply
+from domain.errors import (
+    ArgumentError,
+    BadArgument,
+    InvalidInput,
+    MissingArgument,
+    TooManyArguments,
+    UnknownOption,
+    UserError,
+)
 
 PREFIX = "!fk"
 

@@ -18,7 +18,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from commands.gate import (
+from domain.gate import (
     PURPOSE_CONFERENCE,
     ConsentFacts,
     GateResult,

@@ -29,8 +29,8 @@ from bot.trust import SharingMode
 from bot.txn import txn_id_for
 from commands.core import build_registry
 from commands.dispatch import Dispatcher
-from commands.org import Assignment, Institution, InstitutionType, Organisation, Role
 from commands.pdguard import scan
+from domain.org import Assignment, Institution, InstitutionType, Organisation, Role
 from storage.models import AuditEntry, IdentityPin, OutboxMessage
 from storage.uow import Database
 from tests.unit.test_trust import Person, keys_query

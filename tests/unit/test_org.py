@@ -17,8 +17,8 @@ from bot.config import (
     ConfigError,
     load_config,
 )
-from commands.errors import ArgumentError
-from commands.org import (
+from domain.errors import ArgumentError
+from domain.org import (
     Assignment,
     Institution,
     InstitutionType,

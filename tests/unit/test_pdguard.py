@@ -9,8 +9,8 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from commands.errors import UserError
 from commands.pdguard import PersonalDataRefused, guard, scan
+from domain.errors import UserError
 
 TODAY = date(2026, 11, 21)
 

@@ -9,8 +9,8 @@ from datetime import UTC, date, datetime, timedelta
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from commands.dates import local_date
-from commands.placement import Candidate, OpenSession, Placement, place
+from domain.dates import local_date
+from domain.placement import Candidate, OpenSession, Placement, place
 
 NOW = datetime(2026, 11, 21, 10, 0, tzinfo=UTC)  # Saturday, 11:00 in Berlin
 T0 = datetime(2026, 11, 1, 8, 0, tzinfo=UTC)  # when requests were made

@@ -12,10 +12,10 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from commands.calendar import Calendar
-from commands.dates import LOCAL_TZ
-from commands.errors import ArgumentError
-from commands.polls import (
+from domain.calendar import Calendar
+from domain.dates import LOCAL_TZ
+from domain.errors import ArgumentError
+from domain.polls import (
     POLL_END,
     POLL_RESPONSE,
     POLL_START,

@@ -8,9 +8,9 @@ import pytest
 
 from bot.clock import FakeClock
 from bot.engine import Engine
-from commands.calendar import Calendar
 from commands.core import build_registry
 from commands.dispatch import Dispatcher
+from domain.calendar import Calendar
 from storage.uow import Database
 from tests.unit.harness import JA1, JC, MOD, ORG, Room
 

@@ -10,8 +10,8 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from commands.errors import ArgumentError
-from commands.pseudonym import ALPHABET, Pseudonym, PseudonymError, new_pseudonym
+from domain.errors import ArgumentError
+from domain.pseudonym import ALPHABET, Pseudonym, PseudonymError, new_pseudonym
 
 LOOK_ALIKES = "01ILO"
 EXPECTED_ALPHABET = "".join(

@@ -29,8 +29,8 @@ from bot.events import OwnJoin, SyncBatch
 from bot.ids import EventId, RoomId
 from commands.core import build_registry
 from commands.framework import CommandSpec
-from commands.org import Role
-from commands.pseudonym import new_pseudonym
+from domain.org import Role
+from domain.pseudonym import new_pseudonym
 from storage.models import AuditEntry, Base, OutboxMessage, Placement
 from storage.uow import Database
 from tests.unit.harness import ADMIN, JA1, JC, MOD, NEW_CASE, PREFIX, Room, utc

@@ -14,11 +14,11 @@ from dateutil.rrule import rrulestr
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from commands.calendar import Calendar
-from commands.dates import LOCAL_TZ
-from commands.errors import ArgumentError
-from commands.series import HolidayRule, Occurrence, RuleError, occurrences, parse_rule
-from commands.when import WhenError, local_moment
+from domain.calendar import Calendar
+from domain.dates import LOCAL_TZ
+from domain.errors import ArgumentError
+from domain.series import HolidayRule, Occurrence, RuleError, occurrences, parse_rule
+from domain.when import WhenError, local_moment
 
 SKIP, MOVE = HolidayRule.SKIP, HolidayRule.MOVE
 TEN = time(10, 0)

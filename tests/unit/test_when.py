@@ -9,9 +9,9 @@ import pytest
 from hypothesis import assume, given
 from hypothesis import strategies as st
 
-from commands.dates import LOCAL_TZ
-from commands.errors import ArgumentError
-from commands.when import EXAMPLES, When, WhenError, local_moment, parse_when
+from domain.dates import LOCAL_TZ
+from domain.errors import ArgumentError
+from domain.when import EXAMPLES, When, WhenError, local_moment, parse_when
 
 SATURDAY = datetime(2026, 11, 21, 10, 0, tzinfo=UTC)  # 11:00 in Berlin, a Saturday
 WEDNESDAY = datetime(2026, 11, 25, 10, 0, tzinfo=UTC)  # 11:00 in Berlin, a Wednesday

@@ -21,7 +21,7 @@ from itertools import islice, pairwise
 
 from dateutil.rrule import rrule, rrulestr
 
-from commands.errors import ArgumentError
+from domain.errors import ArgumentError
 
 _DAYS = {
     "montag": "MO", "dienstag": "TU", "mittwoch": "WE", "donnerstag": "TH",

@@ -6,7 +6,7 @@ from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta
 from functools import cache
 
-from commands.dates import LOCAL_TZ, local_date
+from domain.dates import LOCAL_TZ, local_date
 
 
 @cache

@@ -18,7 +18,7 @@ import re
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
 
-from commands.dates import LOCAL_TZ, DateError, Towards, parse_date
+from domain.dates import LOCAL_TZ, DateError, Towards, parse_date
 
 EXAMPLES = "z. B. 25.11., 25.11.2026 14:30, Mi 10:00, morgen 9 Uhr, übermorgen, in 2 Wochen"
 

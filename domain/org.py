@@ -11,7 +11,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from enum import StrEnum
 
-from commands.errors import ArgumentError
+from domain.errors import ArgumentError
 
 
 class Role(StrEnum):

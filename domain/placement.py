@@ -17,7 +17,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import date, datetime
 
-from commands.dates import local_date
+from domain.dates import local_date
 
 
 @dataclass(frozen=True)

@@ -39,10 +39,10 @@ from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
 from typing import Any
 
-from commands.calendar import Calendar
-from commands.dates import LOCAL_TZ
-from commands.errors import ArgumentError
-from commands.when import WhenError, local_moment
+from domain.calendar import Calendar
+from domain.dates import LOCAL_TZ
+from domain.errors import ArgumentError
+from domain.when import WhenError, local_moment
 
 POLL_START = "m.poll.start"
 POLL_RESPONSE = "m.poll.response"

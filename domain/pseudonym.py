@@ -13,7 +13,7 @@ import re
 import secrets
 from typing import Self
 
-from commands.errors import ArgumentError
+from domain.errors import ArgumentError
 
 ALPHABET = "23456789ABCDEFGHJKMNPQRSTUVWXYZ"
 RANDOM_CHARS = 5

@@ -13,7 +13,7 @@ import re
 from datetime import date, datetime, timedelta
 from enum import Enum
 
-from commands.errors import ArgumentError
+from domain.errors import ArgumentError
 from storage.types import LOCAL_TZ
 
 __all__ = ["LOCAL_TZ", "DateError", "Towards", "format_date", "local_date", "parse_date"]
