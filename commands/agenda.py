@@ -25,9 +25,9 @@ from bot.upload import UPLOAD_KEY
 from commands.casework import LEGAL_BASIS_8A, institution_name_in
 from commands.framework import CommandContext, ReactionContext, Router
 from commands.reply import Doc, Part, Reply, Span, b, code
-from commands.sessions import SessionNotFound, get_session, report, when_text
+from commands.sessions import get_session, report, when_text
 from domain.dates import LOCAL_TZ
-from domain.errors import UserError
+from domain.errors import SessionNotFound, UserError
 from domain.org import Organisation, Role
 from domain.planning import replan
 from storage.models import Agenda, ConferenceRequest, Placement, Session
@@ -297,9 +297,8 @@ def confirm_by_reaction(ctx: ReactionContext) -> Reply | None:
             "ℹ️ Dein ✅ bestätigt die Tagesordnung nicht: das kann nur die Moderation. "
             "Ich sage das nur einmal."
         )
-    session = ctx.uow.sessions.get(agenda.session_id)
-    assert session is not None
+    session = ctx.uow.sessions.require(agenda.session_id)
     return confirm(ctx, session)
 
 
-__all__ = ["SessionNotFound", "confirm", "content_hash", "render", "router"]
+__all__ = ["confirm", "content_hash", "render", "router"]

@@ -33,7 +33,7 @@ from commands.pdguard import scan
 from commands.reply import Doc, Reply, b, code
 from commands.sessions import report, when_text
 from domain.dates import Towards, format_date, local_date
-from domain.errors import ArgumentError, PermissionDenied, UserError
+from domain.errors import ArgumentError, PermissionDenied, StateConflict
 from domain.gate import PURPOSE_CONFERENCE, Form, GateResult, Grantor, covered_until
 from domain.org import Institution, Role
 from domain.planning import replan
@@ -70,10 +70,6 @@ class RequestFilter(StrEnum):
 class Urgency(StrEnum):
     REGULAR = "regulär"
     URGENT = "dringend"
-
-
-class StateConflict(UserError):
-    pass
 
 
 def _gate_lines(ctx: CommandContext, gate: GateResult) -> list[tuple[str, ...]]:

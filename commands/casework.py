@@ -25,21 +25,11 @@ from domain.casework import (
     state_label,
 )
 from domain.dates import DateError, Towards, parse_date
-from domain.errors import BadArgument, PermissionDenied, UserError
+from domain.errors import BadArgument, PermissionDenied, UnknownCase
 from domain.org import Institution, Member, Organisation, Role
 from domain.pseudonym import Pseudonym
 from domain.work import audit as work_audit
 from storage.models import CaseFile
-
-
-class UnknownCase(UserError):
-    show_usage = True
-
-    def __init__(self) -> None:
-        super().__init__(
-            "Unbekannter Fall: unter diesem Pseudonym ist kein Fall erfasst. Bitte das "
-            "Pseudonym prüfen."
-        )
 
 
 def get_case(ctx: CommandContext, pseudonym: Pseudonym) -> CaseFile:

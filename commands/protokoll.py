@@ -160,8 +160,7 @@ def _closed_sitting(ctx: CommandContext, number: int | None) -> tuple[Sitting, S
         raise UserError(
             "Dazu gibt es kein Protokoll: die Sitzung ist nicht beendet oder unbekannt."
         )
-    session = ctx.uow.sessions.get(sitting.session_id)
-    assert session is not None
+    session = ctx.uow.sessions.require(sitting.session_id)
     return sitting, session
 
 

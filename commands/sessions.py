@@ -22,7 +22,7 @@ from commands.casework import (
 from commands.framework import REST, CommandContext, Label, Router
 from commands.reply import Doc, Reply, b, code
 from domain.dates import LOCAL_TZ, Towards, format_date, local_date
-from domain.errors import ArgumentError, RepeatedOption, UserError
+from domain.errors import ArgumentError, RepeatedOption, SessionNotFound, UserError
 from domain.org import Role
 from domain.planning import Replan, arm, materialize, replan, touch
 from domain.series import HolidayRule, parse_rule
@@ -31,11 +31,6 @@ from storage.models import Session, SessionSeries
 
 _SPAN = re.compile(r"(\d{1,2}):(\d{2})\s*[-–]\s*(\d{1,2}):(\d{2})")
 _WEEKDAY = ("Mo", "Di", "Mi", "Do", "Fr", "Sa", "So")
-
-
-class SessionNotFound(UserError):
-    def __init__(self, prefix: str) -> None:
-        super().__init__(f"Diesen Termin gibt es nicht (mehr). Die Termine zeigt: {prefix} termine")
 
 
 def when_text(moment: datetime) -> str:

@@ -15,9 +15,9 @@ from commands.casework import RequestState, audit
 from commands.framework import CommandContext, ReactionContext, Router
 from commands.protokoll import collect, render_minutes
 from commands.reply import Doc, Reply, b, code
-from commands.sessions import SessionNotFound, when_text
+from commands.sessions import when_text
 from domain.dates import LOCAL_TZ, local_date
-from domain.errors import PermissionDenied, UserError
+from domain.errors import PermissionDenied, SessionNotFound, UserError
 from domain.org import Role
 from domain.planning import allowed, touch
 from storage.models import Carryover, ConferenceRequest, Session, Sitting
@@ -36,8 +36,7 @@ def open_sitting(ctx: CommandContext) -> tuple[Sitting, Session]:
     sitting = ctx.uow.outcomes.open_sitting(ctx.room_id)
     if sitting is None:
         raise UserError(f"Es ist keine Sitzung eröffnet. Eröffnen: {ctx.prefix} sitzung start")
-    session = ctx.uow.sessions.get(sitting.session_id)
-    assert session is not None
+    session = ctx.uow.sessions.require(sitting.session_id)
     return sitting, session
 
 

@@ -19,7 +19,7 @@ from commands.framework import REST, CommandContext, Router
 from commands.reply import Doc, Reply, b, code
 from commands.sessions import single_session, when_text
 from domain.dates import LOCAL_TZ
-from domain.errors import UserError
+from domain.errors import PollNotFound, UserError
 from domain.org import Role
 from domain.planning import touch
 from domain.polls import (
@@ -36,11 +36,6 @@ from domain.polls import (
 from storage.models import ConferenceRequest, Poll, PollBallot, Session
 
 POLL_DURATION = 60  # minutes of an ad-hoc conference found by a poll
-
-
-class PollNotFound(UserError):
-    def __init__(self) -> None:
-        super().__init__("Diese Umfrage gibt es nicht (oder sie ist schon geschlossen).")
 
 
 def _slot_text(moment: datetime, minutes: int) -> str:
@@ -160,8 +155,7 @@ def umfrage(ctx: CommandContext, anfrage: int) -> Reply:
 def abstimmen(ctx: CommandContext, umfrage: int, auswahl: Annotated[str, REST]) -> Reply:
     poll = _open_poll(ctx, umfrage)
     numbers = parse_choice(auswahl, len(poll.slots))
-    request = ctx.uow.cases.request(poll.request_id)
-    assert request is not None
+    request = ctx.uow.cases.require_request(poll.request_id)
     institution = ctx.member.institution
     if institution is None or institution.key not in request.participants:
         raise UserError(
@@ -194,8 +188,7 @@ def abstimmen(ctx: CommandContext, umfrage: int, auswahl: Annotated[str, REST]) 
 )
 def umfrage_schliessen(ctx: CommandContext, nr: int) -> Reply:
     poll = _open_poll(ctx, nr)
-    request = ctx.uow.cases.request(poll.request_id)
-    assert request is not None
+    request = ctx.uow.cases.require_request(poll.request_id)
     start_event = ctx.uow.polls.start_event(poll)
     if start_event is None:
         raise UserError("Die Umfrage ist noch nicht im Raum angekommen; bitte gleich erneut.")

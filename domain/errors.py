@@ -8,9 +8,22 @@ UserError
  │    ├── BadArgument
  │    ├── TooManyArguments
  │    ├── UnknownOption
- │    └── RepeatedOption  the same option twice (which one counts is never guessed)
+ │    ├── RepeatedOption  the same option twice (which one counts is never guessed)
+ │    ├── DateError        a date that is not one (domain/dates.py)
+ │    │    └── WhenError   a date and time, e.g. one the clock change skips (domain/when.py)
+ │    ├── PseudonymError   not a pseudonym, or a wrong check character (domain/pseudonym.py)
+ │    ├── RuleError        a series rule that cannot be read (domain/series.py)
+ │    └── UnknownInstitution  (domain/org.py)
  ├── PermissionDenied    the sender lacks the role the command needs
- └── NotAllowedHere      the room does not allow this command (not encrypted, a direct chat)
+ ├── NotAllowedHere      the room does not allow this command (not encrypted, a direct chat)
+ ├── NotFound            what the command names is not there (in this room)
+ │    ├── UnknownCase
+ │    ├── SessionNotFound
+ │    └── PollNotFound
+ ├── StateConflict       the case's state does not allow it (e.g. closed)
+ └── PersonalDataRefused the text looks like personal data (commands/pdguard.py)
+
+Commands and reactions render a UserError the same way (``Dispatcher.render_error``).
 
 Anything that is not a UserError is a bug: it is logged with a reference number
 and the room sees only that number.
@@ -81,3 +94,35 @@ class PermissionDenied(UserError):
 
 class NotAllowedHere(UserError):
     pass
+
+
+# -- what a command refers to does not exist here (in this room) --------------------------
+
+
+class NotFound(UserError):
+    """A case, session, request or poll the user named is not there: in this room, a row
+    of another room reads exactly like one that never existed."""
+
+
+class UnknownCase(NotFound):
+    show_usage = True
+
+    def __init__(self) -> None:
+        super().__init__(
+            "Unbekannter Fall: unter diesem Pseudonym ist kein Fall erfasst. Bitte das "
+            "Pseudonym prüfen."
+        )
+
+
+class SessionNotFound(NotFound):
+    def __init__(self, prefix: str) -> None:
+        super().__init__(f"Diesen Termin gibt es nicht (mehr). Die Termine zeigt: {prefix} termine")
+
+
+class PollNotFound(NotFound):
+    def __init__(self) -> None:
+        super().__init__("Diese Umfrage gibt es nicht (oder sie ist schon geschlossen).")
+
+
+class StateConflict(UserError):
+    """The case is not in a state that allows this (e.g. already closed)."""

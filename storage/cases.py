@@ -9,6 +9,7 @@ from typing import Any
 from sqlalchemy import String, and_, cast, func, or_, select, union
 from sqlalchemy.orm import Session
 
+from storage.errors import NotFoundError
 from storage.models import (
     AuditEntry,
     CaseFile,
@@ -240,6 +241,13 @@ class CaseRepository:
         request = self._s.get(ConferenceRequest, request_id)
         if request is None or not self._scope.visible(request.room_id):
             return None
+        return request
+
+    def require_request(self, request_id: int) -> ConferenceRequest:
+        """A request that must exist (a poll's): NotFoundError if not."""
+        request = self.request(request_id)
+        if request is None:
+            raise NotFoundError(f"Anfrage {request_id}")
         return request
 
     def open_requests(

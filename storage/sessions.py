@@ -9,6 +9,7 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session as OrmSession
 
 from storage.cases import IN_CHUNK
+from storage.errors import NotFoundError
 from storage.models import ConferenceRequest, Placement, Reminder, Session, SessionSeries
 from storage.scope import Scope, left_rooms
 
@@ -60,6 +61,13 @@ class SessionRepository:
         session = self._s.get(Session, session_id)
         if session is None or not self._scope.visible(session.room_id):
             return None
+        return session
+
+    def require(self, session_id: int) -> Session:
+        """A session that must exist (a sitting's, an agenda's): NotFoundError if not."""
+        session = self.get(session_id)
+        if session is None:
+            raise NotFoundError(f"Termin {session_id}")
         return session
 
     def upcoming(self, now: datetime, limit: int = 100) -> Sequence[Session]:
