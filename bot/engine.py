@@ -40,6 +40,7 @@ from domain.calendar import Calendar
 from domain.errors import UserError
 from domain.org import Organisation
 from storage.models import InboxEvent, PendingDecryption, PollBallot, QuarantinedEvent
+from storage.states import DecryptionState, PollState
 from storage.uow import Database, UnitOfWork
 
 log = logging.getLogger(__name__)
@@ -380,7 +381,7 @@ class Engine:
         poll = uow.polls.by_event(vote.poll_event_id)
         if poll is None:
             return  # someone else's poll
-        counted = poll.state == "offen" and uow.polls.add_ballot(
+        counted = poll.state == PollState.OPEN and uow.polls.add_ballot(
             PollBallot(
                 poll_id=poll.id,
                 voter=vote.sender,
@@ -468,7 +469,7 @@ class Engine:
                 session_id=event.session_id,
                 source=event.source,
                 first_seen_at=self._clock.now(),
-                state="waiting",
+                state=DecryptionState.WAITING,
             )
         )
         if added:
@@ -485,12 +486,14 @@ class Engine:
         with self._db.uow() as uow:
             rows = uow.pending.waiting()
             self._pending_possible = bool(rows)
-            notified = {(r.room_id, r.session_id) for r in rows if r.state == "notified"}
+            notified = {
+                (r.room_id, r.session_id) for r in rows if r.state == DecryptionState.NOTIFIED
+            }
             for row in rows:
                 event = decrypt(row.source, RoomId(row.room_id))
                 if event is not None:
-                    late = row.state == "notified"
-                    row.state = "decrypted"
+                    late = row.state == DecryptionState.NOTIFIED
+                    row.state = DecryptionState.DECRYPTED
                     row.resolved_at = now
                     row.source = {}  # ciphertext no longer needed once resolved
                     if late:
@@ -501,15 +504,15 @@ class Engine:
                     log.info("Ereignis %s nachträglich entschlüsselt", row.event_id)
                     self._handle(uow, event, result)
                     continue
-                if row.state == "notified":
+                if row.state == DecryptionState.NOTIFIED:
                     if now - row.first_seen_at > PENDING_MAX_AGE:
-                        row.state = "expired"
+                        row.state = DecryptionState.EXPIRED
                         row.resolved_at = now
                         row.source = {}
                     continue
                 if now - row.first_seen_at < self._undecryptable_timeout:
                     continue
-                row.state = "notified"
+                row.state = DecryptionState.NOTIFIED
                 session = (row.room_id, row.session_id)
                 if session in notified:
                     continue  # one notice per key session, not one per message

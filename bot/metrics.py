@@ -17,6 +17,7 @@ from sqlalchemy import func, select
 
 from bot.clock import Clock
 from storage.models import OutboxMessage, QuarantinedEvent
+from storage.states import OutboxState
 from storage.uow import Database
 
 COMMAND_BUCKETS = (0.005, 0.01, 0.02, 0.05, 0.1, 0.2, 0.5, 1.0, 2.0, 5.0)
@@ -94,7 +95,7 @@ class _StoredState(Collector):
         with self._db.uow() as uow:
             pending, oldest = uow.session.execute(
                 select(func.count(), func.min(OutboxMessage.created_at)).where(
-                    OutboxMessage.state == "pending"
+                    OutboxMessage.state == OutboxState.PENDING
                 )
             ).one()
             quarantined = uow.session.scalar(select(func.count()).select_from(QuarantinedEvent))

@@ -44,6 +44,7 @@ from domain.planning import materialize, replan
 from domain.work import SYSTEM_ACTOR, Work
 from storage.models import CaseReminder, Reminder, Session
 from storage.retention import plan_purge, purge
+from storage.states import JobState, ReviewState, SessionState
 from storage.uow import Database, UnitOfWork
 
 log = logging.getLogger(__name__)
@@ -168,11 +169,11 @@ class ReminderRunner:
                 rows.sort(key=lambda r: r.due_at)
                 *missed, latest = rows
                 for row in missed:
-                    row.state = "übersprungen"  # one catch-up, not a burst
+                    row.state = JobState.SKIPPED  # one catch-up, not a burst
                 session = uow.sessions.get(session_id)
                 job = self._jobs.get(kind)
                 if session is None or job is None:
-                    latest.state = "hinfällig"
+                    latest.state = JobState.OBSOLETE
                     continue
                 items += job(self, uow, session, latest, now)
             if not self.more:
@@ -266,7 +267,7 @@ class ReminderRunner:
         self, uow: UnitOfWork, session: Session, row: Reminder, now: datetime
     ) -> list[OutboxItem]:
         if not _ahead_of(session, now):
-            row.state = "hinfällig"
+            row.state = JobState.OBSOLETE
             return []
         participants = sorted(
             {k for _, request in uow.sessions.agenda(session.id) for k in request.participants}
@@ -286,7 +287,7 @@ class ReminderRunner:
                 ", ".join(institution_name_in(self._org, k) for k in participants),
             )
         _late(doc, row, now)
-        row.state, row.sent_at = "gesendet", now
+        row.state, row.sent_at = JobState.SENT, now
         if self._metrics is not None:
             self._metrics.reminder(late=now - row.due_at > LATE_AFTER)
         return [
@@ -304,9 +305,9 @@ class ReminderRunner:
     def _post_agenda(
         self, uow: UnitOfWork, session: Session, row: Reminder, now: datetime
     ) -> list[OutboxItem]:
-        row.state, row.sent_at = "gesendet", now
+        row.state, row.sent_at = JobState.SENT, now
         if not _ahead_of(session, now):
-            row.state = "hinfällig"
+            row.state = JobState.OBSOLETE
             return []
         agenda = uow.agendas.ensure(session.id, session.room_id)
         if agenda.post_txn_id is not None:
@@ -315,10 +316,10 @@ class ReminderRunner:
             # Nothing to confirm yet: look again in an hour rather than post an empty list.
             later = now + EMPTY_AGENDA_RETRY
             row.state, row.sent_at = (
-                ("offen", None)
+                (JobState.OPEN, None)
                 if later < session.starts_at
                 else (
-                    "hinfällig",
+                    JobState.OBSOLETE,
                     None,
                 )
             )
@@ -354,7 +355,7 @@ class ReminderRunner:
             or not uow.sessions.placements(session.id)
             or (agenda is not None and agenda.confirmed)
         ):
-            row.state = "hinfällig"
+            row.state = JobState.OBSOLETE
             return []
         doc = Doc().para(
             "⏳ ",
@@ -365,7 +366,7 @@ class ReminderRunner:
             ".",
         )
         _late(doc, row, now)
-        row.state, row.sent_at = "gesendet", now
+        row.state, row.sent_at = JobState.SENT, now
         return [
             self._to_moderation(
                 uow,
@@ -382,10 +383,10 @@ class ReminderRunner:
         self, uow: UnitOfWork, session: Session, row: Reminder, now: datetime
     ) -> list[OutboxItem]:
         """At the start, the consent gate once more: a case it no longer covers comes off."""
-        if session.state != "geplant" or now >= session.ends_at:
-            row.state = "hinfällig"
+        if session.state != SessionState.PLANNED or now >= session.ends_at:
+            row.state = JobState.OBSOLETE
             return []
-        row.state, row.sent_at = "gesendet", now
+        row.state, row.sent_at = JobState.SENT, now
         removed = recheck_agenda(uow, session, now, actor=SYSTEM_ACTOR)
         if not removed:
             return []
@@ -414,7 +415,7 @@ class ReminderRunner:
     ) -> list[OutboxItem]:
         sitting = uow.outcomes.sitting(session.id)
         if sitting is None or sitting.confirmed_at is not None:
-            row.state = "hinfällig"
+            row.state = JobState.OBSOLETE
             return []
         doc = Doc().para(
             "📝 ",
@@ -425,7 +426,7 @@ class ReminderRunner:
             ".",
         )
         _late(doc, row, now)
-        row.state, row.sent_at = "gesendet", now
+        row.state, row.sent_at = JobState.SENT, now
         return [
             self._to_moderation(
                 uow,
@@ -447,15 +448,15 @@ class ReminderRunner:
         for (review_id, kind), rows in groups.items():
             *missed, latest = sorted(rows, key=lambda r: r.due_at)
             for row in missed:
-                row.state = "übersprungen"
+                row.state = JobState.SKIPPED
             review = uow.outcomes.review(review_id)
-            if review is None or review.state not in ("offen", "überfällig"):
-                latest.state = "hinfällig"
+            if review is None or review.state not in (ReviewState.OPEN, ReviewState.OVERDUE):
+                latest.state = JobState.OBSOLETE
                 continue
             navigator = uow.outcomes.active_navigator(review.case_pseudonym)
             lotse = [navigator.user_id] if navigator else []
             if kind == "überfällig":
-                review.state = "überfällig"
+                review.state = ReviewState.OVERDUE
                 mentions = self._moderators(review.room_id)
                 doc = Doc().para(
                     "⚠️ ",
@@ -481,7 +482,7 @@ class ReminderRunner:
                     code(f"{self._prefix} wiedervorlage erledigt {review.case_pseudonym}"),
                 )
             _late(doc, latest, now)
-            latest.state, latest.sent_at = "gesendet", now
+            latest.state, latest.sent_at = JobState.SENT, now
             items.append(
                 self._post(
                     uow,
@@ -551,7 +552,11 @@ class ReminderRunner:
                     )
                 )
                 agenda.published_hash = digest
-            if agenda.reconfirm_notice and session.state == "geplant" and session.starts_at > now:
+            if (
+                agenda.reconfirm_notice
+                and session.state == SessionState.PLANNED
+                and session.starts_at > now
+            ):
                 doc = Doc().para(
                     "🔓 ",
                     b("Tagesordnung geändert:"),
@@ -655,7 +660,7 @@ def edit_content(reply: Reply, original: str) -> dict[str, Any]:
 
 
 def _ahead_of(session: Session, now: datetime) -> bool:
-    return session.state == "geplant" and session.starts_at > now
+    return session.state == SessionState.PLANNED and session.starts_at > now
 
 
 def _late(doc: Doc, row: Reminder | CaseReminder, now: datetime) -> None:

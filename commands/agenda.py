@@ -31,6 +31,7 @@ from domain.errors import SessionNotFound, UserError
 from domain.org import Organisation, Role
 from domain.planning import replan
 from storage.models import Agenda, ConferenceRequest, Placement, Session
+from storage.states import SessionState
 from storage.uow import UnitOfWork
 
 CONFIRM_KEY = "✅"
@@ -71,7 +72,7 @@ def render(
         b(f"Tagesordnung {session.name}"),
         f" – Termin #{session.id}, {when_text(session.starts_at)}–{end:%H:%M}",
     )
-    if session.state != "geplant":
+    if session.state != SessionState.PLANNED:
         return doc.para("❌ Dieser Termin ist abgesagt.").build()
     items = uow.sessions.agenda(session.id)
     if not items:
@@ -102,7 +103,7 @@ def session_ics(ctx: CommandContext, session: Session) -> bytes:
     from commands.ical import CalendarEntry, render_ics  # on use: icalendar is heavy
 
     server = ctx.room_id.partition(":")[2] or "localhost"
-    items = ctx.uow.sessions.agenda(session.id) if session.state == "geplant" else []
+    items = ctx.uow.sessions.agenda(session.id) if session.state == SessionState.PLANNED else []
     lines = [
         "".join(part.plain() if isinstance(part, Span) else part for part in row)
         for row in agenda_rows(ctx.org, session, items)
@@ -123,7 +124,7 @@ def session_ics(ctx: CommandContext, session: Session) -> bytes:
         starts_at=session.starts_at,
         ends_at=session.ends_at,
         description=description,
-        cancelled=session.state == "abgesagt",
+        cancelled=session.state == SessionState.CANCELLED,
         location="Matrix-Raum der Fallkonferenz",
     )
     return render_ics(
@@ -151,7 +152,7 @@ def content_hash(reply: Reply) -> str:
 
 def confirm(ctx: CommandContext, session: Session) -> Reply:
     """Confirm (lock) a session's agenda after re-checking the consent gate."""
-    if session.state != "geplant" or session.starts_at <= ctx.now:
+    if session.state != SessionState.PLANNED or session.starts_at <= ctx.now:
         raise UserError(
             f"Termin #{session.id} ist abgesagt oder hat schon begonnen; seine Tagesordnung "
             "wird nicht mehr bestätigt."
@@ -264,7 +265,7 @@ def kalender(ctx: CommandContext, nr: int | None = None) -> Reply:
             raise SessionNotFound(ctx.prefix)
         session = found
     data = session_ics(ctx, session)
-    method = "CANCEL" if session.state == "abgesagt" else "REQUEST"
+    method = "CANCEL" if session.state == SessionState.CANCELLED else "REQUEST"
     filename = f"termin-{session.id}.ics"
     ctx.post(
         "ics",

@@ -46,6 +46,7 @@ from storage.models import (
     Schutzauftrag,
     Session,
 )
+from storage.states import CaseState, SchutzauftragState
 
 _DOC_REF = re.compile(r"[A-Za-z0-9ÄÖÜäöüß._\-]{1,64}")
 _WORDY = re.compile(r"[A-Za-zÄÖÜäöüß]{9,}")  # a run of letters that long is a word or name
@@ -154,7 +155,7 @@ def fall_neu(ctx: CommandContext) -> Reply:
             owner_institution=institution.key,
             created_by=ctx.sender,
             created_at=ctx.now,
-            state="offen",
+            state=CaseState.OPEN,
         )
     )
     audit(ctx, "fall_angelegt", pseudonym)
@@ -387,7 +388,7 @@ def anfrage(
 ) -> Reply:
     case = get_case(ctx, fall)
     institution = institution_of(ctx)
-    if case.state != "offen":
+    if case.state != CaseState.OPEN:
         raise StateConflict("Dieser Fall ist abgeschlossen; Anfragen sind nicht mehr möglich.")
     topic = ctx.org.topic(thema)
     participants = {i.key for i in ctx.org.institution_list(teilnehmer)} | {institution.key}
@@ -563,7 +564,11 @@ def schutzauftrag(
     institution = _require_jugendamt(ctx)
     case = get_case(ctx, fall)
     reason = ctx.org.reason(grund)
-    current = [s for s in ctx.uow.cases.schutzauftraege(case.pseudonym) if s.state != "beendet"]
+    current = [
+        s
+        for s in ctx.uow.cases.schutzauftraege(case.pseudonym)
+        if s.state != SchutzauftragState.ENDED
+    ]
     if current:
         raise StateConflict(
             f"Für {case.pseudonym} besteht bereits ein Schutzauftrag ({current[-1].state})."
@@ -572,7 +577,7 @@ def schutzauftrag(
         case_pseudonym=case.pseudonym,
         reason_code=reason,
         legal_basis=LEGAL_BASIS_8A,
-        state="offen",
+        state=SchutzauftragState.OPEN,
         opened_by=ctx.sender,
         opened_institution=institution.key,
         opened_at=ctx.now,
@@ -605,7 +610,11 @@ def schutzauftrag(
 def schutzauftrag_bestaetigen(ctx: CommandContext, fall: Pseudonym) -> Reply:
     _require_jugendamt(ctx)
     case = get_case(ctx, fall)
-    pending = [s for s in ctx.uow.cases.schutzauftraege(case.pseudonym) if s.state == "offen"]
+    pending = [
+        s
+        for s in ctx.uow.cases.schutzauftraege(case.pseudonym)
+        if s.state == SchutzauftragState.OPEN
+    ]
     if not pending:
         raise StateConflict(f"Für {case.pseudonym} wartet kein Schutzauftrag auf Bestätigung.")
     row = pending[-1]
@@ -614,7 +623,11 @@ def schutzauftrag_bestaetigen(ctx: CommandContext, fall: Pseudonym) -> Reply:
             "Vier-Augen-Prinzip: den Schutzauftrag muss eine andere Fachkraft des "
             "Jugendamts bestätigen als die, die ihn eröffnet hat."
         )
-    row.state, row.confirmed_by, row.confirmed_at = "bestätigt", ctx.sender, ctx.now
+    row.state, row.confirmed_by, row.confirmed_at = (
+        SchutzauftragState.CONFIRMED,
+        ctx.sender,
+        ctx.now,
+    )
     audit(
         ctx,
         "schutzauftrag_bestaetigt",
@@ -638,11 +651,15 @@ def schutzauftrag_bestaetigen(ctx: CommandContext, fall: Pseudonym) -> Reply:
 def schutzauftrag_beenden(ctx: CommandContext, fall: Pseudonym) -> Reply:
     _require_jugendamt(ctx)
     case = get_case(ctx, fall)
-    current = [s for s in ctx.uow.cases.schutzauftraege(case.pseudonym) if s.state != "beendet"]
+    current = [
+        s
+        for s in ctx.uow.cases.schutzauftraege(case.pseudonym)
+        if s.state != SchutzauftragState.ENDED
+    ]
     if not current:
         raise StateConflict(f"Für {case.pseudonym} besteht kein Schutzauftrag.")
     for row in current:
-        row.state = "beendet"
+        row.state = SchutzauftragState.ENDED
         audit(ctx, "schutzauftrag_beendet", case.pseudonym, id=row.id)
     doc = Doc().para("Schutzauftrag für ", b(case.pseudonym), " beendet.")
     _changes(ctx, doc, case.pseudonym)

@@ -17,18 +17,19 @@ from commands.framework import REST, CommandContext, Label, Router
 from commands.reply import Doc, Reply, b
 from commands.sessions import when_text
 from commands.sitting import (
-    CLOSED_REQUEST,
     REMINDER_HOUR,
     carry_over,
     open_sitting,
     present_institutions,
 )
+from domain.casework import RequestState
 from domain.dates import LOCAL_TZ, Towards, format_date, local_date
 from domain.errors import ArgumentError, PermissionDenied, UserError
 from domain.org import Role, canonical_user_id
 from domain.planning import touch
 from domain.pseudonym import Pseudonym
 from storage.models import ConferenceRequest, Decision, Navigator, Review, Session, Task
+from storage.states import CaseState, ReviewState, TaskState
 
 MAX_TEXT = 1000
 _USER = re.compile(r"@[^\s:]+:[^\s]+")
@@ -207,7 +208,7 @@ def aufgabe(
         owner_institution=institution,
         text=_text(text),
         due=due,
-        state="offen",
+        state=TaskState.OPEN,
         created_by=ctx.sender,
         at=ctx.now,
     )
@@ -237,14 +238,14 @@ def wiedervorlage(
         raise ArgumentError("Die Wiedervorlage muss in der Zukunft liegen.")
     previous = ctx.uow.outcomes.open_review(request.case_pseudonym)
     if previous is not None:
-        previous.state, previous.closed_at = "ersetzt", ctx.now
+        previous.state, previous.closed_at = ReviewState.REPLACED, ctx.now
         ctx.uow.outcomes.cancel_review_reminders(previous.id)
     review = Review(
         session_id=session.id,
         room_id=ctx.room_id,
         case_pseudonym=request.case_pseudonym,
         due=due,
-        state="offen",
+        state=ReviewState.OPEN,
         created_by=ctx.sender,
         at=ctx.now,
     )
@@ -276,7 +277,7 @@ def wiedervorlage_erledigt(ctx: CommandContext, fall: Pseudonym) -> Reply:
     is_lotse = navigator is not None and navigator.user_id == canonical_user_id(ctx.sender)
     if not (is_lotse or ctx.member.has(Role.MODERATION)):
         raise PermissionDenied("Das meldet der Lotse des Falls oder die Moderation.")
-    review.state, review.closed_at = "erledigt", ctx.now
+    review.state, review.closed_at = ReviewState.DONE, ctx.now
     ctx.uow.outcomes.cancel_review_reminders(review.id)
     audit(ctx, "wiedervorlage_erledigt", case.pseudonym, datum=review.due.isoformat())
     return Reply.text(f"✅ Wiedervorlage {case.pseudonym} ({format_date(review.due)}) erledigt.")
@@ -325,7 +326,7 @@ def erledigt(ctx: CommandContext, fall: Pseudonym) -> Reply:
         raise PermissionDenied(
             "Einen Fall schließen die fallführende Fachkraft oder die Moderation."
         )
-    if case.state == "erledigt":
+    if case.state == CaseState.CLOSED:
         raise UserError(f"{case.pseudonym} ist bereits erledigt.")
     sitting = ctx.uow.outcomes.open_sitting(ctx.room_id)
     for request in ctx.uow.cases.open_requests(case.pseudonym):
@@ -345,14 +346,14 @@ def erledigt(ctx: CommandContext, fall: Pseudonym) -> Reply:
                 termin=placement.session_id,
             )
             touch(ctx.work, placement.session_id)
-        request.state, request.updated_at = CLOSED_REQUEST, ctx.now
+        request.state, request.updated_at = RequestState.CLOSED, ctx.now
     review = ctx.uow.outcomes.open_review(case.pseudonym)
     if review is not None:
-        review.state, review.closed_at = "beendet", ctx.now
+        review.state, review.closed_at = ReviewState.ENDED, ctx.now
         ctx.uow.outcomes.cancel_review_reminders(review.id)
     for task in ctx.uow.outcomes.open_tasks(case.pseudonym):
-        task.state = "beendet"
-    case.state, case.closed_at = "erledigt", ctx.now
+        task.state = TaskState.ENDED
+    case.state, case.closed_at = CaseState.CLOSED, ctx.now
     audit(ctx, "fall_erledigt", case.pseudonym)
     return Reply.text(
         f"🏁 {case.pseudonym} ist erledigt. Die Daten werden nach der Löschfrist gelöscht; "

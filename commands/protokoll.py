@@ -18,6 +18,7 @@ from domain.errors import UserError
 from domain.minutes import Item, Minutes, Presence, TaskLine
 from domain.org import Organisation, Role
 from storage.models import ConferenceRequest, Session, Sitting
+from storage.states import CaseState
 from storage.uow import UnitOfWork
 
 
@@ -75,7 +76,7 @@ def collect(uow: UnitOfWork, org: Organisation, session: Session, sitting: Sitti
                 else None,
                 closed=bool(
                     case_row
-                    and case_row.state == "erledigt"
+                    and case_row.state == CaseState.CLOSED
                     and case_row.closed_at is not None
                     and sitting.opened_at <= case_row.closed_at
                     and (sitting.closed_at is None or case_row.closed_at <= sitting.closed_at)

@@ -28,6 +28,7 @@ from domain.planning import Replan, arm, materialize, replan, touch
 from domain.series import HolidayRule, parse_rule
 from domain.when import WhenError, parse_when
 from storage.models import Session, SessionSeries
+from storage.states import SessionState
 
 _SPAN = re.compile(r"(\d{1,2}):(\d{2})\s*[-–]\s*(\d{1,2}):(\d{2})")
 _WEEKDAY = ("Mo", "Di", "Mi", "Do", "Fr", "Sa", "So")
@@ -65,7 +66,7 @@ def single_session(
         ends_at=starts + timedelta(minutes=minutes),
         capacity=capacity,
         slot_minutes=slot,
-        state="geplant",
+        state=SessionState.PLANNED,
         sequence=0,
         created_at=ctx.now,
         updated_at=ctx.now,
@@ -158,7 +159,7 @@ def get_session(ctx: CommandContext, number: int | None) -> Session:
             raise UserError(f"Es gibt keinen künftigen Termin. Anlegen: {ctx.prefix} termin neu …")
         return upcoming[0]
     session = ctx.uow.sessions.get(number)
-    if session is None or session.state != "geplant":
+    if session is None or session.state != SessionState.PLANNED:
         raise SessionNotFound(ctx.prefix)
     return session
 
@@ -305,7 +306,7 @@ def termin_neu(ctx: CommandContext, wann: Annotated[str, REST]) -> Reply:
 def termin_absagen(ctx: CommandContext, nr: int) -> Reply:
     session = get_session(ctx, nr)
     session.state, session.sequence, session.updated_at = (
-        "abgesagt",
+        SessionState.CANCELLED,
         session.sequence + 1,
         ctx.now,
     )

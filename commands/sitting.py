@@ -21,12 +21,11 @@ from domain.errors import PermissionDenied, SessionNotFound, UserError
 from domain.org import Role
 from domain.planning import allowed, touch
 from storage.models import Carryover, ConferenceRequest, Session, Sitting
+from storage.states import SessionState
 from storage.uow import UnitOfWork
 
 HAND_KEY = "✋"
 NOT_HANDLED = "nicht behandelt"
-CLOSED_REQUEST = "erledigt"
-DISCUSSED_REQUEST = "besprochen"
 REMINDER_HOUR = time(8, 0)  # the minutes and Wiedervorlage reminders go out at 08:00
 
 # -- lookups --------------------------------------------------------------------------
@@ -44,7 +43,11 @@ def _pick_session(ctx: CommandContext, number: int | None) -> Session:
     """The session to open: the given one, or the room's planned session of today."""
     if number is not None:
         session = ctx.uow.sessions.get(number)
-        if session is None or session.room_id != ctx.room_id or session.state != "geplant":
+        if (
+            session is None
+            or session.room_id != ctx.room_id
+            or session.state != SessionState.PLANNED
+        ):
             raise SessionNotFound(ctx.prefix)
     else:
         today = local_date(ctx.now)
@@ -289,17 +292,17 @@ def sitzung_ende(ctx: CommandContext) -> Reply:
     sitting, session = open_sitting(ctx)
     carried = []
     for _, request in list(ctx.uow.sessions.agenda(session.id)):
-        if request.state == CLOSED_REQUEST:
+        if request.state == RequestState.CLOSED:
             continue
         if ctx.uow.outcomes.handled(session.id, request.case_pseudonym):
-            request.state, request.updated_at = DISCUSSED_REQUEST, ctx.now
+            request.state, request.updated_at = RequestState.DISCUSSED, ctx.now
             audit(ctx, "anfrage_besprochen", request.case_pseudonym, anfrage=request.id)
             continue
         target = carry_over(ctx, session, request, NOT_HANDLED)
         carried.append((request.case_pseudonym, target))
     sitting.closed_at, sitting.closed_by = ctx.now, ctx.sender
     sitting.minutes_txn_id = txn_id_for(ctx.event_id, "reply")
-    session.state, session.updated_at = "beendet", ctx.now
+    session.state, session.updated_at = SessionState.ENDED, ctx.now
     ctx.uow.sessions.cancel_reminders(session.id)
     due = ctx.calendar.working_days_after(local_date(ctx.now), ctx.calendar.minutes_working_days)
     ctx.uow.sessions.arm_once(

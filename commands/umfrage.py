@@ -34,6 +34,7 @@ from domain.polls import (
     tally,
 )
 from storage.models import ConferenceRequest, Poll, PollBallot, Session
+from storage.states import PollState
 
 POLL_DURATION = 60  # minutes of an ad-hoc conference found by a poll
 
@@ -45,7 +46,7 @@ def _slot_text(moment: datetime, minutes: int) -> str:
 
 def _open_poll(ctx: CommandContext, number: int) -> Poll:
     poll = ctx.uow.polls.get(number)
-    if poll is None or poll.state != "offen" or poll.room_id != ctx.room_id:
+    if poll is None or poll.state != PollState.OPEN or poll.room_id != ctx.room_id:
         raise PollNotFound()
     return poll
 
@@ -109,7 +110,7 @@ def umfrage(ctx: CommandContext, anfrage: int) -> Reply:
         slots=[s.isoformat() for s in slots],
         duration_minutes=POLL_DURATION,
         max_selections=len(slots),
-        state="offen",
+        state=PollState.OPEN,
         created_by=ctx.sender,
         created_at=ctx.now,
     )

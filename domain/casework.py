@@ -16,6 +16,7 @@ from domain.dates import local_date
 from domain.gate import ConsentFacts, GateResult, Grantor, RevocationFacts, consent_gate
 from domain.work import Work, audit
 from storage.models import ConferenceRequest, Consent, Revocation
+from storage.states import SchutzauftragState
 from storage.uow import UnitOfWork
 
 LEGAL_BASIS_8A = "§ 8a SGB VIII"
@@ -25,6 +26,8 @@ BASIS_CONSENT = "einwilligung"
 class RequestState(StrEnum):
     WAITING = "wartet_einwilligung"
     READY = "bereit"
+    DISCUSSED = "besprochen"  # in a sitting, no outcome that closes it
+    CLOSED = "erledigt"
 
     @property
     def label(self) -> str:
@@ -66,7 +69,9 @@ def revocation_facts(rows: Iterable[Revocation]) -> list[RevocationFacts]:
 
 
 def schutzauftrag_active(uow: UnitOfWork, pseudonym: str) -> bool:
-    return any(s.state == "bestätigt" for s in uow.cases.schutzauftraege(pseudonym))
+    return any(
+        s.state == SchutzauftragState.CONFIRMED for s in uow.cases.schutzauftraege(pseudonym)
+    )
 
 
 class GateFacts:

@@ -21,6 +21,7 @@ from domain.series import HolidayRule, occurrences
 from domain.when import WhenError, local_moment
 from domain.work import Work, audit
 from storage.models import ConferenceRequest, Session
+from storage.states import SessionState
 from storage.uow import UnitOfWork
 
 
@@ -55,7 +56,7 @@ def materialize(work: Work) -> int:
                 ends_at=starts + timedelta(minutes=series.duration_minutes),
                 capacity=series.capacity,
                 slot_minutes=series.slot_minutes,
-                state="geplant",
+                state=SessionState.PLANNED,
                 sequence=0,
                 created_at=work.now,
                 updated_at=work.now,

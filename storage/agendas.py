@@ -11,6 +11,7 @@ from sqlalchemy.orm import Session as OrmSession
 from storage.models import Agenda, OutboxMessage, Poll, PollBallot
 from storage.repositories import sent_event_id
 from storage.scope import Scope, left_rooms
+from storage.states import PollState
 
 
 class AgendaRepository:
@@ -113,7 +114,7 @@ class PollRepository:
         return self._s.scalars(
             select(Poll).where(
                 Poll.request_id == request_id,
-                Poll.state == "offen",
+                Poll.state == PollState.OPEN,
                 self._scope.where(Poll.room_id),
             )
         ).first()
@@ -137,11 +138,11 @@ class PollRepository:
     def open_polls(self) -> Sequence[Poll]:
         return self._s.scalars(
             select(Poll)
-            .where(Poll.state == "offen", self._scope.where(Poll.room_id))
+            .where(Poll.state == PollState.OPEN, self._scope.where(Poll.room_id))
             .order_by(Poll.id)
         ).all()
 
     def close(self, poll: Poll, by: str, now: datetime, chosen: str | None) -> None:
-        poll.state = "geschlossen" if chosen is not None else "ohne_ergebnis"
+        poll.state = PollState.CLOSED if chosen is not None else PollState.NO_RESULT
         poll.closed_by, poll.closed_at, poll.chosen = by, now, chosen
         self._s.flush()

@@ -21,6 +21,7 @@ from storage.models import (
     Schutzauftrag,
 )
 from storage.scope import Scope
+from storage.states import SchutzauftragState
 
 OPEN_REQUEST_STATES = ("wartet_einwilligung", "bereit")
 IN_CHUNK = 30_000  # values per IN list: below SQLite's 32 766 and PostgreSQL's 65 535 parameters
@@ -150,7 +151,7 @@ class CaseRepository:
                 self._s.scalars(
                     select(Schutzauftrag.case_pseudonym).where(
                         Schutzauftrag.case_pseudonym.in_(chunk),
-                        Schutzauftrag.state == "bestätigt",
+                        Schutzauftrag.state == SchutzauftragState.CONFIRMED,
                         self._scope.case_filter(Schutzauftrag.case_pseudonym),
                     )
                 )

@@ -19,6 +19,16 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
+from storage.states import (
+    CaseState,
+    DecryptionState,
+    JobState,
+    OutboxState,
+    PollState,
+    ReviewState,
+    SessionState,
+    TaskState,
+)
 from storage.types import UTCDateTime
 
 
@@ -91,7 +101,7 @@ class OutboxMessage(Base):
     created_at: Mapped[datetime]
     sent_at: Mapped[datetime | None]
     remote_event_id: Mapped[str | None] = mapped_column(String(255))
-    state: Mapped[str] = mapped_column(String(16), default="pending")
+    state: Mapped[str] = mapped_column(String(16), default=OutboxState.PENDING)
     attempts: Mapped[int] = mapped_column(Integer, default=0)
     last_error: Mapped[str | None] = mapped_column(Text)
     not_before: Mapped[datetime | None]
@@ -120,7 +130,7 @@ class PendingDecryption(Base):
     session_id: Mapped[str] = mapped_column(String(255))
     source: Mapped[dict[str, Any]]
     first_seen_at: Mapped[datetime]
-    state: Mapped[str] = mapped_column(String(16), default="waiting")
+    state: Mapped[str] = mapped_column(String(16), default=DecryptionState.WAITING)
     resolved_at: Mapped[datetime | None]
 
 
@@ -144,7 +154,7 @@ class CaseFile(Base):
     owner_institution: Mapped[str] = mapped_column(String(64))
     created_by: Mapped[str] = mapped_column(String(255))
     created_at: Mapped[datetime]
-    state: Mapped[str] = mapped_column(String(16), default="offen")
+    state: Mapped[str] = mapped_column(String(16), default=CaseState.OPEN)
     closed_at: Mapped[datetime | None]
 
 
@@ -324,7 +334,7 @@ class Session(Base):
     ends_at: Mapped[datetime]
     capacity: Mapped[int] = mapped_column(Integer)
     slot_minutes: Mapped[int] = mapped_column(Integer)
-    state: Mapped[str] = mapped_column(String(16), default="geplant")
+    state: Mapped[str] = mapped_column(String(16), default=SessionState.PLANNED)
     sequence: Mapped[int] = mapped_column(Integer, default=0)  # iCalendar SEQUENCE
     created_at: Mapped[datetime]
     updated_at: Mapped[datetime]
@@ -356,7 +366,7 @@ class Reminder(Base):
     kind: Mapped[str] = mapped_column(String(16))  # "termin"
     offset_minutes: Mapped[int] = mapped_column(Integer)
     due_at: Mapped[datetime]
-    state: Mapped[str] = mapped_column(String(16), default="offen")
+    state: Mapped[str] = mapped_column(String(16), default=JobState.OPEN)
     sent_at: Mapped[datetime | None]
 
 
@@ -401,7 +411,7 @@ class Poll(Base):
     slots: Mapped[list[str]]  # ISO 8601 UTC start times; answer id = position + 1
     duration_minutes: Mapped[int] = mapped_column(Integer)
     max_selections: Mapped[int] = mapped_column(Integer)
-    state: Mapped[str] = mapped_column(String(16), default="offen")
+    state: Mapped[str] = mapped_column(String(16), default=PollState.OPEN)
     created_by: Mapped[str] = mapped_column(String(255))
     created_at: Mapped[datetime]
     closed_by: Mapped[str | None] = mapped_column(String(255))
@@ -502,7 +512,7 @@ class Task(Base):
     owner_institution: Mapped[str] = mapped_column(String(64))
     text: Mapped[str] = mapped_column(Text)
     due: Mapped[date | None]
-    state: Mapped[str] = mapped_column(String(16), default="offen")
+    state: Mapped[str] = mapped_column(String(16), default=TaskState.OPEN)
     created_by: Mapped[str] = mapped_column(String(255))
     at: Mapped[datetime]
 
@@ -517,7 +527,7 @@ class Review(Base):
     room_id: Mapped[str] = mapped_column(String(255))
     case_pseudonym: Mapped[str] = mapped_column(ForeignKey("case_file.pseudonym"), index=True)
     due: Mapped[date]
-    state: Mapped[str] = mapped_column(String(16), default="offen")
+    state: Mapped[str] = mapped_column(String(16), default=ReviewState.OPEN)
     created_by: Mapped[str] = mapped_column(String(255))
     at: Mapped[datetime]
     closed_at: Mapped[datetime | None]
@@ -537,7 +547,7 @@ class CaseReminder(Base):
     kind: Mapped[str] = mapped_column(String(16))  # "wiedervorlage" | "überfällig"
     offset_minutes: Mapped[int] = mapped_column(Integer)
     due_at: Mapped[datetime]
-    state: Mapped[str] = mapped_column(String(16), default="offen")
+    state: Mapped[str] = mapped_column(String(16), default=JobState.OPEN)
     sent_at: Mapped[datetime | None]
 
 

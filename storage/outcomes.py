@@ -22,6 +22,7 @@ from storage.models import (
 )
 from storage.repositories import sent_event_id
 from storage.scope import Scope, left_rooms
+from storage.states import JobState, ReviewState, TaskState
 
 
 class OutcomeRepository:
@@ -161,7 +162,7 @@ class OutcomeRepository:
         return self._s.scalars(
             select(Task).where(
                 Task.case_pseudonym == pseudonym,
-                Task.state == "offen",
+                Task.state == TaskState.OPEN,
                 self._scope.case_filter(Task.case_pseudonym),
             )
         ).all()
@@ -170,7 +171,9 @@ class OutcomeRepository:
         return self._s.scalars(
             select(Task)
             .join(Session, Session.id == Task.session_id)
-            .where(Task.state == "offen", Task.due < today, self._scope.where(Session.room_id))
+            .where(
+                Task.state == TaskState.OPEN, Task.due < today, self._scope.where(Session.room_id)
+            )
             .order_by(Task.due)
         ).all()
 
@@ -184,7 +187,7 @@ class OutcomeRepository:
             select(Review)
             .where(
                 Review.case_pseudonym == pseudonym,
-                Review.state.in_(("offen", "überfällig")),
+                Review.state.in_((ReviewState.OPEN, ReviewState.OVERDUE)),
                 self._scope.case_filter(Review.case_pseudonym),
             )
             .order_by(Review.id.desc())
@@ -193,7 +196,7 @@ class OutcomeRepository:
     def overdue_reviews(self) -> Sequence[Review]:
         return self._s.scalars(
             select(Review)
-            .where(Review.state == "überfällig", self._scope.where(Review.room_id))
+            .where(Review.state == ReviewState.OVERDUE, self._scope.where(Review.room_id))
             .order_by(Review.due)
         ).all()
 
@@ -226,7 +229,7 @@ class OutcomeRepository:
                     kind=kind,
                     offset_minutes=offset,
                     due_at=due,
-                    state="offen" if due > now else "hinfällig",
+                    state=JobState.OPEN if due > now else JobState.OBSOLETE,
                 )
             )
         self._s.flush()
@@ -234,10 +237,10 @@ class OutcomeRepository:
     def cancel_review_reminders(self, review_id: int) -> None:
         for row in self._s.scalars(
             select(CaseReminder).where(
-                CaseReminder.review_id == review_id, CaseReminder.state == "offen"
+                CaseReminder.review_id == review_id, CaseReminder.state == JobState.OPEN
             )
         ):
-            row.state = "hinfällig"
+            row.state = JobState.OBSOLETE
         self._s.flush()
 
     def due_case_reminders(self, now: datetime) -> Sequence[CaseReminder]:
@@ -245,7 +248,7 @@ class OutcomeRepository:
             select(CaseReminder)
             .join(Review, Review.id == CaseReminder.review_id)
             .where(
-                CaseReminder.state == "offen",
+                CaseReminder.state == JobState.OPEN,
                 CaseReminder.due_at <= now,
                 Review.room_id.not_in(left_rooms()),
             )
@@ -256,7 +259,7 @@ class OutcomeRepository:
         return self._s.scalar(
             select(func.min(CaseReminder.due_at))
             .join(Review, Review.id == CaseReminder.review_id)
-            .where(CaseReminder.state == "offen", Review.room_id.not_in(left_rooms()))
+            .where(CaseReminder.state == JobState.OPEN, Review.room_id.not_in(left_rooms()))
         )
 
     def review(self, review_id: int) -> Review | None:

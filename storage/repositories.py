@@ -23,6 +23,7 @@ from storage.models import (
     SyncCheckpoint,
 )
 from storage.outbox_text import pseudonyms_in
+from storage.states import DecryptionState, OutboxState
 
 
 class SyncRepository:
@@ -133,7 +134,7 @@ class OutboxRepository:
             content=content,
             requires_encryption=requires_encryption,
             created_at=now,
-            state="pending",
+            state=OutboxState.PENDING,
             attempts=0,
         )
         self._s.add(row)
@@ -154,7 +155,7 @@ class OutboxRepository:
     def due(self, now: datetime, limit: int = 50) -> Sequence[OutboxMessage]:
         return self._s.scalars(
             select(OutboxMessage)
-            .where(OutboxMessage.state == "pending")
+            .where(OutboxMessage.state == OutboxState.PENDING)
             .where(or_(OutboxMessage.not_before.is_(None), OutboxMessage.not_before <= now))
             .order_by(OutboxMessage.id)
             .limit(limit)
@@ -165,14 +166,19 @@ class OutboxRepository:
         return self._s.scalar(
             select(
                 func.min(func.coalesce(OutboxMessage.not_before, OutboxMessage.created_at))
-            ).where(OutboxMessage.state == "pending")
+            ).where(OutboxMessage.state == OutboxState.PENDING)
         )
 
     def mark_sent(self, message_id: int, remote_event_id: str, now: datetime) -> None:
         self._s.execute(
             update(OutboxMessage)
             .where(OutboxMessage.id == message_id)
-            .values(state="sent", sent_at=now, remote_event_id=remote_event_id, last_error=None)
+            .values(
+                state=OutboxState.SENT,
+                sent_at=now,
+                remote_event_id=remote_event_id,
+                last_error=None,
+            )
         )
 
     def mark_failed(self, message_id: int, error: str, retry_at: datetime) -> None:
@@ -190,7 +196,7 @@ class OutboxRepository:
         """Make every waiting row due now (the homeserver is reachable again)."""
         self._s.execute(
             update(OutboxMessage)
-            .where(OutboxMessage.state == "pending")
+            .where(OutboxMessage.state == OutboxState.PENDING)
             .where(OutboxMessage.not_before.is_not(None))
             .values(not_before=None)
         )
@@ -199,14 +205,18 @@ class OutboxRepository:
         self._s.execute(
             update(OutboxMessage)
             .where(OutboxMessage.id == message_id)
-            .values(state="failed", attempts=OutboxMessage.attempts + 1, last_error=error[:500])
+            .values(
+                state=OutboxState.FAILED,
+                attempts=OutboxMessage.attempts + 1,
+                last_error=error[:500],
+            )
         )
 
     def mark_refused(self, message_id: int, reason: str) -> None:
         self._s.execute(
             update(OutboxMessage)
             .where(OutboxMessage.id == message_id)
-            .values(state="refused", last_error=reason[:500])
+            .values(state=OutboxState.REFUSED, last_error=reason[:500])
         )
 
     def all(self) -> Sequence[OutboxMessage]:
@@ -227,7 +237,7 @@ class PendingDecryptionRepository:
     def waiting(self) -> Sequence[PendingDecryption]:
         return self._s.scalars(
             select(PendingDecryption)
-            .where(PendingDecryption.state.in_(("waiting", "notified")))
+            .where(PendingDecryption.state.in_((DecryptionState.WAITING, DecryptionState.NOTIFIED)))
             .order_by(PendingDecryption.first_seen_at)
         ).all()
 

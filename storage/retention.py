@@ -53,15 +53,16 @@ from storage.models import (
     Revocation,
     Schutzauftrag,
 )
+from storage.states import CaseState, OutboxState, SchutzauftragState
 from storage.types import LOCAL_TZ  # dates in reasons read as the agency's calendar
 from storage.uow import UnitOfWork
 
 log = logging.getLogger(__name__)
 
-CLOSED = "erledigt"  # case_file.state, and the name of that path
+CLOSED = CaseState.CLOSED  # case_file.state, and the name of that path
 REVOKED = "widerrufen"
-SCHUTZAUFTRAG_ENDED = "beendet"
-OUTBOX_PENDING = "pending"
+SCHUTZAUFTRAG_ENDED = SchutzauftragState.ENDED
+OUTBOX_PENDING = OutboxState.PENDING
 OUTBOX_DELETED = "outbox_message"
 OUTBOX_EMPTIED = "outbox_message_inhalt_geleert"
 CASE_COLUMN = "case_pseudonym"

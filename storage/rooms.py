@@ -26,6 +26,7 @@ from storage.models import (
 from storage.models import (
     Session as SessionRow,
 )
+from storage.states import CaseState, SessionState
 
 # Every table with a room column that belongs to a circle (not bookkeeping).
 ROOM_TABLES = (
@@ -64,14 +65,14 @@ def summaries(session: Session, now: datetime) -> list[RoomSummary]:
             CaseFile.room_id, CaseFile.state
         )
     ):
-        key = "closed" if state == "erledigt" else "open"
+        key = "closed" if state == CaseState.CLOSED else "open"
         cases.setdefault(room_id, {}).setdefault(key, 0)
         cases[room_id][key] += int(count)
     sessions: dict[str | None, int] = {
         room_id: int(count)
         for room_id, count in session.execute(
             select(SessionRow.room_id, func.count())
-            .where(SessionRow.starts_at > now, SessionRow.state == "geplant")
+            .where(SessionRow.starts_at > now, SessionRow.state == SessionState.PLANNED)
             .group_by(SessionRow.room_id)
         )
     }

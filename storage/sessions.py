@@ -12,8 +12,9 @@ from storage.cases import IN_CHUNK
 from storage.errors import NotFoundError
 from storage.models import ConferenceRequest, Placement, Reminder, Session, SessionSeries
 from storage.scope import Scope, left_rooms
+from storage.states import JobState, SessionState
 
-PLANNED = "geplant"
+PLANNED = SessionState.PLANNED
 
 
 class CrossRoomPlacement(ValueError):
@@ -185,7 +186,7 @@ class SessionRepository:
             due = session.starts_at - timedelta(minutes=offset)
             row = existing.get(offset)
             if row is None:
-                state = "offen" if due > now else "hinfällig"
+                state = JobState.OPEN if due > now else JobState.OBSOLETE
                 self._s.add(
                     Reminder(
                         session_id=session.id,
@@ -198,9 +199,9 @@ class SessionRepository:
                 continue
             row.due_at = due
             if due > now:
-                row.state, row.sent_at = "offen", None
-            elif row.state == "offen":
-                row.state = "hinfällig"
+                row.state, row.sent_at = JobState.OPEN, None
+            elif row.state == JobState.OPEN:
+                row.state = JobState.OBSOLETE
         self._s.flush()
 
     def arm_once(
@@ -227,22 +228,24 @@ class SessionRepository:
                 kind=kind,
                 offset_minutes=0,
                 due_at=due,
-                state="offen" if ahead else "hinfällig",
+                state=JobState.OPEN if ahead else JobState.OBSOLETE,
             )
             self._s.add(row)
         else:
             row.due_at = due
-            if due > now or (catch_up and row.state != "gesendet"):
-                row.state, row.sent_at = "offen", None
-            elif row.state == "offen":
-                row.state = "hinfällig"
+            if due > now or (catch_up and row.state != JobState.SENT):
+                row.state, row.sent_at = JobState.OPEN, None
+            elif row.state == JobState.OPEN:
+                row.state = JobState.OBSOLETE
         self._s.flush()
 
     def cancel_reminders(self, session_id: int) -> None:
         for row in self._s.scalars(
-            select(Reminder).where(Reminder.session_id == session_id, Reminder.state == "offen")
+            select(Reminder).where(
+                Reminder.session_id == session_id, Reminder.state == JobState.OPEN
+            )
         ):
-            row.state = "hinfällig"
+            row.state = JobState.OBSOLETE
         self._s.flush()
 
     def due_reminders(self, now: datetime) -> Sequence[Reminder]:
@@ -250,7 +253,7 @@ class SessionRepository:
             select(Reminder)
             .join(Session, Session.id == Reminder.session_id)
             .where(
-                Reminder.state == "offen",
+                Reminder.state == JobState.OPEN,
                 Reminder.due_at <= now,
                 Session.room_id.not_in(left_rooms()),
             )
@@ -262,5 +265,5 @@ class SessionRepository:
         return self._s.scalar(
             select(func.min(Reminder.due_at))
             .join(Session, Session.id == Reminder.session_id)
-            .where(Reminder.state == "offen", Session.room_id.not_in(left_rooms()))
+            .where(Reminder.state == JobState.OPEN, Session.room_id.not_in(left_rooms()))
         )
