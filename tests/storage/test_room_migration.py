@@ -21,9 +21,9 @@ from sqlalchemy import text
 
 from bot.cli import main
 from bot.clock import FakeClock
+from bot.testing.harness import JA1, Room
 from storage.db import alembic_config, make_engine, upgrade
 from storage.uow import Database
-from tests.unit.harness import JA1, Room
 
 ROOM_B = "!anderer-kreis:fk.test"
 ORPHAN = "FK-ABCD-E7"

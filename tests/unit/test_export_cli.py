@@ -15,9 +15,9 @@ from pypdf import PdfReader
 
 from bot.cli import main
 from bot.clock import FakeClock
+from bot.testing.harness import JA1, JC, MOD, Room
 from storage.db import make_engine, upgrade
 from storage.uow import Database
-from tests.unit.harness import JA1, JC, MOD, Room
 
 DECISION = "Teilnahme am Projekt ab Januar; Förderplan – § 35a prüfen"
 
