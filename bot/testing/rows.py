@@ -236,4 +236,5 @@ def add_sent(uow: UnitOfWork, txn_id: str, room_id: str, event_id: str | None) -
 def leave(uow: UnitOfWork, room_id: str) -> None:
     """The bot knew ``room_id`` and has left it."""
     uow.sync.add_room(room_id, T0)
+    uow.session.flush()
     uow.sync.left(room_id, T0 + timedelta(minutes=1))
