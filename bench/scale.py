@@ -36,12 +36,12 @@ from sqlalchemy import create_engine, event, select, text
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from bot.clock import FakeClock
+from bot.testing.harness import JA1, JC, Room
 from bot.testing.seed import seed_cases
 from storage.audit import verify
 from storage.db import make_engine, upgrade
 from storage.models import OutboxMessage, Reminder, Session
 from storage.uow import Database
-from tests.unit.harness import JA1, JC, Room
 
 PG = "postgresql+psycopg://postgres@127.0.0.1:5432/test"
 COMMANDS: dict[str, Callable[[Room, list[str], int], str]] = {

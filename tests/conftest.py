@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import os
 import secrets
 import shutil
@@ -14,6 +15,7 @@ from hypothesis import settings
 from sqlalchemy import Engine, create_engine, event, text
 
 from bot.clock import FakeClock
+from bot.testing.configs import cli_config
 from storage.db import make_engine, upgrade
 from storage.uow import Database
 
@@ -134,6 +136,45 @@ def sqlite_database(tmp_path: Path, sqlite_template: Path) -> Iterator[Database]
 @pytest.fixture
 def clock() -> FakeClock:
     return FakeClock()
+
+
+# -- the operator's command line -------------------------------------------------------------
+
+
+@pytest.fixture
+def isolated(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Iterator[None]:
+    """No FKBOT_* variable leaks in, the working directory is the test's own, and the
+    CLI's logging set-up is undone afterwards. Opt in: ``pytest.mark.usefixtures``."""
+    for name in list(os.environ):
+        if name.upper().startswith("FKBOT_"):
+            monkeypatch.delenv(name)
+    monkeypatch.chdir(tmp_path)
+    root = logging.getLogger()
+    handlers, level = root.handlers[:], root.level
+    yield
+    root.handlers[:] = handlers
+    root.setLevel(level)
+
+
+@pytest.fixture
+def db_path(tmp_path: Path) -> Path:
+    """Where the CLI's configuration (``config``) puts its SQLite database."""
+    return tmp_path / "var" / "fk.sqlite3"
+
+
+@pytest.fixture
+def config(tmp_path: Path, db_path: Path) -> Path:
+    """A configuration file for the CLI, its database at ``db_path`` (not yet created)."""
+    return cli_config(tmp_path / "etc" / "fkbot.toml", f"sqlite:///{db_path}")
+
+
+@pytest.fixture
+def cli_database(db_path: Path) -> Iterator[Database]:
+    """The database ``config`` names, created and migrated."""
+    engine = make_engine(f"sqlite:///{db_path}")
+    upgrade(engine)
+    yield Database(engine)
+    engine.dispose()
 
 
 # -- a shifted clock for the whole process ------------------------------------------------

@@ -13,182 +13,42 @@ from __future__ import annotations
 
 import re
 import threading
-from collections.abc import AsyncIterator, Callable, Mapping
-from contextlib import asynccontextmanager
-from dataclasses import dataclass
-from datetime import UTC, date, datetime, time, timedelta
+from collections.abc import Callable
+from datetime import UTC, datetime, time, timedelta
 from pathlib import Path
 
 import icalendar
 import pytest
 import vobject
 
-from bot.clock import FakeClock
 from bot.reminders import ReminderRunner
-from bot.testing.botrun import INSTITUTIONS, InProcessBot, prepare_bot
+from bot.testing.inroom import (
+    AGENDA_HEAD,
+    PSEUDONYM,
+    SESSION_ID,
+    LiveRoom,
+    People,
+    Planned,
+    agenda_room,
+    consent,
+    one,
+    post_agenda,
+    session_day,
+    ten_o_clock,
+)
 from bot.testing.peers import Participant, Seen
 from bot.upload import UPLOAD_KEY
-from domain.calendar import Calendar
-from domain.dates import LOCAL_TZ, format_date, local_date
-from tests.integration.conftest import People
+from domain.dates import LOCAL_TZ, local_date
 
 pytestmark = pytest.mark.synapse
 
-PSEUDONYM = re.compile(r"FK-[0-9A-Z]{4}-[0-9A-Z]{2}")
 REQUEST_ID = re.compile(r"Anfrage #(\d+)")
-SESSION_ID = re.compile(r"#(\d+) ")
 POLL_ID = re.compile(r"Umfrage #(\d+)")
-AGENDA_HEAD = "📋 Tagesordnung"
 UNCONFIRMED = "Noch nicht bestätigt"
 REFUSED_CONFIRM = "bestätigt die Tagesordnung nicht"
 
 
-@dataclass
-class Room:
-    """One bot with a fake clock and the people of several institutions in one encrypted room.
-
-    The first person created the room (power level 100: moderation); everyone else
-    has power level 0.
-    """
-
-    bot: InProcessBot
-    clock: FakeClock
-    room_id: str
-    who: dict[str, Participant]
-
-    @property
-    def watcher(self) -> Participant:
-        """Whose view of the room the assertions use (everyone sees the same)."""
-        return next(iter(self.who.values()))
-
-    @property
-    def bot_user(self) -> str:
-        return self.bot.setup.user_id
-
-    @property
-    def calendar(self) -> Calendar:
-        return self.bot.app.settings.schedule.calendar()
-
-    async def ask(self, name: str, text: str) -> Seen:
-        person = self.who[name]
-        event_id = await person.send(self.room_id, text)
-        reply = await person.wait_reply(event_id)
-        assert reply.sender == self.bot_user
-        assert reply.decrypted, "a reply in an encrypted room must be encrypted"
-        return reply
-
-    async def says(self, name: str, text: str) -> str:
-        return (await self.ask(name, text)).body
-
-    def jump(self, when: datetime) -> None:
-        """Move the bot's clock and let its timer run what is due now."""
-        self.clock.set(when)
-        timer = self.bot.app.timer
-        assert timer is not None, "the bot runs its timer once it is in sync"
-        timer.fire()
-
-    def from_bot(self) -> list[Seen]:
-        """Every message of the bot's own as the watcher saw it, in order."""
-        return [s for s in self.watcher.seen if s.sender == self.bot_user]
-
-    def own_posts(self) -> list[Seen]:
-        """The bot's messages that answer no command: agendas, reminders, notices, edits."""
-        commands = {s.event_id for s in self.watcher.seen if s.sender != self.bot_user}
-        return [s for s in self.from_bot() if s.in_reply_to not in commands]
-
-    async def wait_for(self, what: Callable[[Seen], bool], count: int = 1) -> list[Seen]:
-        """Until the bot has posted ``count`` messages of its own (no command replies)
-        matching ``what``; returns them."""
-        await self.watcher.wait_until(
-            lambda: len([s for s in self.own_posts() if what(s)]) >= count, 30
-        )
-        return [s for s in self.own_posts() if what(s)]
-
-    async def settle(self) -> None:
-        """A barrier: once the bot answered a ping, it has handled (and answered)
-        everything the watcher sent before, and sent what it queued before."""
-        await self.ask(next(iter(self.who)), "!fk ping")
-
-
-@asynccontextmanager
-async def agenda_room(
-    people: People, workdir: Path, institutions: Mapping[str, str]
-) -> AsyncIterator[Room]:
-    """Register the people (name → institution, all ``fachkraft``), start the bot with a
-    fake clock at the real time, open the encrypted room, everyone joined."""
-    who = {name: await people.person(name) for name in institutions}
-    agency = {
-        "institutions": INSTITUTIONS,
-        "people": [
-            {"user": who[name].user_id, "institution": key, "roles": ["fachkraft"]}
-            for name, key in institutions.items()
-        ],
-    }
-    setup = prepare_bot(people.server, workdir, agency=agency)
-    clock = FakeClock(datetime.now(UTC))
-    bot = InProcessBot(setup, clock=clock)
-    await bot.start()
-    try:
-        creator, *others = who.values()
-        room_id = await creator.create_encrypted_room(
-            "Fallkonferenz", [setup.user_id, *(p.user_id for p in others)]
-        )
-        for person in others:
-            await person.join(room_id)
-        everyone = [setup.user_id, *(p.user_id for p in who.values())]
-        for person in who.values():
-            for user_id in everyone:
-                await person.wait_for_member(room_id, user_id)
-        yield Room(bot, clock, room_id, who)
-    finally:
-        await bot.stop()
-
-
-def session_day(now: datetime, calendar: Calendar) -> date:
-    """A working day for a 10:00 session whose agenda is posted later than ``now`` and
-    whose one-week reminder is already past (so the jumps below meet exactly the agenda,
-    the one-day and the one-hour reminder)."""
-    today = local_date(now)
-    for ahead in range(1, 8):
-        day = today + timedelta(days=ahead)
-        starts = ten_o_clock(day)
-        post_at = calendar.agenda_post_at(starts)
-        if (
-            calendar.is_working_day(day)
-            and post_at is not None
-            and post_at > now
-            and starts - timedelta(days=7) < now
-        ):
-            return day
-    raise AssertionError("no suitable day within a week")
-
-
-def ten_o_clock(day: date) -> datetime:
-    return datetime.combine(day, time(10, 0), tzinfo=LOCAL_TZ).astimezone(UTC)
-
-
-def one(pattern: re.Pattern[str], body: str) -> str:
-    found = set(pattern.findall(body))
-    assert len(found) == 1, body
-    return found.pop()
-
-
-def consent(case: str, recipients: str) -> str:
-    today = format_date(local_date(datetime.now(UTC)))
-    return (
-        f"!fk einwilligung {case} von=sorgeberechtigte an={recipients} "
-        f"form=schriftlich datum={today} dok=EW-17"
-    )
-
-
-@dataclass(frozen=True)
-class Planned:
-    session: int
-    starts: datetime
-    cases: list[str]
-
-
-async def plan_session(room: Room, cases: int) -> Planned:
+async def plan_session(room: LiveRoom, cases: int) -> Planned:
     """The moderator creates a session; the Jugendamt's caseworker registers cases with
     consent for Jugendamt and Jobcenter; the Jobcenter asks for the conferences. Each
     request is placed on the session at once."""
@@ -209,22 +69,6 @@ async def plan_session(room: Room, cases: int) -> Planned:
         assert f"eingeplant: Termin #{session} " in requested, requested
         pseudonyms.append(case)
     return Planned(session, ten_o_clock(day), pseudonyms)
-
-
-async def post_agenda(room: Room, planned: Planned) -> Seen:
-    """Jump to the agenda's posting time (N working days before, 08:00 Berlin)."""
-    post_at = room.calendar.agenda_post_at(planned.starts)
-    assert post_at is not None
-    assert not [s for s in room.own_posts() if s.body.startswith(AGENDA_HEAD)]
-    room.jump(post_at)
-    [agenda] = await room.wait_for(lambda s: s.body.startswith(AGENDA_HEAD))
-    assert agenda.decrypted, "the agenda names cases: it must be encrypted"
-    assert agenda.in_reply_to is None
-    assert agenda.replaces is None
-    assert f"Termin #{planned.session}" in agenda.body
-    for case in planned.cases:
-        assert case in agenda.body, agenda.body
-    return agenda
 
 
 ROLES = {"moderation": "jugendamt", "fachkraft": "jugendamt", "jobcenter": "jobcenter"}
@@ -497,11 +341,11 @@ async def test_an_availability_poll_finds_the_slot_most_institutions_can_make(
             assert [e.event_id for e in poll_events(person, "m.poll.start")] == [poll.event_id]
 
 
-def calendar_files(room: Room) -> list[Seen]:
+def calendar_files(room: LiveRoom) -> list[Seen]:
     return [s for s in room.from_bot() if s.msgtype == "m.file"]
 
 
-async def fetch_ics(room: Room, session: int, count: int) -> tuple[Seen, bytes]:
+async def fetch_ics(room: LiveRoom, session: int, count: int) -> tuple[Seen, bytes]:
     """``!fk kalender <nr>``: the reply, then the ``count``-th calendar file."""
     reply = await room.says("moderation", f"!fk kalender {session}")
     assert reply.startswith(f"📎 Kalenderdatei für Termin #{session} "), reply

@@ -21,7 +21,7 @@ from pathlib import Path
 import pytest
 
 from bot.testing.botrun import BotSetup, InProcessBot
-from tests.integration.conftest import People, open_room
+from bot.testing.inroom import People, open_room
 
 pytestmark = pytest.mark.synapse
 

@@ -23,9 +23,9 @@ from typing import Any
 import pytest
 
 from bot.testing.botrun import INSTITUTIONS, InProcessBot, prepare_bot
+from bot.testing.inroom import People
 from bot.testing.peers import Participant
 from domain.dates import format_date, local_date
-from tests.integration.conftest import People
 
 pytestmark = pytest.mark.synapse
 

@@ -13,8 +13,8 @@ from pathlib import Path
 import pytest
 
 from bot.testing.botrun import BotSetup, InProcessBot, prepare_bot
+from bot.testing.inroom import People, open_room
 from bot.testing.synapse import SynapseServer
-from tests.integration.conftest import People, open_room
 
 pytestmark = pytest.mark.synapse
 

@@ -10,11 +10,11 @@ import pytest
 from sqlalchemy import select
 
 from bot.testing.botrun import BotSetup, InProcessBot
+from bot.testing.inroom import AgencyRoom, People, open_room
 from commands.core import build_registry
 from commands.framework import REST, CommandContext, CommandRegistry, ReactionContext
 from commands.reply import Reply
 from storage.models import InboxEvent, OutboxMessage
-from tests.integration.conftest import AgencyRoom, People, open_room
 
 pytestmark = pytest.mark.synapse
 

@@ -22,15 +22,12 @@ from typing import Any
 import pytest
 from pypdf import PdfReader
 
-from bot.testing.peers import Participant, Seen
-from bot.upload import UPLOAD_KEY
-from domain.dates import LOCAL_TZ
-from tests.integration.conftest import People
-from tests.integration.test_agenda_in_room import (
+from bot.testing.inroom import (
     PSEUDONYM,
     SESSION_ID,
+    LiveRoom,
+    People,
     Planned,
-    Room,
     agenda_room,
     consent,
     one,
@@ -38,6 +35,9 @@ from tests.integration.test_agenda_in_room import (
     session_day,
     ten_o_clock,
 )
+from bot.testing.peers import Participant, Seen
+from bot.upload import UPLOAD_KEY
+from domain.dates import LOCAL_TZ
 
 pytestmark = pytest.mark.synapse
 
@@ -75,7 +75,7 @@ def weekday(day: date) -> str:
     return ("Mo", "Di", "Mi", "Do", "Fr", "Sa", "So")[day.weekday()]
 
 
-def working_days_after(room: Room, day: date, count: int) -> date:
+def working_days_after(room: LiveRoom, day: date, count: int) -> date:
     """Counted here, not by the product: Monday to Friday without the bot's holidays."""
     current = day
     while count:
@@ -85,7 +85,7 @@ def working_days_after(room: Room, day: date, count: int) -> date:
     return current
 
 
-async def plan(room: Room, *, cases: int, later: bool = False) -> Plan:
+async def plan(room: LiveRoom, *, cases: int, later: bool = False) -> Plan:
     """The moderator creates the session (and a later one); the Jugendamt's caseworker
     registers the cases with consent for Jugendamt and Jobcenter. The first case is
     requested by the Jobcenter, the second by the Jugendamt; each is placed at once on
@@ -121,7 +121,7 @@ async def plan(room: Room, *, cases: int, later: bool = False) -> Plan:
     return Plan(session, day, ten_o_clock(day), pseudonyms, later_id, later_day)
 
 
-async def open_sitting(room: Room, planned: Plan) -> Seen:
+async def open_sitting(room: LiveRoom, planned: Plan) -> Seen:
     """A minute after ten on the session's day the moderator opens the session."""
     room.jump(planned.starts + timedelta(minutes=1))
     opening = await room.ask("moderation", "!fk sitzung start")
@@ -134,13 +134,13 @@ async def open_sitting(room: Room, planned: Plan) -> Seen:
     return opening
 
 
-async def close_sitting(room: Room) -> Seen:
+async def close_sitting(room: LiveRoom) -> Seen:
     minutes = await room.ask("moderation", "!fk sitzung ende")
     assert MINUTES_HEAD in minutes.body, minutes.body
     return minutes
 
 
-def posts_since(room: Room, before: list[Seen]) -> list[Seen]:
+def posts_since(room: LiveRoom, before: list[Seen]) -> list[Seen]:
     known = {s.event_id for s in before}
     return [s for s in room.own_posts() if s.event_id not in known]
 
@@ -287,7 +287,7 @@ async def test_a_whole_conference_from_opening_to_confirmed_minutes(
 # -- 2. the Wiedervorlage: the Lotse is reminded, moderation hears when it is overdue ----
 
 
-async def hold_with_review(room: Room) -> tuple[Plan, date]:
+async def hold_with_review(room: LiveRoom) -> tuple[Plan, date]:
     """One case; the Jobcenter's caseworker is its Lotse, the Wiedervorlage three weeks
     after the session; the minutes are confirmed (so no minutes reminder comes)."""
     planned = await plan(room, cases=1)
@@ -387,11 +387,11 @@ async def test_the_lotse_is_reminded_and_moderation_hears_of_an_overdue_review(
 # -- 3. the minutes as files ------------------------------------------------------------
 
 
-def minutes_files(room: Room) -> list[Seen]:
+def minutes_files(room: LiveRoom) -> list[Seen]:
     return [s for s in room.from_bot() if s.msgtype == "m.file"]
 
 
-async def download(room: Room, message: Seen) -> bytes:
+async def download(room: LiveRoom, message: Seen) -> bytes:
     content = message.content
     assert message.decrypted, "the minutes name cases: the files must be encrypted"
     assert "url" not in content, "an encrypted attachment has no plaintext url"

@@ -13,8 +13,8 @@ import pytest
 from bot.faults import POINTS
 from bot.matrix import load_credentials
 from bot.testing.botrun import BotSetup, InProcessBot, SubprocessBot, prepare_bot
+from bot.testing.inroom import People, open_room
 from bot.testing.peers import Participant
-from tests.integration.conftest import People, open_room
 
 pytestmark = pytest.mark.synapse
 

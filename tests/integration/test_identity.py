@@ -3,59 +3,16 @@
 from __future__ import annotations
 
 import asyncio
-import base64
-import json
-import urllib.request
-from typing import Any
 
 import pytest
-from canonicaljson import encode_canonical_json
-from nacl.exceptions import BadSignatureError
-from nacl.signing import VerifyKey
 
 from bot.errors import BotError
 from bot.identity import IDENTITY_FILE
 from bot.testing.botrun import BotSetup, InProcessBot
-from tests.integration.conftest import People
+from bot.testing.inroom import People
+from bot.testing.keycheck import keys_query, only_public, signed_by
 
 pytestmark = pytest.mark.synapse
-
-
-def keys_query(base_url: str, token: str, user_id: str) -> dict[str, Any]:
-    request = urllib.request.Request(  # noqa: S310 - loopback test server
-        f"{base_url}/_matrix/client/v3/keys/query",
-        data=json.dumps({"device_keys": {user_id: []}}).encode(),
-        headers={"Authorization": f"Bearer {token}", "Content-Type": "application/json"},
-        method="POST",
-    )
-    with urllib.request.urlopen(request, timeout=10) as resp:  # noqa: S310
-        result: dict[str, Any] = json.load(resp)
-        return result
-
-
-def b64decode(text: str) -> bytes:
-    return base64.b64decode(text + "=" * (-len(text) % 4))
-
-
-def signed_by(obj: dict[str, Any], user_id: str, public: str) -> bool:
-    """Verify the spec's way: canonical JSON without signatures/unsigned, Ed25519."""
-    signature = obj.get("signatures", {}).get(user_id, {}).get(f"ed25519:{public}")
-    if signature is None:
-        return False
-    payload = encode_canonical_json(
-        {k: v for k, v in obj.items() if k not in ("signatures", "unsigned")}
-    )
-    try:
-        VerifyKey(b64decode(public)).verify(payload, b64decode(signature))
-    except BadSignatureError:
-        return False
-    return True
-
-
-def only_public(key_object: dict[str, Any]) -> str:
-    ((key_id, public),) = key_object["keys"].items()
-    assert key_id == f"ed25519:{public}"
-    return str(public)
 
 
 async def test_bot_device_is_signed_by_its_self_signing_key_signed_by_its_master(

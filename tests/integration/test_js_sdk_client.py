@@ -16,9 +16,9 @@ import secrets
 import pytest
 
 from bot.testing.botrun import BotSetup, InProcessBot
+from bot.testing.inroom import People
 from bot.testing.jsenv import ensure_js_env, run_client
-from tests.integration.conftest import People
-from tests.integration.test_identity import keys_query, only_public, signed_by
+from bot.testing.keycheck import keys_query, only_public, signed_by
 
 pytestmark = pytest.mark.synapse
 

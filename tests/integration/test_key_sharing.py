@@ -14,9 +14,9 @@ from dataclasses import dataclass
 import pytest
 
 from bot.testing.botrun import INSTITUTIONS, InProcessBot, prepare_bot
+from bot.testing.inroom import People
 from bot.testing.peers import Participant, Seen
 from bot.testing.synapse import SynapseServer
-from tests.integration.conftest import People
 
 pytestmark = pytest.mark.synapse
 

@@ -18,10 +18,10 @@ from urllib.parse import quote
 import pytest
 
 from bot.testing.botrun import BotSetup, InProcessBot
+from bot.testing.inroom import People, open_room
 from bot.testing.peers import Participant
 from storage.db import make_engine
 from storage.uow import Database
-from tests.integration.conftest import People, open_room
 
 MARKER = "Vertraulich-0815"  # inside every poison: must not reach the log or the CLI
 

@@ -11,8 +11,8 @@ import pytest
 
 from bot.clock import FakeClock
 from bot.testing.botrun import BotSetup, InProcessBot
+from bot.testing.inroom import People, open_room
 from domain.dates import LOCAL_TZ
-from tests.integration.conftest import People, open_room
 
 pytestmark = pytest.mark.synapse
 

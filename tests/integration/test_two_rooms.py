@@ -19,9 +19,9 @@ import pytest
 
 from bot.clock import FakeClock
 from bot.testing.botrun import INSTITUTIONS, InProcessBot, prepare_bot
+from bot.testing.inroom import People
 from bot.testing.peers import Participant
 from domain.dates import LOCAL_TZ, format_date, local_date
-from tests.integration.conftest import People
 
 pytestmark = pytest.mark.synapse
 

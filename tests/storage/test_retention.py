@@ -12,8 +12,6 @@ import base64
 import binascii
 import io
 import json
-import logging
-import os
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
@@ -896,36 +894,11 @@ def test_revoked_open_case_is_purged_completely(database: Database) -> None:
 # -- fkbot purge -----------------------------------------------------------------------------
 
 
-@pytest.fixture
-def cli_config(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
-    for name in list(os.environ):
-        if name.upper().startswith("FKBOT_"):
-            monkeypatch.delenv(name)
-    monkeypatch.chdir(tmp_path)
-    root = logging.getLogger()
-    handlers, level = root.handlers[:], root.level
-    path = tmp_path / "etc" / "fkbot.toml"
-    path.parent.mkdir(parents=True)
-    path.write_text(
-        "[matrix]\n"
-        'homeserver = "https://matrix.fk.test"\n'
-        'user_id = "@fallbot:fk.test"\n'
-        'allowed_homeservers = ["fk.test"]\n'
-        "\n[database]\n"
-        f'url = "sqlite:///{tmp_path / "var" / "fk.sqlite3"}"\n'
-        "\n[logging]\n"
-        'level = "WARNING"\n',
-        encoding="utf-8",
-    )
-    yield path
-    root.handlers[:] = handlers
-    root.setLevel(level)
-
-
-def test_cli_purge(cli_config: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    assert main(["purge", "--dry-run", "--config", str(cli_config)]) == 2
+@pytest.mark.usefixtures("isolated")
+def test_cli_purge(config: Path, db_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["purge", "--dry-run", "--config", str(config)]) == 2
     assert "fkbot db upgrade" in capsys.readouterr().err
-    engine = make_engine(f"sqlite:///{tmp_path / 'var' / 'fk.sqlite3'}")
+    engine = make_engine(f"sqlite:///{db_path}")
     upgrade(engine)
     db = Database(engine)
     real_now = datetime.now(UTC)
@@ -937,7 +910,7 @@ def test_cli_purge(cli_config: Path, tmp_path: Path, capsys: pytest.CaptureFixtu
         uow.commit()
     before = _snapshot(db)
 
-    assert main(["purge", "--dry-run", "--config", str(cli_config)]) == 0
+    assert main(["purge", "--dry-run", "--config", str(config)]) == 0
     out = capsys.readouterr().out.splitlines()
     day = closed.astimezone(LOCAL).strftime("%d.%m.%Y")
     order = [*case_tables(), OUTBOX_DELETED, OUTBOX_EMPTIED]
@@ -948,7 +921,7 @@ def test_cli_purge(cli_config: Path, tmp_path: Path, capsys: pytest.CaptureFixtu
     ]
     assert _snapshot(db) == before
 
-    assert main(["purge", "--config", str(cli_config)]) == 0
+    assert main(["purge", "--config", str(config)]) == 0
     out = capsys.readouterr().out.splitlines()
     assert out == [
         f"{CASE}: erledigt seit {day} – {counts}",
@@ -959,12 +932,12 @@ def test_cli_purge(cli_config: Path, tmp_path: Path, capsys: pytest.CaptureFixtu
         record = list(uow.audit.entries(CASE))[-1]
     assert (record.action, record.actor) == (DELETION_ACTION, CLI_ACTOR)
 
-    assert main(["purge", "--config", str(cli_config)]) == 0
+    assert main(["purge", "--config", str(config)]) == 0
     assert capsys.readouterr().out.strip() == "Keine Fälle mit abgelaufener Löschfrist."
-    assert main(["audit", "verify", "--config", str(cli_config)]) == 0
+    assert main(["audit", "verify", "--config", str(config)]) == 0
     assert "Audit-Kette in Ordnung" in capsys.readouterr().out
     # the export shows the redacted entries as they are
-    assert main(["audit", "export", "--config", str(cli_config), "--fall", CASE]) == 0
+    assert main(["audit", "export", "--config", str(config), "--fall", CASE]) == 0
     lines = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
     assert [line["action"] for line in lines] == [
         "fall_angelegt",
@@ -977,7 +950,7 @@ def test_cli_purge(cli_config: Path, tmp_path: Path, capsys: pytest.CaptureFixtu
         assert (line["institution"], line["detail"]) == (None, {})
         assert line["redacted_at"] == lines[3]["at"]
     assert lines[3]["detail"] == {"tabellen": EXPECTED_ROWS}
-    assert main(["audit", "verify", "--config", str(cli_config)]) == 0
+    assert main(["audit", "verify", "--config", str(config)]) == 0
     engine.dispose()
 
 

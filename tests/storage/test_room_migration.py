@@ -10,8 +10,6 @@ the posted agenda), and keep a case with no evidence apart, saying so.
 
 from __future__ import annotations
 
-import os
-from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -21,9 +19,10 @@ from sqlalchemy import text
 
 from bot.cli import main
 from bot.clock import FakeClock
-from storage.db import alembic_config, make_engine, upgrade
+from bot.testing.configs import cli_config
+from bot.testing.harness import JA1, Room
+from storage.db import alembic_config, upgrade
 from storage.uow import Database
-from tests.unit.harness import JA1, Room
 
 ROOM_B = "!anderer-kreis:fk.test"
 ORPHAN = "FK-ABCD-E7"
@@ -148,25 +147,10 @@ def test_a_case_with_evidence_for_two_rooms_is_not_guessed(
 
 
 @pytest.fixture
-def cli_db(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[tuple[Path, Database]]:
-    for name in list(os.environ):
-        if name.upper().startswith("FKBOT_"):
-            monkeypatch.delenv(name)
-    db_path = tmp_path / "fk.sqlite3"
-    config = tmp_path / "fkbot.toml"
-    config.write_text(
-        "[matrix]\n"
-        'homeserver = "https://matrix.fk.test"\n'
-        'user_id = "@fallbot:fk.test"\n'
-        'allowed_homeservers = ["fk.test"]\n'
-        f'\n[database]\nurl = "sqlite:///{db_path}"\n'
-        '\n[logging]\nlevel = "WARNING"\n',
-        encoding="utf-8",
-    )
-    engine = make_engine(f"sqlite:///{db_path}")
-    upgrade(engine)
-    yield config, Database(engine)
-    engine.dispose()
+def cli_db(
+    isolated: None, tmp_path: Path, cli_database: Database, db_path: Path
+) -> tuple[Path, Database]:
+    return cli_config(tmp_path / "fkbot.toml", f"sqlite:///{db_path}"), cli_database
 
 
 def test_rooms_lists_assigns_and_moves_with_audit(

@@ -24,12 +24,7 @@ from bot.clock import FakeClock
 from bot.ids import UserId
 from bot.outbox import OutboxItem
 from bot.reminders import ReminderRunner
-from bot.txn import txn_id_for
-from domain.calendar import Calendar
-from domain.dates import LOCAL_TZ
-from storage.models import InboxEvent, Revocation
-from storage.uow import Database, UnitOfWork
-from tests.unit.harness import (
+from bot.testing.harness import (
     AA,
     ADMIN,
     AGENTUR,
@@ -47,6 +42,11 @@ from tests.unit.harness import (
     items_after,
     utc,
 )
+from bot.txn import txn_id_for
+from domain.calendar import Calendar
+from domain.dates import LOCAL_TZ
+from storage.models import InboxEvent, Revocation
+from storage.uow import Database, UnitOfWork
 
 MODERATORS = [ADMIN, MOD]  # configured moderation; an admin may moderate too
 THURSDAY = "26.11.2026 10:00"  # inside the posting window: the agenda is due at once

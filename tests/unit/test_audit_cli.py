@@ -4,9 +4,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import logging
-import os
-from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -16,7 +13,6 @@ from sqlalchemy import text
 
 from bot.cli import CLI_ACTOR, main
 from storage.audit import GENESIS
-from storage.db import make_engine, upgrade
 from storage.uow import Database
 
 CASE = "FK-7QX2-M6"
@@ -37,49 +33,13 @@ FIELDS = {
 }
 
 
-@pytest.fixture(autouse=True)
-def isolated(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Iterator[None]:
-    """No FKBOT_* variable leaks in; the CLI's logging set-up is undone afterwards."""
-    for name in list(os.environ):
-        if name.upper().startswith("FKBOT_"):
-            monkeypatch.delenv(name)
-    monkeypatch.chdir(tmp_path)
-    root = logging.getLogger()
-    handlers, level = root.handlers[:], root.level
-    yield
-    root.handlers[:] = handlers
-    root.setLevel(level)
+pytestmark = pytest.mark.usefixtures("isolated")
 
 
 @pytest.fixture
-def db_path(tmp_path: Path) -> Path:
-    return tmp_path / "var" / "fk.sqlite3"
-
-
-@pytest.fixture
-def config(tmp_path: Path, db_path: Path) -> Path:
-    path = tmp_path / "etc" / "fkbot.toml"
-    path.parent.mkdir(parents=True)
-    path.write_text(
-        "[matrix]\n"
-        'homeserver = "https://matrix.fk.test"\n'
-        'user_id = "@fallbot:fk.test"\n'
-        'allowed_homeservers = ["fk.test"]\n'
-        "\n[database]\n"
-        f'url = "sqlite:///{db_path}"\n'
-        "\n[logging]\n"
-        'level = "WARNING"\n',
-        encoding="utf-8",
-    )
-    return path
-
-
-@pytest.fixture
-def database(db_path: Path) -> Iterator[Database]:
-    engine = make_engine(f"sqlite:///{db_path}")
-    upgrade(engine)
-    yield Database(engine)
-    engine.dispose()
+def database(cli_database: Database) -> Database:
+    """The CLI's database (the one ``config`` names), migrated."""
+    return cli_database
 
 
 def _append(db: Database, *entries: tuple[str, str | None, dict[str, Any]]) -> None:

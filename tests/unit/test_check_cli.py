@@ -13,11 +13,12 @@ import pytest
 
 from bot.cli import main
 from bot.matrix import Credentials, save_credentials
-from tests.unit.test_audit_cli import isolated  # noqa: F401 - autouse fixture
 
 USER = "@fallbot:fk.test"
 DEVICE = "FALLKONFERENZBOT"
 TOKEN = "syt_gueltig"
+pytestmark = pytest.mark.usefixtures("isolated")
+
 STRONG_KEY = "Xk3-9fQz_LmN2pR8sT4vW6yA1bC5dE7gH0jK"
 
 

@@ -25,6 +25,22 @@ from sqlalchemy import inspect, select
 
 from bot.clock import FakeClock
 from bot.ids import UserId
+from bot.testing.harness import (
+    AA,
+    ADMIN,
+    AGENTUR,
+    JA1,
+    JA2,
+    JC,
+    JOBCENTER,
+    JUGENDAMT,
+    MOD,
+    NOBODY,
+    PREFIX,
+    Room,
+    items_after,
+    utc,
+)
 from bot.txn import txn_id_for
 from bot.upload import UPLOAD_KEY
 from commands.sitting import HAND_KEY
@@ -46,22 +62,6 @@ from storage.models import (
     Task,
 )
 from storage.uow import Database
-from tests.unit.harness import (
-    AA,
-    ADMIN,
-    AGENTUR,
-    JA1,
-    JA2,
-    JC,
-    JOBCENTER,
-    JUGENDAMT,
-    MOD,
-    NOBODY,
-    PREFIX,
-    Room,
-    items_after,
-    utc,
-)
 
 T = TypeVar("T")
 

@@ -11,16 +11,10 @@ from pathlib import Path
 
 import pytest
 
-from bot.config import ConfigError, load_config
+from bot.config import load_config
+from bot.testing.configs import MINIMAL, error_of, write
 
 EXAMPLE = Path(__file__).resolve().parents[2] / "config.example.toml"
-
-MINIMAL = """\
-[matrix]
-homeserver = "https://matrix.fk.test/"
-user_id = "@fallbot:fk.test"
-allowed_homeservers = ["FK.test", " partner.example "]
-"""
 
 
 @pytest.fixture(autouse=True)
@@ -45,19 +39,6 @@ def private(path: Path, text: str) -> Path:
     path.write_text(text, encoding="utf-8")
     path.chmod(0o600)
     return path
-
-
-def write(tmp_path: Path, text: str, name: str = "config.toml") -> Path:
-    path = tmp_path / "etc" / name
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(text, encoding="utf-8")
-    return path
-
-
-def error_of(path: Path) -> str:
-    with pytest.raises(ConfigError) as info:
-        load_config(path)
-    return str(info.value)
 
 
 def test_minimal_config_loads_with_defaults(tmp_path: Path) -> None:

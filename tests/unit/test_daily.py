@@ -10,10 +10,10 @@ from sqlalchemy import select
 from bot import reminders
 from bot.clock import FakeClock
 from bot.reminders import ReminderRunner, Retention
+from bot.testing.harness import JA1, MOD, ORG, PREFIX, Room
 from storage.audit import verify
 from storage.models import CaseFile, ConferenceRequest, Consent, Revocation
 from storage.uow import Database
-from tests.unit.harness import JA1, MOD, ORG, PREFIX, Room
 
 
 @pytest.fixture

@@ -23,9 +23,9 @@ from bot.events import (
     Undecryptable,
 )
 from bot.ids import EventId, RoomId, UserId
+from bot.testing.harness import bot_engine
 from bot.txn import txn_id_for
 from commands.core import build_registry
-from commands.dispatch import Dispatcher
 from commands.framework import CommandContext, CommandRegistry
 from commands.reply import Reply
 from storage.models import InboxEvent, OutboxMessage, PendingDecryption
@@ -121,14 +121,8 @@ def batch(
 
 
 def make_engine(db: Database, clock: FakeClock, registry: CommandRegistry | None = None) -> Engine:
-    return Engine(
-        db,
-        Dispatcher(registry or build_registry(), "!fk", 4000),
-        clock,
-        allowed_homeservers=("fk.test",),
-        require_encryption=True,
-        undecryptable_timeout=TIMEOUT,
-    )
+    """The bot's engine without an organisation: the engine's own rules alone."""
+    return bot_engine(db, clock, registry=registry, org=None, undecryptable_timeout=TIMEOUT)
 
 
 @pytest.fixture

@@ -4,9 +4,6 @@ from __future__ import annotations
 
 import io
 import json
-import logging
-import os
-from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -15,39 +12,21 @@ from pypdf import PdfReader
 
 from bot.cli import main
 from bot.clock import FakeClock
+from bot.testing.configs import cli_config
+from bot.testing.harness import JA1, JC, MOD, Room
 from storage.db import make_engine, upgrade
 from storage.uow import Database
-from tests.unit.harness import JA1, JC, MOD, Room
 
 DECISION = "Teilnahme am Projekt ab Januar; Förderplan – § 35a prüfen"
 
 
-@pytest.fixture(autouse=True)
-def isolated(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Iterator[None]:
-    for name in list(os.environ):
-        if name.upper().startswith("FKBOT_"):
-            monkeypatch.delenv(name)
-    monkeypatch.chdir(tmp_path)
-    root = logging.getLogger()
-    handlers, level = root.handlers[:], root.level
-    yield
-    root.handlers[:] = handlers
-    root.setLevel(level)
+pytestmark = pytest.mark.usefixtures("isolated")
 
 
 @pytest.fixture
 def setup(tmp_path: Path) -> tuple[Path, Room, str]:
     db_path = tmp_path / "fk.sqlite3"
-    config = tmp_path / "fkbot.toml"
-    config.write_text(
-        "[matrix]\n"
-        'homeserver = "https://matrix.fk.test"\n'
-        'user_id = "@fallbot:fk.test"\n'
-        'allowed_homeservers = ["fk.test"]\n'
-        f'\n[database]\nurl = "sqlite:///{db_path}"\n'
-        '\n[logging]\nlevel = "WARNING"\n',
-        encoding="utf-8",
-    )
+    config = cli_config(tmp_path / "fkbot.toml", f"sqlite:///{db_path}")
     engine = make_engine(f"sqlite:///{db_path}")
     upgrade(engine)
     room = Room(Database(engine), FakeClock(datetime(2026, 11, 23, 9, 0, tzinfo=UTC)))

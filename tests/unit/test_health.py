@@ -19,8 +19,8 @@ from bot.config import HealthConfig
 from bot.health import HealthServer
 from bot.logfields import JsonFormatter, TextFormatter, log_fields
 from bot.metrics import Metrics
+from bot.testing.harness import JA1, Room
 from storage.uow import Database
-from tests.unit.harness import JA1, Room
 
 
 @pytest.fixture

@@ -8,9 +8,9 @@ from datetime import UTC, datetime
 import pytest
 
 from bot.clock import FakeClock
+from bot.testing.harness import JA1, MOD, PREFIX, Room
 from commands.dispatch import invocation, normalise
 from storage.uow import Database
-from tests.unit.harness import JA1, MOD, PREFIX, Room
 
 
 @pytest.mark.parametrize(

@@ -8,7 +8,6 @@ PostgreSQL. Accepting a changed identity is driven through the real engine.
 
 from __future__ import annotations
 
-import itertools
 from collections.abc import Iterable, Mapping
 from datetime import timedelta
 from typing import TYPE_CHECKING, Any, cast
@@ -19,21 +18,18 @@ from sqlalchemy import select
 import bot.identity
 import bot.trust
 from bot.clock import FakeClock
-from bot.engine import Engine
-from bot.events import SyncBatch, TextMessage
 from bot.identity import CrossSigningKeys, fingerprint
-from bot.ids import EventId, RoomId, UserId
+from bot.ids import RoomId, UserId
 from bot.keeper import TrustKeeper
 from bot.outbox import OutboxItem
+from bot.testing.fakekeys import Person, keys_query
+from bot.testing.harness import Room
 from bot.trust import SharingMode
-from bot.txn import txn_id_for
-from commands.core import build_registry
-from commands.dispatch import Dispatcher
 from commands.pdguard import scan
+from domain.calendar import Calendar
 from domain.org import Assignment, Institution, InstitutionType, Organisation, Role
 from storage.models import AuditEntry, IdentityPin, OutboxMessage
 from storage.uow import Database
-from tests.unit.test_trust import Person, keys_query
 
 if TYPE_CHECKING:
     from bot.matrix import MatrixGateway
@@ -494,57 +490,6 @@ async def test_a_device_verified_later_gets_keys(h: Harness) -> None:
 
 # -- !fk identität bestätigen ------------------------------------------------------------------
 
-_ids = itertools.count(1)
-
-
-class Chat:
-    """The room as the engine sees it: say something, read the bot's reply."""
-
-    def __init__(self, db: Database, clock: FakeClock) -> None:
-        self.db = db
-        self.clock = clock
-        self.engine = Engine(
-            db,
-            Dispatcher(build_registry(), PREFIX, 4000),
-            clock,
-            allowed_homeservers=("fk.test",),
-            require_encryption=True,
-            undecryptable_timeout=timedelta(seconds=60),
-            org=ORG,
-        )
-        self._batches = itertools.count(1)
-        self.engine.ingest(self._batch())  # first start: the room becomes known
-
-    def _batch(self, *events: TextMessage) -> SyncBatch:
-        return SyncBatch(
-            next_batch=f"s{next(self._batches)}",
-            since=None,
-            events=events,
-            invites=(),
-            joined_rooms=(ROOM,),
-            keys_arrived=False,
-        )
-
-    def say(self, sender: str, body: str) -> str:
-        self.clock.advance(timedelta(seconds=5))
-        event_id = EventId(f"$bestaetigen{next(_ids)}")
-        self.engine.ingest(
-            self._batch(
-                TextMessage(
-                    event_id=event_id,
-                    room_id=ROOM,
-                    sender=UserId(sender),
-                    body=body,
-                    origin_ts=self.clock.now(),
-                    room_encrypted=True,
-                    was_encrypted=True,
-                )
-            )
-        )
-        with self.db.uow() as uow:
-            (reply,) = [r for r in uow.outbox.all() if r.txn_id == txn_id_for(event_id, "reply")]
-            return str(reply.content["body"])
-
 
 def _says_nothing_personal(text: str, h: Harness) -> bool:
     return not scan(text, h.clock.now().date())
@@ -570,18 +515,24 @@ async def waiting_change(h: Harness) -> tuple[str, str]:
 
 
 @pytest.fixture
-def chat(database: Database, clock: FakeClock) -> Chat:
-    return Chat(database, clock)
+def chat(database: Database, clock: FakeClock) -> Room:
+    """The room as the engine sees it: the keeper's organisation, the default calendar."""
+    return Room(database, clock, Calendar(), room_id=ROOM, org=ORG)
+
+
+def ask(chat: Room, sender: str, command: str) -> str:
+    """``!fk <command>`` five seconds after the last message; the bot's reply."""
+    return chat.say(UserId(sender), command, advance=timedelta(seconds=5))
 
 
 def confirmations(h: Harness) -> list[AuditEntry]:
     return h.audit("identitaet_bestaetigt")
 
 
-async def test_only_an_admin_may_accept_an_identity(h: Harness, chat: Chat) -> None:
+async def test_only_an_admin_may_accept_an_identity(h: Harness, chat: Room) -> None:
     old, new = await waiting_change(h)
     for sender in (MOD, ANNA):
-        reply = chat.say(sender, f"{PREFIX} identität bestätigen {ANNA}")
+        reply = ask(chat, sender, f"identität bestätigen {ANNA}")
         assert "der Rolle „admin“ vorbehalten" in reply
     pin = h.pins()[ANNA]
     assert (pin.master_key, pin.seen_key) == (old, new)
@@ -589,20 +540,20 @@ async def test_only_an_admin_may_accept_an_identity(h: Harness, chat: Chat) -> N
     assert not any(u == ANNA for u, _ in await h.send())
 
 
-async def test_accepting_without_a_waiting_change_is_explained(h: Harness, chat: Chat) -> None:
+async def test_accepting_without_a_waiting_change_is_explained(h: Harness, chat: Room) -> None:
     await h.send()
     before = h.snapshot()
     for who in (ANNA, CARLA):  # pinned and unchanged; never seen at all
-        reply = chat.say(ADMIN, f"{PREFIX} identität bestätigen {who}")
+        reply = ask(chat, ADMIN, f"identität bestätigen {who}")
         assert f"Für {who} wartet keine geänderte Identität auf Bestätigung." in reply
     assert h.snapshot() == before
 
 
-async def test_a_wrong_fingerprint_changes_nothing(h: Harness, chat: Chat) -> None:
+async def test_a_wrong_fingerprint_changes_nothing(h: Harness, chat: Room) -> None:
     old, _ = await waiting_change(h)
     before = h.snapshot()
     wrong = fingerprint(old)[:9]
-    reply = chat.say(ADMIN, f'{PREFIX} identität bestätigen {ANNA} fingerabdruck="{wrong}"')
+    reply = ask(chat, ADMIN, f'identität bestätigen {ANNA} fingerabdruck="{wrong}"')
     assert "Der angegebene Fingerabdruck passt nicht zum neuen Schlüssel" in reply
     assert "Nichts geändert" in reply
     assert h.snapshot() == before
@@ -611,13 +562,13 @@ async def test_a_wrong_fingerprint_changes_nothing(h: Harness, chat: Chat) -> No
 
 @pytest.mark.parametrize("with_fingerprint", [True, False])
 async def test_an_admin_accepts_the_new_identity_and_keys_flow_again(
-    h: Harness, chat: Chat, with_fingerprint: bool
+    h: Harness, chat: Room, with_fingerprint: bool
 ) -> None:
     old, new = await waiting_change(h)
-    command = f"{PREFIX} identität bestätigen {ANNA}"
+    command = f"identität bestätigen {ANNA}"
     if with_fingerprint:
         command += f' fingerabdruck="{fingerprint(new)[:9]}"'  # as Element shows it
-    reply = chat.say(ADMIN, command)
+    reply = ask(chat, ADMIN, command)
     assert "Neue Identität von" in reply
     assert ANNA in reply
     assert fingerprint(new) in reply

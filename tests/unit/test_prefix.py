@@ -2,17 +2,14 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 
 import pytest
 
 from bot.clock import FakeClock
-from bot.engine import Engine
-from commands.core import build_registry
-from commands.dispatch import Dispatcher
+from bot.testing.harness import JA1, JC, MOD, Room, bot_engine
 from domain.calendar import Calendar
 from storage.uow import Database
-from tests.unit.harness import JA1, JC, MOD, ORG, Room
 
 PREFIX = "!kk"
 
@@ -23,16 +20,7 @@ def clock() -> FakeClock:
 
 
 def test_hints_name_the_configured_prefix(sqlite_database: Database, clock: FakeClock) -> None:
-    engine = Engine(
-        sqlite_database,
-        Dispatcher(build_registry(), PREFIX, 4000),
-        clock,
-        allowed_homeservers=("fk.test",),
-        require_encryption=True,
-        undecryptable_timeout=timedelta(seconds=60),
-        org=ORG,
-        calendar=Calendar(land="HE"),
-    )
+    engine = bot_engine(sqlite_database, clock, prefix=PREFIX, calendar=Calendar(land="HE"))
     room = Room(sqlite_database, clock, engine=engine)
     replies = [
         room.say(JA1, f"{PREFIX} termine", raw=True),

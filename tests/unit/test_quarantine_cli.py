@@ -2,31 +2,29 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
 
 from bot.cli import main
-from storage.db import make_engine, upgrade
 from storage.models import QuarantinedEvent
 from storage.uow import Database
-from tests.unit.test_audit_cli import config, db_path, isolated  # noqa: F401 - fixtures
 
 T0 = datetime(2026, 12, 3, 9, 0, tzinfo=UTC)
 
 
+pytestmark = pytest.mark.usefixtures("isolated")
+
+
 @pytest.fixture
-def database(db_path: Path) -> Iterator[Database]:  # noqa: F811 - the fixture above
-    engine = make_engine(f"sqlite:///{db_path}")
-    upgrade(engine)
-    yield Database(engine)
-    engine.dispose()
+def database(cli_database: Database) -> Database:
+    """The CLI's database (the one ``config`` names), migrated."""
+    return cli_database
 
 
 def test_empty_quarantine_says_so(
-    config: Path,  # noqa: F811
+    config: Path,
     database: Database,
     capsys: pytest.CaptureFixture[str],
 ) -> None:
@@ -35,7 +33,7 @@ def test_empty_quarantine_says_so(
 
 
 def test_lists_ids_room_type_sender_reason_and_when_newest_first(
-    config: Path,  # noqa: F811
+    config: Path,
     database: Database,
     capsys: pytest.CaptureFixture[str],
 ) -> None:

@@ -27,13 +27,13 @@ from bot.clock import FakeClock
 from bot.engine import BOOKKEEPING_TABLES
 from bot.events import OwnJoin, SyncBatch
 from bot.ids import EventId, RoomId
+from bot.testing.harness import ADMIN, JA1, JC, MOD, NEW_CASE, PREFIX, Room, utc
 from commands.core import build_registry
 from commands.framework import CommandSpec
 from domain.org import Role
 from domain.pseudonym import new_pseudonym
 from storage.models import AuditEntry, Base, OutboxMessage, Placement
 from storage.uow import Database
-from tests.unit.harness import ADMIN, JA1, JC, MOD, NEW_CASE, PREFIX, Room, utc
 
 ROOM_B = "!anderer-kreis:fk.test"
 EXAMPLE_CASE = "FK-7QX2-M6"

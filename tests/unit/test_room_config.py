@@ -9,11 +9,11 @@ import pytest
 
 from bot.clock import FakeClock
 from bot.config import load_config
+from bot.testing.configs import MINIMAL, error_of, write
+from bot.testing.harness import AA, JA1, JC, NEW_CASE, ORG, ROOM, Room
 from commands.circle import Circles, RoomPolicy
 from domain.org import Role
 from storage.uow import Database
-from tests.unit.harness import AA, JA1, JC, NEW_CASE, ORG, ROOM, Room
-from tests.unit.test_config import MINIMAL, error_of, write
 
 AGENCY = """
 [agency.institutions.jugendamt]

@@ -14,9 +14,7 @@ import pytest
 
 from bot.clock import FakeClock
 from bot.ids import UserId
-from commands.core import build_registry
-from storage.uow import Database
-from tests.unit.harness import (
+from bot.testing.harness import (
     AA,
     ADMIN,
     AGENTUR,
@@ -35,6 +33,8 @@ from tests.unit.harness import (
     local,
     utc,
 )
+from commands.core import build_registry
+from storage.uow import Database
 
 MONTHLY = 'reihe neu Schnittstellengespräch regel="jeden 2. Mittwoch im Monat" zeit=10:00-12:00'
 

@@ -21,9 +21,9 @@ from sqlalchemy import event
 
 from bot.clock import FakeClock
 from bot.engine import MAX_TEXT_BYTES
+from bot.testing.harness import JA1, JC, Room
 from bot.testing.seed import seed_cases
 from storage.uow import Database
-from tests.unit.harness import JA1, JC, Room
 
 SMALL, LARGE = 50, 2000
 

@@ -18,11 +18,11 @@ from sqlalchemy import select
 
 from bot.clock import FakeClock
 from bot.reminders import CHUNK_JOBS, ReminderTimer
+from bot.testing.harness import JA1, NEW_CASE, ORG, Room
 from bot.testing.seed import seed_cases
 from storage.models import AuditEntry, Reminder
 from storage.models import Session as SessionRow
 from storage.uow import Database
-from tests.unit.harness import JA1, NEW_CASE, ORG, Room
 
 
 @pytest.fixture

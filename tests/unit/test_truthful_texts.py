@@ -10,8 +10,8 @@ from datetime import UTC, datetime
 import pytest
 
 from bot.clock import FakeClock
+from bot.testing.harness import JA1, Room, utc
 from storage.uow import Database
-from tests.unit.harness import JA1, Room, utc
 
 
 @pytest.fixture

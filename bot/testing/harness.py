@@ -1,6 +1,6 @@
 """A room with the bot in it, driven through the real engine and the real timed runner.
 
-Shared by the session and agenda tests: commands and reactions go through
+The one engine harness of the unit and storage tests: commands and reactions go through
 ``Engine.ingest`` with a real database (SQLite and PostgreSQL), a configured
 organisation and the Hessen holiday calendar; timed work goes through
 ``ReminderRunner.run_due`` on the same database and clock. What the bot says is read
@@ -27,6 +27,7 @@ from bot.txn import txn_id_for
 from commands.circle import Circles
 from commands.core import build_registry
 from commands.dispatch import Dispatcher
+from commands.framework import CommandRegistry
 from domain.calendar import Calendar
 from domain.dates import LOCAL_TZ
 from domain.org import Assignment, Institution, InstitutionType, Organisation, Role
@@ -117,8 +118,42 @@ _ids = itertools.count(1)
 _batches = itertools.count(1)
 
 
+def bot_engine(
+    db: Database,
+    clock: FakeClock,
+    *,
+    registry: CommandRegistry | None = None,
+    prefix: str = PREFIX,
+    org: Organisation | None = ORG,
+    calendar: Calendar | None = None,
+    circles: Circles | None = None,
+    metrics: Metrics | None = None,
+    undecryptable_timeout: timedelta = timedelta(seconds=60),
+) -> Engine:
+    """The engine as the bot builds it: homeserver ``fk.test`` allow-listed, encryption
+    required. ``org=None`` (no organisation) and ``calendar=None`` (the engine's default
+    calendar) are the engine's own defaults."""
+    return Engine(
+        db,
+        Dispatcher(registry or build_registry(), prefix, 4000),
+        clock,
+        allowed_homeservers=("fk.test",),
+        require_encryption=True,
+        undecryptable_timeout=undecryptable_timeout,
+        org=org,
+        calendar=calendar,
+        circles=circles,
+        metrics=metrics,
+    )
+
+
 class Room:
-    """An encrypted room with the bot in it, in Hessen: say something, read the reply."""
+    """An encrypted room with the bot in it, in Hessen: say something, read the reply.
+
+    ``org``, ``registry`` and ``calendar`` vary the bot (defaults: ``ORG``, every
+    command, the Hessen calendar); ``engine`` replaces it altogether (see
+    ``bot_engine``).
+    """
 
     def __init__(
         self,
@@ -128,21 +163,21 @@ class Room:
         *,
         room_id: RoomId = ROOM,
         engine: Engine | None = None,
+        org: Organisation = ORG,
+        registry: CommandRegistry | None = None,
         circles: Circles | None = None,
         metrics: Metrics | None = None,
     ) -> None:
         self.db = db
         self.clock = clock
         self.room_id = room_id
+        self.org = org
         self.calendar = calendar or Calendar(land="HE")
-        self.engine = engine or Engine(
+        self.engine = engine or bot_engine(
             db,
-            Dispatcher(build_registry(), PREFIX, 4000),
             clock,
-            allowed_homeservers=("fk.test",),
-            require_encryption=True,
-            undecryptable_timeout=timedelta(seconds=60),
-            org=ORG,
+            registry=registry,
+            org=org,
             calendar=self.calendar,
             circles=circles,
             metrics=metrics,
@@ -152,7 +187,14 @@ class Room:
 
     def other_room(self, room_id: str) -> Room:
         """A second room with the same bot (engine, database, clock)."""
-        return Room(self.db, self.clock, self.calendar, room_id=RoomId(room_id), engine=self.engine)
+        return Room(
+            self.db,
+            self.clock,
+            self.calendar,
+            room_id=RoomId(room_id),
+            engine=self.engine,
+            org=self.org,
+        )
 
     def _batch(self, *events: TextMessage | Reaction) -> SyncBatch:
         return SyncBatch(
@@ -164,6 +206,28 @@ class Room:
             keys_arrived=False,
         )
 
+    def message(
+        self,
+        sender: UserId,
+        body: str,
+        *,
+        power_level: int = 0,
+        encrypted: bool = True,
+        advance: timedelta = timedelta(seconds=1),
+    ) -> TextMessage:
+        """A message with the body as written, ``advance`` after the last one."""
+        self.clock.advance(advance)
+        return TextMessage(
+            event_id=EventId(f"$termin{next(_ids)}"),
+            room_id=self.room_id,
+            sender=sender,
+            body=body,
+            origin_ts=self.clock.now(),
+            room_encrypted=encrypted,
+            was_encrypted=encrypted,
+            power_level=power_level,
+        )
+
     def say(
         self,
         sender: UserId,
@@ -172,21 +236,30 @@ class Room:
         power_level: int = 0,
         encrypted: bool = True,
         raw: bool = False,
+        advance: timedelta = timedelta(seconds=1),
     ) -> str:
         """Send ``!fk <command>`` (``raw``: ``command`` is the whole body) and return the
         plain body of the bot's reply."""
-        self.clock.advance(timedelta(seconds=1))
-        message = TextMessage(
-            event_id=EventId(f"$termin{next(_ids)}"),
-            room_id=self.room_id,
-            sender=sender,
-            body=command if raw else f"{PREFIX} {command}",
-            origin_ts=self.clock.now(),
-            room_encrypted=encrypted,
-            was_encrypted=encrypted,
+        message = self.message(
+            sender,
+            command if raw else f"{PREFIX} {command}",
             power_level=power_level,
+            encrypted=encrypted,
+            advance=advance,
         )
         assert self.engine.ingest(self._batch(message)).commands == 1
+        return self.reply_to(message)
+
+    def say_all(self, sender: UserId, commands: list[str], *, power_level: int = 0) -> list[str]:
+        """Several ``!fk`` commands in one sync batch; one reply each."""
+        messages = [
+            self.message(sender, f"{PREFIX} {c}", power_level=power_level) for c in commands
+        ]
+        assert self.engine.ingest(self._batch(*messages)).commands == len(messages)
+        return [self.reply_to(m) for m in messages]
+
+    def reply_to(self, message: TextMessage) -> str:
+        """The plain body of the bot's reply to ``message``."""
         with self.db.uow() as uow:
             row = uow.session.scalars(
                 select(OutboxMessage).where(
@@ -237,11 +310,38 @@ class Room:
         assert match is not None, reply
         return match.group(1)
 
-    def consent(self, pseudonym: str, recipients: str, *, extra: str = "") -> str:
+    def consent(
+        self,
+        pseudonym: str,
+        recipients: str,
+        *,
+        sender: UserId = JA1,
+        grantor: str = "sorgeberechtigte",
+        given: str = "20.11.2026",
+        doc: str = "EW-17",
+        extra: str = "",
+    ) -> str:
         return self.say(
-            JA1,
-            f"einwilligung {pseudonym} von=sorgeberechtigte an={recipients} "
-            f"form=schriftlich datum=20.11.2026 dok=EW-17 {extra}".strip(),
+            sender,
+            f"einwilligung {pseudonym} von={grantor} an={recipients} "
+            f"form=schriftlich datum={given} dok={doc} {extra}".strip(),
+        )
+
+    def ask_for_conference(
+        self,
+        pseudonym: str,
+        participants: str = "jugendamt",
+        *,
+        sender: UserId = JC,
+        topic: str = "Ausbildung",
+        urgency: str = "regulär",
+        extra: str = "",
+    ) -> str:
+        """``anfrage …``: the bot's reply, whatever it says."""
+        return self.say(
+            sender,
+            f"anfrage {pseudonym} thema={topic} dringlichkeit={urgency} "
+            f"teilnehmer={participants} {extra}".strip(),
         )
 
     def request(
@@ -254,10 +354,9 @@ class Room:
         urgency: str = "regulär",
         extra: str = "",
     ) -> tuple[int, str]:
-        reply = self.say(
-            sender,
-            f"anfrage {pseudonym} thema={topic} dringlichkeit={urgency} "
-            f"teilnehmer={participants} {extra}".strip(),
+        """``anfrage …`` that must be accepted: the request's number and the reply."""
+        reply = self.ask_for_conference(
+            pseudonym, participants, sender=sender, topic=topic, urgency=urgency, extra=extra
         )
         match = NEW_REQUEST.search(reply)
         assert match is not None, reply
@@ -276,7 +375,7 @@ class Room:
     @property
     def runner(self) -> ReminderRunner:
         """A fresh runner on the room's database, clock and calendar (as after a restart)."""
-        return ReminderRunner(self.db, self.clock, ORG, prefix=PREFIX, calendar=self.calendar)
+        return ReminderRunner(self.db, self.clock, self.org, prefix=PREFIX, calendar=self.calendar)
 
     def run_rows(self, runner: ReminderRunner | None = None) -> list[OutboxMessage]:
         """Let the runner do what is due; the outbox rows it wrote."""
@@ -326,6 +425,22 @@ class Room:
                 t.__tablename__: int(uow.session.scalar(select(func.count()).select_from(t)) or 0)
                 for t in TABLES
             }
+
+    def case(self, pseudonym: str) -> CaseFile | None:
+        with self.db.uow() as uow:
+            return uow.cases.get(pseudonym)
+
+    def consents(self, pseudonym: str) -> list[Consent]:
+        with self.db.uow() as uow:
+            return list(uow.cases.consents(pseudonym))
+
+    def requests(self, pseudonym: str) -> list[ConferenceRequest]:
+        with self.db.uow() as uow:
+            return list(uow.cases.requests(pseudonym))
+
+    def schutzauftraege(self, pseudonym: str) -> list[Schutzauftrag]:
+        with self.db.uow() as uow:
+            return list(uow.cases.schutzauftraege(pseudonym))
 
     def sessions(self) -> list[SessionRow]:
         with self.db.uow() as uow:
@@ -389,6 +504,12 @@ class Room:
             assert row is not None
             return row.outcome
 
+    def audit_verdict_ok(self) -> bool:
+        """The hash chain verifies and holds at least one entry."""
+        with self.db.uow() as uow:
+            verdict = verify(uow.audit.entries(), uow.audit.head())
+            return verdict.ok and verdict.count > 0
+
     def check_placements_audited(self) -> None:
         """Replaying agenda_eingeplant/agenda_entfernt gives exactly the placement table."""
         expected: dict[int, int] = {}
@@ -425,6 +546,7 @@ def d(text: str) -> date:
 
 
 def items_after(reply: str, header: str) -> list[str]:
+    """The bullet items of the list that directly follows the paragraph containing ``header``."""
     blocks = reply.split("\n\n")
     for index, block in enumerate(blocks):
         if header in block and not block.startswith("• "):
