@@ -37,6 +37,7 @@ from commands.casework import GateFacts, institution_name_in, reevaluate
 from commands.circle import Circles
 from commands.dates import LOCAL_TZ, local_date
 from commands.framework import CommandContext, CommandRegistry
+from commands.i18n import SOURCE_LANGUAGE, Texts, texts
 from commands.org import Member, Organisation, Role
 from commands.protokoll import collect, render_minutes
 from commands.reply import Doc, Reply, b, code
@@ -112,9 +113,11 @@ class ReminderRunner:
         circles: Circles | None = None,
         retention: Retention | None = None,
         metrics: Metrics | None = None,
+        language: str = SOURCE_LANGUAGE,
     ) -> None:
         self._db = db
         self._clock = clock
+        self._language = language  # of rooms that chose none
         self._org = org
         self.submit = submit
         self._moderators = moderators or (lambda _room: configured_moderators(org))
@@ -209,6 +212,7 @@ class ReminderRunner:
                 member=Member(SYSTEM_ACTOR, None, frozenset()),
                 org=self._org,
                 calendar=self._circles.policy(room_id).calendar or self._calendar,
+                t=self._texts(uow, room_id),
             )
             today = local_date(now)
             changed = (
@@ -260,6 +264,10 @@ class ReminderRunner:
             "Tageslauf: %d eingeplant, %d von Tagesordnungen genommen, %d Fälle gelöscht",
             *self._daily_counts,
         )
+
+    def _texts(self, uow: UnitOfWork, room_id: str) -> Texts:
+        """The texts of the room a timed message goes to: it speaks the room's language."""
+        return texts(uow.sync.room_language(room_id) or self._language)
 
     def next_due(self) -> datetime | None:
         with self._db.uow() as uow:

@@ -13,6 +13,7 @@ from commands import (
     protokoll,
     sessions,
     sitting,
+    sprache,
     umfrage,
 )
 from commands.errors import UnknownCommand
@@ -92,6 +93,7 @@ def build_registry() -> CommandRegistry:
         outcomes.router,
         protokoll.router,
         overview.router,
+        sprache.router,
     ):
         registry.include(module_router)
     return registry
