@@ -46,6 +46,10 @@ def languages() -> tuple[str, ...]:
     return tuple(sorted(found | {SOURCE_LANGUAGE}))
 
 
+# Weekday abbreviations, Monday first, for dates like "Do 26.11.2026 10:00".
+WEEKDAYS: Final = (N_("Mo"), N_("Di"), N_("Mi"), N_("Do"), N_("Fr"), N_("Sa"), N_("So"))
+
+
 class Texts:
     """One language's texts: ``gettext`` and ``ngettext`` with ``%(name)s`` values."""
 
@@ -54,6 +58,8 @@ class Texts:
         self._translations = translations
 
     def gettext(self, message: str, **values: object) -> str:
+        if not message:
+            return message  # gettext("") would be the catalog's header
         text = self._translations.gettext(message)
         return text % values if values else text
 

@@ -27,6 +27,7 @@ from commands.casework import (
 from commands.dates import LOCAL_TZ, Towards, format_date, local_date
 from commands.errors import ArgumentError, RepeatedOption, UserError
 from commands.framework import REST, CommandContext, Label, Router
+from commands.i18n import GERMAN, WEEKDAYS, Texts
 from commands.org import Role
 from commands.placement import Candidate, OpenSession, place
 from commands.reply import Doc, Reply, b, code
@@ -36,7 +37,6 @@ from storage.models import ConferenceRequest, Session, SessionSeries
 from storage.uow import UnitOfWork
 
 _SPAN = re.compile(r"(\d{1,2}):(\d{2})\s*[-–]\s*(\d{1,2}):(\d{2})")
-_WEEKDAY = ("Mo", "Di", "Mi", "Do", "Fr", "Sa", "So")
 
 
 class SessionNotFound(UserError):
@@ -44,9 +44,10 @@ class SessionNotFound(UserError):
         super().__init__(f"Diesen Termin gibt es nicht (mehr). Die Termine zeigt: {prefix} termine")
 
 
-def when_text(moment: datetime) -> str:
+def when_text(moment: datetime, t: Texts = GERMAN) -> str:
+    """``Do 26.11.2026 10:00`` (Berlin); the weekday in the language of ``t``."""
     local = moment.astimezone(LOCAL_TZ)
-    return f"{_WEEKDAY[local.weekday()]} {local:%d.%m.%Y %H:%M}"
+    return f"{t.gettext(WEEKDAYS[local.weekday()])} {local:%d.%m.%Y %H:%M}"
 
 
 def session_line(session: Session, taken: int) -> str:
