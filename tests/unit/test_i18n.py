@@ -60,7 +60,7 @@ def test_the_template_holds_every_text_the_code_marks() -> None:
     )
 
 
-@pytest.mark.parametrize("language", ["de", "en"])
+@pytest.mark.parametrize("language", sorted({"de", "en", *languages()}))
 def test_every_msgid_has_a_translation_with_the_same_placeholders(language: str) -> None:
     assert language in languages()
     catalog = _catalog(LOCALE_DIR / language / "LC_MESSAGES" / f"{DOMAIN}.po", language)
