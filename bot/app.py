@@ -147,6 +147,7 @@ class App:
             calendar=cfg.calendar(),
             circles=cfg.circles(),
             metrics=self.metrics,
+            language=cfg.bot.language,
         )
         sender = OutboxSender(
             db,
@@ -188,6 +189,7 @@ class App:
                     cfg.retention.quarantine_days,
                 ),
                 metrics=self.metrics,
+                language=cfg.bot.language,
             ),
             self.clock,
         )

@@ -31,6 +31,7 @@ from sqlalchemy.engine import make_url
 from bot.secretfiles import private_file_problem
 from bot.trust import SharingMode
 from commands.circle import Circles, RoomPolicy
+from commands.i18n import languages
 from domain.calendar import Calendar
 from domain.org import (
     Assignment,
@@ -153,6 +154,15 @@ class MatrixConfig(_Section):
 class BotConfig(_Section):
     command_prefix: str = Field(default="!fk", pattern=r"^\S{1,16}$")
     max_message_length: int = Field(default=4000, ge=100, le=65536)
+    # The language of rooms that did not choose one with ``sprache``.
+    language: str = "de"
+
+    @field_validator("language")
+    @classmethod
+    def _known_language(cls, value: str) -> str:
+        if value not in languages():
+            raise ValueError(f"unbekannte Sprache; verfügbar: {', '.join(languages())}")
+        return value
 
 
 class DatabaseConfig(_Section):

@@ -35,6 +35,7 @@ from bot.txn import txn_id_for
 from commands.circle import Circles
 from commands.dispatch import Dispatcher, Outcome, invocation
 from commands.framework import CommandContext, ReactionContext
+from commands.i18n import SOURCE_LANGUAGE, texts
 from commands.reply import Doc, Reply, code
 from domain.calendar import Calendar
 from domain.errors import UserError
@@ -148,9 +149,11 @@ class Engine:
         calendar: Calendar | None = None,
         circles: Circles | None = None,
         metrics: Metrics | None = None,
+        language: str = SOURCE_LANGUAGE,
     ) -> None:
         self._db = db
         self._dispatcher = dispatcher
+        self._language = language  # of rooms that chose none
         self._clock = clock
         self._allowed = frozenset(allowed_homeservers)
         self._require_encryption = require_encryption
@@ -408,6 +411,7 @@ class Engine:
             "org": self._org,
             "calendar": policy.calendar or self._calendar,
             "room_direct": event.room_id in self._direct,
+            "t": texts(uow.sync.room_language(event.room_id) or self._language),
         }
 
     def _record(

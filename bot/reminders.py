@@ -33,6 +33,7 @@ from bot.txn import txn_id_for
 from commands.agenda import content_hash, render
 from commands.casework import GateFacts, institution_name_in, reevaluate
 from commands.circle import Circles
+from commands.i18n import GERMAN, SOURCE_LANGUAGE, Texts, texts
 from commands.protokoll import collect, render_minutes
 from commands.reply import Doc, Reply, b, code
 from commands.sessions import when_text
@@ -61,30 +62,41 @@ EMPTY_AGENDA_RETRY = timedelta(
 )  # an empty agenda is looked at again this often  # later than this: the message says so
 
 
-def _ahead(minutes: int) -> str:
+def _ahead(minutes: int, t: Texts) -> str:
     if minutes % (7 * 24 * 60) == 0:
         weeks = minutes // (7 * 24 * 60)
-        return "1 Woche" if weeks == 1 else f"{weeks} Wochen"
+        return t.ngettext("%(count)d Woche", "%(count)d Wochen", weeks)
     if minutes % (24 * 60) == 0:
-        days = minutes // (24 * 60)
-        return "1 Tag" if days == 1 else f"{days} Tagen"
+        return _days(minutes // (24 * 60), t)
     if minutes % 60 == 0:
-        hours = minutes // 60
-        return "1 Stunde" if hours == 1 else f"{hours} Stunden"
-    return f"{minutes} Minuten"
+        return _hours(minutes // 60, t)
+    return _minutes(minutes, t)
 
 
-def _remaining(session: Session, row: Reminder, now: datetime) -> str:
+# "in 2 Tagen": the German forms are the dative that follows "in".
+def _days(days: int, t: Texts) -> str:
+    return t.ngettext("%(count)d Tag", "%(count)d Tagen", days)
+
+
+def _hours(hours: int, t: Texts) -> str:
+    return t.ngettext("%(count)d Stunde", "%(count)d Stunden", hours)
+
+
+def _minutes(minutes: int, t: Texts) -> str:
+    return t.ngettext("%(count)d Minute", "%(count)d Minuten", minutes)
+
+
+def _remaining(session: Session, row: Reminder, now: datetime, t: Texts) -> str:
     """How long until the start, as the reminder says it: its nominal distance when sent
     on time, the true one when it is late (a late "in 10 Minuten" would be untrue)."""
     if now - row.due_at <= LATE_AFTER:
-        return _ahead(row.offset_minutes)
+        return _ahead(row.offset_minutes, t)
     minutes = max(1, int((session.starts_at - now).total_seconds() // 60))
     if minutes >= 2 * 24 * 60:
-        return f"{minutes // (24 * 60)} Tagen"
+        return _days(minutes // (24 * 60), t)
     if minutes >= 120:
-        return f"{minutes // 60} Stunden"
-    return "1 Minute" if minutes == 1 else f"{minutes} Minuten"
+        return _hours(minutes // 60, t)
+    return _minutes(minutes, t)
 
 
 Moderators = Callable[[str], list[str]]
@@ -113,9 +125,11 @@ class ReminderRunner:
         circles: Circles | None = None,
         retention: Retention | None = None,
         metrics: Metrics | None = None,
+        language: str = SOURCE_LANGUAGE,
     ) -> None:
         self._db = db
         self._clock = clock
+        self._language = language  # of rooms that chose none
         self._org = org
         self.submit = submit
         self._moderators = moderators or (lambda _room: configured_moderators(org))
@@ -256,6 +270,10 @@ class ReminderRunner:
             *self._daily_counts,
         )
 
+    def _texts(self, uow: UnitOfWork, room_id: str) -> Texts:
+        """The texts of the room a timed message goes to: it speaks the room's language."""
+        return texts(uow.sync.room_language(room_id) or self._language)
+
     def next_due(self) -> datetime | None:
         with self._db.uow() as uow:
             due = [uow.sessions.next_reminder_at(), uow.outcomes.next_case_reminder_at()]
@@ -272,21 +290,34 @@ class ReminderRunner:
         participants = sorted(
             {k for _, request in uow.sessions.agenda(session.id) for k in request.participants}
         )
+        t = self._texts(uow, session.room_id)
         doc = Doc().para(
             "⏰ ",
-            b("Erinnerung:"),
-            f" {session.name} (Termin #{session.id}) am {when_text(session.starts_at)} – "
-            f"in {_remaining(session, row, now)}.",
+            b(t.gettext("Erinnerung:")),
+            t.gettext(
+                " %(name)s (Termin #%(id)s) am %(when)s – in %(remaining)s.",
+                name=session.name,
+                id=session.id,
+                when=when_text(session.starts_at, t),
+                remaining=_remaining(session, row, now, t),
+            ),
         )
         count = len(uow.sessions.placements(session.id))
-        cases = "1 Fall" if count == 1 else f"{count} Fälle"
-        doc.para(f"{cases} auf der Tagesordnung ({self._prefix} agenda {session.id}).")
+        command = f"{self._prefix} agenda {session.id}"
+        doc.para(
+            t.ngettext(
+                "%(count)d Fall auf der Tagesordnung (%(command)s).",
+                "%(count)d Fälle auf der Tagesordnung (%(command)s).",
+                count,
+                command=command,
+            )
+        )
         if participants:
             doc.para(
-                "Beteiligte Institutionen: ",
+                t.gettext("Beteiligte Institutionen: "),
                 ", ".join(institution_name_in(self._org, k) for k in participants),
             )
-        _late(doc, row, now)
+        _late(doc, row, now, t)
         row.state, row.sent_at = JobState.SENT, now
         if self._metrics is not None:
             self._metrics.reminder(late=now - row.due_at > LATE_AFTER)
@@ -663,10 +694,11 @@ def _ahead_of(session: Session, now: datetime) -> bool:
     return session.state == SessionState.PLANNED and session.starts_at > now
 
 
-def _late(doc: Doc, row: Reminder | CaseReminder, now: datetime) -> None:
+def _late(doc: Doc, row: Reminder | CaseReminder, now: datetime, t: Texts = GERMAN) -> None:
     if now - row.due_at > LATE_AFTER:
         since = row.due_at.astimezone(LOCAL_TZ)
-        doc.para(f"(verspätet – fällig seit {since:%d.%m.%Y %H:%M} Uhr)")
+        when = f"{since:%d.%m.%Y %H:%M}"
+        doc.para(t.gettext("(verspätet – fällig seit %(when)s Uhr)", when=when))
 
 
 class ReminderTimer:

@@ -191,8 +191,15 @@ def confirm(ctx: CommandContext, session: Session) -> Reply:
     return Reply.text(
         "✅ Tagesordnung von Termin ",
         b(f"#{session.id}"),
-        f" ({when_text(session.starts_at)}, {count} Fall/Fälle) bestätigt, Fassung "
-        f"{agenda.revision}. Jede Änderung hebt die Bestätigung auf.",
+        ctx.t.ngettext(
+            " (%(when)s, %(count)d Fall) bestätigt, Fassung %(revision)s. "
+            "Jede Änderung hebt die Bestätigung auf.",
+            " (%(when)s, %(count)d Fälle) bestätigt, Fassung %(revision)s. "
+            "Jede Änderung hebt die Bestätigung auf.",
+            count,
+            when=when_text(session.starts_at),
+            revision=agenda.revision,
+        ),
     )
 
 

@@ -13,16 +13,19 @@ from commands import (
     protokoll,
     sessions,
     sitting,
+    sprache,
     umfrage,
 )
 from commands.framework import REST, CommandContext, CommandRegistry, Router
+from commands.i18n import N_
 from commands.reply import Doc, Reply, b, code
 from domain.errors import UnknownCommand
 
 
 def _own(text: str, ctx: CommandContext) -> str:
-    """A declared text with the room's command prefix where it says ``{prefix}``."""
-    return text.replace("{prefix}", ctx.prefix)
+    """A declared text in the room's language (declared texts are msgids, marked with
+    ``N_``), with the room's command prefix where it says ``{prefix}``."""
+    return ctx.t.gettext(text).replace("{prefix}", ctx.prefix)
 
 
 router = Router("core")
@@ -31,22 +34,26 @@ router = Router("core")
 @router.command(
     "hilfe",
     aliases=("help", "?"),
-    summary="Zeigt alle Befehle oder die Hilfe zu einem Befehl.",
+    summary=N_("Zeigt alle Befehle oder die Hilfe zu einem Befehl."),
     case_data=False,
-    params={"befehl": "Name eines Befehls, z. B. ping"},
+    params={"befehl": N_("Name eines Befehls, z. B. ping")},
     examples=("hilfe", "hilfe ping", "hilfe fall neu"),
 )
 def hilfe(ctx: CommandContext, befehl: Annotated[str | None, REST] = None) -> Reply:
+    t = ctx.t
     if befehl is None:
-        doc = Doc().para(b("Befehle des Fallkonferenz-Bots"))
+        doc = Doc().para(b(t.gettext("Befehle des Fallkonferenz-Bots")))
         doc.items(
             [
                 (code(spec.usage(ctx.prefix)), " — ", _own(spec.summary, ctx))
-                + ((f" (Rolle: {spec.role.value})",) if spec.role else ())
+                + ((t.gettext(" (Rolle: %(role)s)", role=spec.role.value),) if spec.role else ())
                 for spec in ctx.registry
             ]
         )
-        doc.para("Details zu einem Befehl: ", code(f"{ctx.prefix} hilfe <befehl>"))
+        doc.para(
+            t.gettext("Details zu einem Befehl: "),
+            code(t.gettext("%(prefix)s hilfe <befehl>", prefix=ctx.prefix)),
+        )
         return doc.build()
     spec = ctx.registry.lookup(" ".join(befehl.split()[:2])) or ctx.registry.lookup(
         befehl.split()[0]
@@ -54,29 +61,29 @@ def hilfe(ctx: CommandContext, befehl: Annotated[str | None, REST] = None) -> Re
     if spec is None:
         raise UnknownCommand(ctx.registry.suggest(befehl), ctx.prefix)
     doc = Doc().para(b(f"{ctx.prefix} {spec.name}"), " — ", _own(spec.summary, ctx))
-    doc.para("Aufruf: ", code(spec.usage(ctx.prefix)))
+    doc.para(t.gettext("Aufruf: "), code(spec.usage(ctx.prefix)))
     described = [p for p in spec.params if p.description]
     if described:
         doc.items([(code(p.name), ": ", _own(p.description, ctx)) for p in described])
     if spec.details:
         doc.para(_own(spec.details, ctx))
     if spec.aliases:
-        doc.para("Andere Namen: ", ", ".join(spec.aliases))
+        doc.para(t.gettext("Andere Namen: "), ", ".join(spec.aliases))
     if spec.role:
-        doc.para("Rolle: ", spec.role.value)
+        doc.para(t.gettext("Rolle: "), spec.role.value)
     if spec.examples:
-        doc.para("Beispiele:")
+        doc.para(t.gettext("Beispiele:"))
         doc.items([(code(f"{ctx.prefix} {e}"),) for e in spec.examples])
     return doc.build()
 
 
 @router.command(
     "ping",
-    summary="Prüft, ob der Bot da ist und antwortet.",
+    summary=N_("Prüft, ob der Bot da ist und antwortet."),
     case_data=False,
 )
 def ping(ctx: CommandContext) -> Reply:
-    return Reply.text("pong 🏓")
+    return Reply.text(ctx.t.gettext("pong 🏓"))
 
 
 def build_registry() -> CommandRegistry:
@@ -92,6 +99,7 @@ def build_registry() -> CommandRegistry:
         outcomes.router,
         protokoll.router,
         overview.router,
+        sprache.router,
     ):
         registry.include(module_router)
     return registry

@@ -25,6 +25,7 @@ from enum import Enum
 from typing import TYPE_CHECKING, Annotated, Any
 
 from bot.txn import txn_id_for
+from commands.i18n import GERMAN, Texts
 from commands.reply import Reply
 from domain.calendar import Calendar
 from domain.dates import local_date
@@ -79,6 +80,8 @@ class CommandContext:
     calendar: Calendar = field(default_factory=Calendar, kw_only=True)
     # A direct chat with the bot (invited with ``is_direct``): no conference circle.
     room_direct: bool = field(default=False, kw_only=True)
+    # The room's texts (``sprache``; the bot's default otherwise): ctx.t.gettext(…).
+    t: Texts = field(default=GERMAN, kw_only=True)
     # Messages of the bot's own that the command posts besides its reply (a poll, a
     # poll's end); written in the command's transaction, sent only if it succeeds.
     posts: list[OutboxMessage] = field(default_factory=list, kw_only=True)

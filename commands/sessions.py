@@ -20,6 +20,7 @@ from commands.casework import (
     date_arg,
 )
 from commands.framework import REST, CommandContext, Label, Router
+from commands.i18n import GERMAN, WEEKDAYS, Texts
 from commands.reply import Doc, Reply, b, code
 from domain.dates import LOCAL_TZ, Towards, format_date, local_date
 from domain.errors import ArgumentError, RepeatedOption, SessionNotFound, UserError
@@ -31,12 +32,12 @@ from storage.models import Session, SessionSeries
 from storage.states import SessionState
 
 _SPAN = re.compile(r"(\d{1,2}):(\d{2})\s*[-–]\s*(\d{1,2}):(\d{2})")
-_WEEKDAY = ("Mo", "Di", "Mi", "Do", "Fr", "Sa", "So")
 
 
-def when_text(moment: datetime) -> str:
+def when_text(moment: datetime, t: Texts = GERMAN) -> str:
+    """``Do 26.11.2026 10:00`` (Berlin); the weekday in the language of ``t``."""
     local = moment.astimezone(LOCAL_TZ)
-    return f"{_WEEKDAY[local.weekday()]} {local:%d.%m.%Y %H:%M}"
+    return f"{t.gettext(WEEKDAYS[local.weekday()])} {local:%d.%m.%Y %H:%M}"
 
 
 def session_line(session: Session, taken: int) -> str:

@@ -95,8 +95,16 @@ def _attend(ctx: CommandContext, sitting: Sitting) -> Reply:
         else (f"beschlussfähig ab {sitting.quorum}")
     )
     return Reply.text(
-        f"✋ {ctx.sender} ({institution.name}) ist anwesend. Vertreten: {len(present)} "
-        f"Institution(en) – {quorum}."
+        ctx.t.ngettext(
+            "✋ %(sender)s (%(institution)s) ist anwesend. Vertreten: %(count)d Institution – "
+            "%(quorum)s.",
+            "✋ %(sender)s (%(institution)s) ist anwesend. Vertreten: %(count)d Institutionen "
+            "– %(quorum)s.",
+            len(present),
+            sender=ctx.sender,
+            institution=institution.name,
+            quorum=quorum,
+        )
     )
 
 
@@ -241,7 +249,11 @@ def sitzung_start(ctx: CommandContext, termin: int | None = None) -> Reply:
             ", ".join(removed),
             ".",
         )
-    doc.para(f"Tagesordnung ({len(items)} Fälle): ")
+    doc.para(
+        ctx.t.ngettext(
+            "Tagesordnung (%(count)d Fall): ", "Tagesordnung (%(count)d Fälle): ", len(items)
+        )
+    )
     doc.items([(b(r.case_pseudonym), f" – {r.topic}") for _, r in items])
     doc.para(
         "Anwesenheit: ✋ auf diese Nachricht oder ",

@@ -63,6 +63,8 @@ class KnownRoom(Base):
     left_at: Mapped[datetime | None]
     # Joined on an invitation marked ``is_direct``: a direct chat, never a conference circle.
     direct: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
+    # The language the room speaks (``sprache``); NULL: the bot's configured default.
+    language: Mapped[str | None] = mapped_column(String(16))
 
 
 class InboxEvent(Base):

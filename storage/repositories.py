@@ -56,6 +56,18 @@ class SyncRepository:
         elif direct:
             row.direct = True
 
+    def room_language(self, room_id: str) -> str | None:
+        """The room's own language, or None: the bot's default."""
+        row = self._s.get(KnownRoom, room_id)
+        return row.language if row is not None else None
+
+    def set_room_language(self, room_id: str, language: str, now: datetime) -> None:
+        row = self._s.get(KnownRoom, room_id)
+        if row is None:
+            self._s.add(KnownRoom(room_id=room_id, first_seen_at=now, language=language))
+        else:
+            row.language = language
+
     def joined(self, room_id: str) -> None:
         """The bot is (again) a member: the room's data and timed jobs are live again."""
         self._s.execute(update(KnownRoom).where(KnownRoom.room_id == room_id).values(left_at=None))

@@ -372,7 +372,7 @@ def test_agenda_bestaetigen_confirms_once_with_an_audit_entry(room: Room) -> Non
     reply = room.mod(f"agenda bestätigen {session}")
 
     assert reply == (
-        f"✅ Tagesordnung von Termin #{session} (Do 26.11.2026 10:00, 2 Fall/Fälle) "
+        f"✅ Tagesordnung von Termin #{session} (Do 26.11.2026 10:00, 2 Fälle) "
         "bestätigt, Fassung 0. Jede Änderung hebt die Bestätigung auf."
     )
     [entry] = room.audit()[start:]
@@ -695,7 +695,7 @@ def test_confirmation_rechecks_the_gate_and_shows_the_new_revision_first(room: R
 
     confirmed = room.mod(f"agenda bestätigen {session}")
     assert confirmed.startswith(f"✅ Tagesordnung von Termin #{session} ("), confirmed
-    assert "1 Fall/Fälle) bestätigt, Fassung 1." in confirmed
+    assert "1 Fall) bestätigt, Fassung 1." in confirmed
     assert actions_since(room, start)[-1] == (
         "agenda_bestaetigt",
         MOD,

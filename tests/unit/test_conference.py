@@ -370,7 +370,7 @@ def test_sitzung_start_takes_off_a_case_whose_consent_no_longer_covers_the_day(
         "Bei der Prüfung der Einwilligungen von der Tagesordnung genommen (nicht besprechen): "
         f"{gone}." in reply
     ), reply
-    assert items_after(reply, "Tagesordnung (1 Fälle)") == [f"{kept} – Ausbildung"]
+    assert items_after(reply, "Tagesordnung (1 Fall)") == [f"{kept} – Ausbildung"]
     assert room.agenda_ids(session) == [kept_id]
     assert tail(room, start)[:2] == [
         (
@@ -398,14 +398,14 @@ def test_anwesend_records_presence_once_and_counts_institutions(room: Room) -> N
     other = room.say(JC, "anwesend")
 
     assert first == (
-        f"✋ {JA1} ({JUGENDAMT}) ist anwesend. Vertreten: 1 Institution(en) – beschlussfähig ab 2."
+        f"✋ {JA1} ({JUGENDAMT}) ist anwesend. Vertreten: 1 Institution – beschlussfähig ab 2."
     )
     assert again == first
     assert colleague == (
-        f"✋ {JA2} ({JUGENDAMT}) ist anwesend. Vertreten: 1 Institution(en) – beschlussfähig ab 2."
+        f"✋ {JA2} ({JUGENDAMT}) ist anwesend. Vertreten: 1 Institution – beschlussfähig ab 2."
     )
     assert other == (
-        f"✋ {JC} ({JOBCENTER}) ist anwesend. Vertreten: 2 Institution(en) – beschlussfähig."
+        f"✋ {JC} ({JOBCENTER}) ist anwesend. Vertreten: 2 Institutionen – beschlussfähig."
     )
     assert attendance(room) == [
         (session, "jugendamt", MOD, "anwesend"),
@@ -450,7 +450,7 @@ def test_a_raised_hand_on_the_opening_message_marks_attendance_once(room: Room) 
     assert room.react(JA1, "$irgendwas", HAND_KEY) == []  # not the opening message
 
     assert first == [
-        f"✋ {JC} ({JOBCENTER}) ist anwesend. Vertreten: 2 Institution(en) – beschlussfähig."
+        f"✋ {JC} ({JOBCENTER}) ist anwesend. Vertreten: 2 Institutionen – beschlussfähig."
     ]
     assert attendance(room) == [*opener, (session, "jobcenter", JC, "anwesend")]
     assert tail(room, start) == [("anwesend", JC, None, {"termin": session})]
@@ -518,7 +518,7 @@ def test_the_minutes_state_the_quorum(
     _, reply = end(room)
 
     verdict = "beschlussfähig" if met else f"beschlussfähig ab {quorum}"
-    assert last.endswith(f"Vertreten: 2 Institution(en) – {verdict}."), last
+    assert last.endswith(f"Vertreten: 2 Institutionen – {verdict}."), last
     assert items_after(reply, "Anwesenheit") == [
         f"{AGENTUR}: entschuldigt",
         f"{JOBCENTER}: anwesend ({JC})",

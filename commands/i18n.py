@@ -1,0 +1,169 @@
+"""Texts in the room's language: gettext catalogs maintained with Babel.
+
+German is the source language: every msgid is the German text, so a German room needs
+no catalog at all (``gettext.NullTranslations`` hands the msgid back, and its plural
+rule — singular for 1, plural otherwise — is German's). Other languages are read from
+``commands/locale/<lang>/LC_MESSAGES/fkbot.po`` the first time a room needs them, with
+Babel's PO reader, and compiled in memory: no compile step, a fresh clone works, and a
+bot whose rooms all speak German never imports Babel.
+
+Texts keep ``%(name)s`` placeholders; pass the values as keywords::
+
+    ctx.t.gettext("Termin #%(id)s abgesagt.", id=session.id)
+    ctx.t.ngettext("%(count)d Fall", "%(count)d Fälle", n)  # count=n is given
+
+Declared texts (summaries, parameter descriptions) are marked with :func:`N_` where
+they are written and translated where they are shown. To re-extract and update the
+catalogs see docs/OPERATIONS.md ("Sprachen").
+"""
+
+from __future__ import annotations
+
+import gettext
+import io
+import os
+import sys
+import threading
+from functools import cache
+from pathlib import Path
+from typing import Final
+
+DOMAIN: Final = "fkbot"
+SOURCE_LANGUAGE: Final = "de"
+LOCALE_DIR: Final = Path(__file__).with_name("locale")
+
+_lock = threading.Lock()
+
+
+def N_(message: str) -> str:
+    """Marks a text for extraction where it is declared; translated where it is shown."""
+    return message
+
+
+def languages() -> tuple[str, ...]:
+    """The languages a room can speak: the source language and every catalog."""
+    found = {p.parent.parent.name for p in LOCALE_DIR.glob(f"*/LC_MESSAGES/{DOMAIN}.po")}
+    return tuple(sorted(found | {SOURCE_LANGUAGE}))
+
+
+# Weekday abbreviations, Monday first, for dates like "Do 26.11.2026 10:00".
+WEEKDAYS: Final = (N_("Mo"), N_("Di"), N_("Mi"), N_("Do"), N_("Fr"), N_("Sa"), N_("So"))
+
+
+class Texts:
+    """One language's texts: ``gettext`` and ``ngettext`` with ``%(name)s`` values."""
+
+    def __init__(self, language: str, translations: gettext.NullTranslations) -> None:
+        self.language = language
+        self._translations = translations
+
+    def gettext(self, message: str, **values: object) -> str:
+        if not message:
+            return message  # gettext("") would be the catalog's header
+        text = self._translations.gettext(message)
+        return text % values if values else text
+
+    def ngettext(self, singular: str, plural: str, n: int, **values: object) -> str:
+        """The form for ``n``; ``%(count)d`` in the text is ``n``."""
+        return self._translations.ngettext(singular, plural, n) % {"count": n, **values}
+
+    def __repr__(self) -> str:
+        return f"Texts({self.language!r})"
+
+
+def texts(language: str | None = None) -> Texts:
+    """The texts of ``language`` (None: the source language); unknown languages fall
+    back to German rather than fail — the setting and the command check the name."""
+    if not language or language == SOURCE_LANGUAGE:
+        return GERMAN
+    with _lock:
+        return _load(language)
+
+
+@cache
+def _load(language: str) -> Texts:
+    path = LOCALE_DIR / language / "LC_MESSAGES" / f"{DOMAIN}.po"
+    if not path.is_file():
+        return GERMAN
+    # Imported here: only a bot with a room in another language pays for Babel.
+    from babel.messages.mofile import write_mo
+    from babel.messages.pofile import read_po
+
+    with path.open("rb") as po:
+        catalog = read_po(po, locale=language, domain=DOMAIN)
+    compiled = io.BytesIO()
+    write_mo(compiled, catalog, use_fuzzy=False)
+    compiled.seek(0)
+    return Texts(language, gettext.GNUTranslations(compiled))
+
+
+GERMAN: Final = Texts(SOURCE_LANGUAGE, gettext.NullTranslations())
+
+
+def _maintain(new: list[str]) -> None:  # pragma: no cover - a developer's tool
+    """Re-extract the texts and bring every catalog up to date: ``python -m
+    commands.i18n [new language …]`` in the repository (docs/OPERATIONS.md). pybabel
+    extracts into ``fkbot.pot`` and updates each catalog (new texts arrive empty,
+    changed ones fuzzy); the German catalog is then filled from the msgids, because
+    German is the source. What stays empty or fuzzy in
+    another language is listed — the catalog test fails until it is translated."""
+    from babel.messages.frontend import CommandLineInterface
+    from babel.messages.pofile import read_po, write_po
+
+    os.chdir(LOCALE_DIR.parent.parent)  # locations relative to the repository
+    pot = LOCALE_DIR / f"{DOMAIN}.pot"
+    common = ["--width=100", "--sort-by-file", "--add-location=file"]
+
+    def pybabel(*args: str) -> None:
+        CommandLineInterface().run(["pybabel", "-q", *args])  # type: ignore[no-untyped-call]
+
+    pybabel(
+        "extract",
+        *common,
+        "--project=fallkonferenz-bot",
+        "--copyright-holder=fallkonferenz-bot",
+        f"--output-file={pot}",
+        "bot",
+        "commands",
+    )
+    for language in sorted(set(new) | set(languages())):
+        if not (LOCALE_DIR / language / "LC_MESSAGES" / f"{DOMAIN}.po").is_file():
+            pybabel(
+                "init",
+                f"--locale={language}",
+                "--width=100",
+                f"--domain={DOMAIN}",
+                f"--input-file={pot}",
+                f"--output-dir={LOCALE_DIR}",
+            )
+    pybabel(
+        "update",
+        "--width=100",
+        "--ignore-obsolete",
+        f"--domain={DOMAIN}",
+        f"--input-file={pot}",
+        f"--output-dir={LOCALE_DIR}",
+    )
+    for language in languages():
+        path = LOCALE_DIR / language / "LC_MESSAGES" / f"{DOMAIN}.po"
+        with path.open("rb") as source:
+            catalog = read_po(source, locale=language, domain=DOMAIN)
+        open_entries = []
+        for message in catalog:
+            if not message.id:
+                continue
+            if language == SOURCE_LANGUAGE:
+                message.string = message.id
+                message.flags.discard("fuzzy")
+            elif "fuzzy" in message.flags or not all(
+                message.string if isinstance(message.string, tuple) else (message.string,)
+            ):
+                open_entries.append(message.id)
+        with path.open("wb") as target:
+            write_po(target, catalog, width=100, sort_by_file=True, include_previous=True)
+        for msgid in open_entries:
+            print(f"{language}: zu übersetzen: {msgid!r}")
+
+
+if __name__ == "__main__":
+    _maintain(sys.argv[1:])
