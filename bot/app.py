@@ -25,8 +25,9 @@ from bot.keeper import TrustKeeper
 from bot.matrix import MatrixGateway
 from bot.metrics import Metrics
 from bot.outbox import OutboxSender
-from bot.reminders import ReminderRunner, ReminderTimer, Retention
+from bot.reminders import ReminderRunner, Retention
 from bot.storelock import StoreLock
+from bot.timer import ReminderTimer
 from bot.trust import SharingMode
 from commands.core import build_registry
 from commands.dispatch import Dispatcher

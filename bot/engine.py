@@ -167,6 +167,9 @@ class Engine:
         self._checkpoint: str | None = None
         self._known: set[str] | None = None
         self._direct: set[str] = set()
+        # The rooms' own languages (None: the default), read once per room: every command
+        # needs its room's texts. Dropped after a batch that wrote known_room.
+        self._languages: dict[str, str | None] = {}
         self._pending_possible = True  # scan once at start
         self._saved_at: datetime | None = None
 
@@ -237,6 +240,8 @@ class Engine:
             uow.sync.save_checkpoint(batch.next_batch, now)
             uow.commit()
             result.timed_work = bool(uow.touched - BOOKKEEPING_TABLES)
+            if "known_room" in uow.touched:
+                self._languages.clear()
         known.update(new_rooms)
         self._checkpoint = batch.next_batch
         self._saved_at = now
@@ -396,6 +401,13 @@ class Engine:
         self._record(uow, vote, "vote", None, "ok" if counted else "ignored", None)
         log.info("Stimme %s zu Umfrage %s: %s", vote.event_id, poll.id, counted)
 
+    def _room_language(self, uow: UnitOfWork, room_id: str) -> str | None:
+        if "known_room" in uow.touched:  # e.g. `sprache` earlier in this batch: ask
+            return uow.sync.room_language(room_id)
+        if room_id not in self._languages:
+            self._languages[room_id] = uow.sync.room_language(room_id)
+        return self._languages[room_id]
+
     def _context_fields(self, uow: UnitOfWork, event: TextMessage | Reaction) -> dict[str, Any]:
         policy = self._circles.policy(event.room_id)
         return {
@@ -411,7 +423,7 @@ class Engine:
             "org": self._org,
             "calendar": policy.calendar or self._calendar,
             "room_direct": event.room_id in self._direct,
-            "t": texts(uow.sync.room_language(event.room_id) or self._language),
+            "t": texts(self._room_language(uow, event.room_id) or self._language),
         }
 
     def _record(
@@ -535,4 +547,6 @@ class Engine:
                     "undecryptable",
                 )
             uow.commit()
+            if "known_room" in uow.touched:
+                self._languages.clear()
         return result

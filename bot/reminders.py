@@ -9,21 +9,18 @@ unconfirmed), ``beginn`` (the consent gate once more at the start). If several r
 of one kind and session are overdue — the bot was down — only the most recent one
 is sent, with a visible "verspätet (fällig seit …)"; the others are marked
 ``übersprungen``. A reminder for a session that has already begun is ``hinfällig``.
-The same run edits posted agendas that changed (``m.replace``). APScheduler
-(:class:`ReminderTimer`) only fires the runner: at the next due time, once a minute
-as a safety net and after commands; its jobs carry no data.
+The same run edits posted agendas that changed (``m.replace``). The timer
+(:class:`bot.timer.ReminderTimer`) only fires the runner: at the next due time, once a
+minute as a safety net and after commands; its jobs carry no data.
 """
 
 from __future__ import annotations
 
-import asyncio
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from typing import Any, ClassVar
-
-from apscheduler.schedulers.asyncio import AsyncIOScheduler
 
 from bot.clock import Clock
 from bot.engine import notice_content
@@ -699,56 +696,3 @@ def _late(doc: Doc, row: Reminder | CaseReminder, now: datetime, t: Texts = GERM
         since = row.due_at.astimezone(LOCAL_TZ)
         when = f"{since:%d.%m.%Y %H:%M}"
         doc.para(t.gettext("(verspätet – fällig seit %(when)s Uhr)", when=when))
-
-
-class ReminderTimer:
-    """APScheduler as the alarm clock: jobs carry no data, the runner reads the database."""
-
-    JOB = "erinnerungen"
-
-    def __init__(self, runner: ReminderRunner, clock: Clock) -> None:
-        self._runner = runner
-        self._clock = clock
-        self._scheduler = AsyncIOScheduler(timezone="UTC")
-
-    def start(self) -> None:
-        self._scheduler.add_job(self._job, "interval", minutes=1, id="sicherheitsnetz")
-        self._scheduler.start()
-        self.fire()
-
-    async def _job(self) -> None:
-        # A coroutine, so APScheduler runs it on the event loop: a plain function would
-        # run in its thread pool, beside the loop's own fire() and the outbox queue.
-        self.fire()
-
-    def fire(self) -> None:
-        """One chunk of due work; if more is due, the next chunk after the event loop has
-        had its turn (commands are answered in between), then re-arm."""
-        try:
-            self._runner.run_chunk()
-        except BaseException:
-            self.rearm()
-            raise
-        if not self._runner.more:
-            self.rearm()
-            return
-        try:
-            asyncio.get_running_loop().call_soon(self.fire)
-        except RuntimeError:  # no loop (a script or test calling fire directly): go on
-            self.fire()
-
-    def rearm(self) -> None:
-        """Wake at the next due reminder (after a command changed the calendar, too)."""
-        due = self._runner.next_due()
-        if due is None:
-            if self._scheduler.get_job(self.JOB):
-                self._scheduler.remove_job(self.JOB)
-            return
-        when = max(due, self._clock.now() + timedelta(seconds=1))
-        self._scheduler.add_job(
-            self._job, "date", run_date=when, id=self.JOB, replace_existing=True
-        )
-
-    def stop(self) -> None:
-        if self._scheduler.running:
-            self._scheduler.shutdown(wait=False)

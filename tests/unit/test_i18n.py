@@ -181,6 +181,19 @@ def test_sprache_en_switches_this_room_only_and_is_audited(room: Room) -> None:
     assert room.say(JA1, "hilfe").startswith("Befehle des Fallkonferenz-Bots")
 
 
+def test_a_switch_counts_for_the_next_command_in_the_same_batch_and_after(room: Room) -> None:
+    """The engine keeps each room's language between batches; a switch is seen at once."""
+    assert room.say(JA1, "ping") == "pong 🏓"  # the room's language is now remembered
+    switched, english = room.say_all(MOD, ["sprache en", "hilfe"])
+    assert switched == "🌐 This room now speaks English."
+    assert english.startswith("Commands of the case conference bot"), english
+    assert room.say(JA1, "hilfe").startswith("Commands of the case conference bot")
+    back, german = room.say_all(MOD, ["language de", "hilfe"])
+    assert back == "🌐 Dieser Raum spricht jetzt Deutsch."
+    assert german.startswith("Befehle des Fallkonferenz-Bots"), german
+    assert room.say(JA1, "hilfe").startswith("Befehle des Fallkonferenz-Bots")
+
+
 def _reminders(room: Room) -> list[str]:
     return [c["body"] for c in room.run() if c["body"].startswith("⏰")]
 

@@ -17,9 +17,10 @@ import pytest
 from sqlalchemy import select
 
 from bot.clock import FakeClock
-from bot.reminders import CHUNK_JOBS, ReminderTimer
+from bot.reminders import CHUNK_JOBS
 from bot.testing.harness import JA1, NEW_CASE, ORG, Room
 from bot.testing.seed import seed_cases
+from bot.timer import ReminderTimer
 from storage.models import AuditEntry, Reminder
 from storage.models import Session as SessionRow
 from storage.uow import Database
