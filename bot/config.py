@@ -440,9 +440,8 @@ class Settings(BaseSettings):
                 raise ValueError(f"rooms: {room_id!r} ist keine Raum-ID (!…:server)")
             unknown = set(spec.institutions or ()) - set(self.agency.institutions)
             if unknown:
-                raise ValueError(
-                    f"rooms.{room_id}: unbekannte Institution(en) {', '.join(sorted(unknown))}"
-                )
+                words = "unbekannte Institution" + ("en" if len(unknown) > 1 else "")
+                raise ValueError(f"rooms.{room_id}: {words} {', '.join(sorted(unknown))}")
             if spec.schedule:
                 ScheduleConfig(**(self.schedule.model_dump() | spec.schedule))
         return self

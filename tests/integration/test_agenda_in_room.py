@@ -119,7 +119,7 @@ async def test_agenda_is_posted_on_time_and_only_moderation_confirms_it_by_react
             lambda s: s.in_reply_to == agenda.event_id and "bestätigt, Fassung" in s.body
         )
         assert confirmed.body.startswith(f"✅ Tagesordnung von Termin #{planned.session} ")
-        assert "2 Fall/Fälle" in confirmed.body
+        assert "2 Fälle" in confirmed.body
         await room.watcher.wait_until(lambda: room.watcher.edits_of(agenda.event_id), 30)
         [edit] = room.watcher.edits_of(agenda.event_id)
         assert edit.sender == room.bot_user
@@ -187,7 +187,7 @@ async def test_a_revocation_takes_the_case_off_the_posted_agenda_and_unlocks_it(
         [relocked] = await room.wait_for(
             lambda s: s.in_reply_to == agenda.event_id and "bestätigt, Fassung" in s.body
         )
-        assert "1 Fall/Fälle" in relocked.body, relocked.body
+        assert "1 Fall)" in relocked.body, relocked.body
         await room.watcher.wait_until(lambda: len(room.watcher.edits_of(agenda.event_id)) == 3, 30)
         final = room.watcher.edits_of(agenda.event_id)[-1].new_body or ""
         assert f"Bestätigt von {moderator.user_id}" in final, final

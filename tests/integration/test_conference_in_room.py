@@ -127,7 +127,9 @@ async def open_sitting(room: LiveRoom, planned: Plan) -> Seen:
     opening = await room.ask("moderation", "!fk sitzung start")
     assert opening.body.startswith("🟢 Sitzung eröffnet: "), opening.body
     assert f"Termin #{planned.session}, " in opening.body, opening.body
-    assert f"Tagesordnung ({len(planned.cases)} Fälle)" in opening.body, opening.body
+    count = len(planned.cases)
+    cases = f"{count} Fall" if count == 1 else f"{count} Fälle"
+    assert f"Tagesordnung ({cases})" in opening.body, opening.body
     for case in planned.cases:
         assert case in opening.body, opening.body
     assert "Beschlussfähig ab 2 Institutionen" in opening.body, opening.body
@@ -182,14 +184,14 @@ async def test_a_whole_conference_from_opening_to_confirmed_minutes(
         [hand] = await room.wait_for(lambda s: s.in_reply_to == opening.event_id)
         assert hand.body == (
             f"✋ {jobcenter.user_id} (Jobcenter Wetterau) ist anwesend. Vertreten: 2 "
-            "Institution(en) – beschlussfähig."
+            "Institutionen – beschlussfähig."
         ), hand.body
         assert jobcenter.user_id in mentioned(hand)
         # ... the Jugendamt's caseworker says so, the moderator excuses the Agentur.
         present = await room.says("fachkraft", "!fk anwesend")
         assert present == (
             f"✋ {caseworker.user_id} (Jugendamt Wetterau) ist anwesend. Vertreten: 2 "
-            "Institution(en) – beschlussfähig."
+            "Institutionen – beschlussfähig."
         ), present
         excused = await room.says("moderation", "!fk entschuldigt agentur")
         assert excused == f"📝 Agentur für Arbeit ist für Termin #{planned.session} entschuldigt."
