@@ -103,14 +103,17 @@ CUT_NOTE = "\n\n… gekürzt: zu lang für eine Nachricht. Bitte gezielter frage
 
 
 def _bounded(reply: Reply) -> dict[str, str]:
-    """Body and HTML, or — when together they would exceed the limit — the plain text
-    cut at a line and marked as cut (HTML cannot be cut safely, so it is left out)."""
+    """Body and HTML; when together they would exceed the limit, the plain text alone
+    (whole if it fits), else the plain text cut at a line and marked as cut (HTML
+    cannot be cut safely, so it is left out)."""
     if len(reply.plain.encode()) + len(reply.html.encode()) <= MAX_TEXT_BYTES:
         return {
             "body": reply.plain,
             "format": "org.matrix.custom.html",
             "formatted_body": reply.html,
         }
+    if len(reply.plain.encode()) <= MAX_TEXT_BYTES:
+        return {"body": reply.plain}
     budget = MAX_TEXT_BYTES - len(CUT_NOTE.encode())
     cut = reply.plain.encode()[:budget].decode("utf-8", errors="ignore")
     cut = cut[: cut.rfind("\n")] if "\n" in cut else cut

@@ -24,6 +24,7 @@ from pypdf import PdfReader
 from sqlalchemy import inspect, select
 
 from bot.clock import FakeClock
+from bot.engine import MAX_TEXT_BYTES
 from bot.ids import UserId
 from bot.testing.harness import (
     AA,
@@ -1720,3 +1721,36 @@ def test_a_whole_conference_keeps_the_audit_chain_intact(room: Room) -> None:
         assert text not in everything, text
     assert [r.state for r in table(room, Review)] == ["erledigt"]
     assert sitting(room, today).confirmed_by == MOD
+
+
+# -- the largest session the configuration allows ------------------------------------------
+
+
+def test_agenda_and_minutes_of_a_full_session_stay_whole_in_one_message(room: Room) -> None:
+    """50 cases (the most `plätze=` allows), each with a decision of realistic length, a
+    Lotse, a task and a review date: agenda and minutes are not cut."""
+    session = room.adhoc(f"{THURSDAY} plätze=50")
+    cases = [room.ready_case()[0] for _ in range(50)]
+    assert len(room.agenda_ids(session)) == 50
+    agenda = room.say(JA1, f"agenda {session}")
+    assert all(p in agenda for p in cases)
+    room.clock.set(DURING)
+    send(room, MOD, "sitzung start")
+    room.say(JA1, "anwesend")
+    room.say(JC, "anwesend")
+    decision = (
+        "Teilnahme am Jugendberufshilfe-Projekt ab Januar; das Jobcenter prüft die "
+        "Förderung, der Träger meldet freie Plätze bis zur nächsten Fallkonferenz zurück."
+    )
+    for case in cases:
+        assert room.mod(f"beschluss {case} {decision}").startswith("📌 Beschluss 1"), case
+        room.mod(f"lotse {case} {JC}")
+        room.mod(f"aufgabe {case} {JC} Termin Berufsberatung vereinbaren bis 15.01.2027")
+        room.mod(f"wiedervorlage {case} 15.03.2027")
+    _, reply = end(room)
+    minutes = minutes_part(reply)
+    for body in (agenda, reply):
+        assert "gekürzt" not in body
+        assert len(body.encode()) < MAX_TEXT_BYTES, len(body.encode())
+    assert [p for p in cases if p not in minutes] == []
+    assert minutes.count(decision) == 50

@@ -12,7 +12,14 @@ import pytest
 from sqlalchemy import select
 
 from bot.clock import FakeClock
-from bot.engine import IDLE_CHECKPOINT_INTERVAL, PENDING_MAX_AGE, Engine
+from bot.engine import (
+    CUT_NOTE,
+    IDLE_CHECKPOINT_INTERVAL,
+    MAX_TEXT_BYTES,
+    PENDING_MAX_AGE,
+    Engine,
+    notice_content,
+)
 from bot.events import (
     OwnJoin,
     Quarantined,
@@ -850,3 +857,20 @@ def test_quarantine_is_recorded_on_the_first_start_and_before_a_join(
     engine.ingest(batch("s0", _poison("$alt", NEW_ROOM), rooms=(ROOM, NEW_ROOM)))
     with sqlite_database.uow() as uow:
         assert [r.event_id for r in uow.quarantine.recent()] == ["$alt"]
+
+
+def test_a_long_reply_keeps_its_whole_text_and_drops_only_the_formatting() -> None:
+    line = "FK-7QX2-M6 – Beschluss: Teilnahme am Projekt ab Januar.\n"
+    small = Reply(line * 10, "<p>" + line * 10 + "</p>")
+    assert notice_content(small, mentions=[])["formatted_body"] == small.html
+    # text 18 KB + HTML 18 KB: over the limit together, the text alone fits whole
+    large = Reply(line * 320, "<p>" + line * 320 + "</p>")
+    content = notice_content(large, mentions=[])
+    assert content["body"] == large.plain
+    assert "formatted_body" not in content
+    # text alone over the limit: cut at a line, said so, under the limit
+    huge = Reply(line * 700, "")
+    cut = notice_content(huge, mentions=[])["body"]
+    assert cut.endswith(CUT_NOTE)
+    assert len(cut.encode()) <= MAX_TEXT_BYTES
+    assert cut.removesuffix(CUT_NOTE).endswith("Januar.")
