@@ -86,6 +86,50 @@ def ping(ctx: CommandContext) -> Reply:
     return Reply.text(ctx.t.gettext("pong 🏓"))
 
 
+# The English name of every command whose German word is not English already; both
+# work in every room (``status``, ``ping`` and ``agenda`` are the same in both).
+ENGLISH_NAMES: dict[str, str] = {
+    "abstimmen": "vote",
+    "agenda bestätigen": "agenda confirm",
+    "agenda senden": "agenda send",
+    "anfrage": "request",
+    "anfragen": "requests",
+    "anwesend": "present",
+    "aufgabe": "task",
+    "beschluss": "decision",
+    "einplanen": "schedule",
+    "einwilligung": "consent",
+    "einwilligung zeigen": "consent show",
+    "entschuldigt": "excused",
+    "erledigt": "close",
+    "fall neu": "case new",
+    "identität bestätigen": "identity confirm",
+    "kalender": "calendar",
+    "lotse": "navigator",
+    "protokoll": "minutes",
+    "protokoll bestätigen": "minutes confirm",
+    "protokoll export": "minutes export",
+    "reihe neu": "series new",
+    "rollen": "roles",
+    "schutzauftrag": "protection",
+    "schutzauftrag beenden": "protection end",
+    "schutzauftrag bestätigen": "protection confirm",
+    "sitzung ende": "session end",
+    "sitzung start": "session start",
+    "termin absagen": "meeting cancel",
+    "termin neu": "meeting new",
+    "termin verschieben": "meeting move",
+    "termine": "meetings",
+    "umfrage": "poll",
+    "umfrage schließen": "poll close",
+    "vertagen": "postpone",
+    "widerruf": "revoke",
+    "wiedervorlage": "review",
+    "wiedervorlage erledigt": "review done",
+    "übersicht": "overview",
+}
+
+
 def build_registry() -> CommandRegistry:
     registry = CommandRegistry()
     for module_router in (
@@ -102,4 +146,6 @@ def build_registry() -> CommandRegistry:
         sprache.router,
     ):
         registry.include(module_router)
+    for name, english in ENGLISH_NAMES.items():
+        registry.alias(name, english)
     return registry

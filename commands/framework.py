@@ -13,6 +13,7 @@ after ``ctx`` are the command's arguments, converted from their annotations:
 
 from __future__ import annotations
 
+import dataclasses
 import difflib
 import inspect
 import re
@@ -369,6 +370,17 @@ class CommandRegistry:
             return handler
 
         return register
+
+    def alias(self, name: str, *words: str) -> None:
+        """More words for the command ``name`` (e.g. its English name), checked like the
+        declared ones: no word may name two commands."""
+        spec = self._specs[name]
+        folded = [w.casefold() for w in words]
+        taken = [w for w in folded if w in self._names]
+        if taken:
+            raise ValueError(f"command words registered twice: {taken}")
+        self._names.update(dict.fromkeys(folded, name))
+        self._specs[name] = dataclasses.replace(spec, aliases=(*spec.aliases, *words))
 
     def lookup(self, word: str) -> CommandSpec | None:
         name = self._names.get(word.casefold())

@@ -14,6 +14,7 @@ from babel.messages.pofile import read_po
 
 from bot.clock import FakeClock
 from bot.testing.harness import JA1, MOD, Room, utc
+from commands.core import ENGLISH_NAMES, build_registry
 from commands.i18n import DOMAIN, LOCALE_DIR, SOURCE_LANGUAGE, languages, texts
 from storage.uow import Database
 
@@ -225,3 +226,23 @@ def test_the_reminder_speaks_the_rooms_language(room: Room) -> None:
     assert f"(Termin #{german}) am Mo 28.12.2026 11:00 – in 1 Woche." in de, de
     assert "verspätet" not in de
     assert f"2 Fälle auf der Tagesordnung (!fk agenda {german})." in de, de
+
+
+def test_every_command_has_an_english_name_that_works_in_every_room(room: Room) -> None:
+    registry = build_registry()
+    same_in_english = {"agenda", "ping", "status", "sprache", "hilfe", "wer"}
+    named = {spec.name for spec in registry if spec.name in ENGLISH_NAMES}
+    assert named | same_in_english == {spec.name for spec in registry}
+    for german, english in ENGLISH_NAMES.items():
+        spec = registry.lookup(english)
+        assert spec is not None, english
+        assert spec.name == german, english
+    # the same command under both names, in a German room and in an English one
+    assert room.say(JA1, "case new").startswith("📁 ")  # German room, English word
+    pseudonym = room.new_case()
+    assert room.say(JA1, f"consent show {pseudonym}") == room.say(
+        JA1, f"einwilligung zeigen {pseudonym}"
+    )
+    room.mod("sprache en")
+    assert room.say(JA1, "fall neu").startswith("📁 ")  # English room, German words
+    assert room.say(JA1, f"revoke {pseudonym}") == room.say(JA1, f"widerruf {pseudonym}")
