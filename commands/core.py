@@ -16,6 +16,7 @@ from commands import (
     sprache,
     umfrage,
 )
+from commands.english import ENGLISH_NAMES
 from commands.framework import REST, CommandContext, CommandRegistry, Router
 from commands.i18n import N_
 from commands.reply import Doc, Reply, b, code
@@ -84,50 +85,6 @@ def hilfe(ctx: CommandContext, befehl: Annotated[str | None, REST] = None) -> Re
 )
 def ping(ctx: CommandContext) -> Reply:
     return Reply.text(ctx.t.gettext("pong 🏓"))
-
-
-# The English name of every command whose German word is not English already; both
-# work in every room (``status``, ``ping`` and ``agenda`` are the same in both).
-ENGLISH_NAMES: dict[str, str] = {
-    "abstimmen": "vote",
-    "agenda bestätigen": "agenda confirm",
-    "agenda senden": "agenda send",
-    "anfrage": "request",
-    "anfragen": "requests",
-    "anwesend": "present",
-    "aufgabe": "task",
-    "beschluss": "decision",
-    "einplanen": "schedule",
-    "einwilligung": "consent",
-    "einwilligung zeigen": "consent show",
-    "entschuldigt": "excused",
-    "erledigt": "close",
-    "fall neu": "case new",
-    "identität bestätigen": "identity confirm",
-    "kalender": "calendar",
-    "lotse": "navigator",
-    "protokoll": "minutes",
-    "protokoll bestätigen": "minutes confirm",
-    "protokoll export": "minutes export",
-    "reihe neu": "series new",
-    "rollen": "roles",
-    "schutzauftrag": "protection",
-    "schutzauftrag beenden": "protection end",
-    "schutzauftrag bestätigen": "protection confirm",
-    "sitzung ende": "session end",
-    "sitzung start": "session start",
-    "termin absagen": "meeting cancel",
-    "termin neu": "meeting new",
-    "termin verschieben": "meeting move",
-    "termine": "meetings",
-    "umfrage": "poll",
-    "umfrage schließen": "poll close",
-    "vertagen": "postpone",
-    "widerruf": "revoke",
-    "wiedervorlage": "review",
-    "wiedervorlage erledigt": "review done",
-    "übersicht": "overview",
-}
 
 
 def build_registry() -> CommandRegistry:

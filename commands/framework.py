@@ -26,6 +26,7 @@ from enum import Enum
 from typing import TYPE_CHECKING, Annotated, Any
 
 from bot.txn import txn_id_for
+from commands.english import option_name, value_word
 from commands.i18n import GERMAN, Texts
 from commands.reply import Reply
 from domain.calendar import Calendar
@@ -149,7 +150,7 @@ def _convert_int(text: str) -> int:
 
 
 def _convert_bool(text: str) -> bool:
-    value = text.casefold()
+    value = value_word(text).casefold()
     if value in ("ja", "j"):
         return True
     if value in ("nein", "n"):
@@ -177,7 +178,7 @@ def _enum_converter(enum: type[Enum]) -> tuple[Converter, str]:
 
     def convert(text: str) -> Enum:
         for member in enum:
-            if fold(str(member.value)) == fold(text):
+            if fold(str(member.value)) == fold(value_word(text)):
                 return member
         raise ValueError("erlaubt sind " + ", ".join(values))
 
@@ -452,6 +453,8 @@ def bind_arguments(spec: CommandSpec, text: str) -> dict[str, Any]:
     index = 0
     for token in tokens:
         key = token.option_key
+        if key is not None and key not in options:
+            key = option_name(key)  # an English option name
         if options and key is not None:
             if key not in options:
                 raise UnknownOption(list(options))

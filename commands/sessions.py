@@ -19,6 +19,7 @@ from commands.casework import (
     audit,
     date_arg,
 )
+from commands.english import option_name
 from commands.framework import REST, CommandContext, Label, Router
 from commands.i18n import GERMAN, WEEKDAYS, Texts
 from commands.reply import Doc, Reply, b, code
@@ -181,9 +182,10 @@ def _split_options(text: str) -> tuple[str, dict[str, str]]:
     for word in text.split():
         key, sep, value = word.partition("=")
         if sep and key.isalpha():
-            if key.casefold() in options:
-                raise RepeatedOption(key.casefold())
-            options[key.casefold()] = value
+            name = option_name(key.casefold())  # English option names too
+            if name in options:
+                raise RepeatedOption(name)
+            options[name] = value
         else:
             words.append(word)
     return " ".join(words), options

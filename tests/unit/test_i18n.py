@@ -13,8 +13,9 @@ from babel.messages.extract import extract_from_dir
 from babel.messages.pofile import read_po
 
 from bot.clock import FakeClock
-from bot.testing.harness import JA1, MOD, Room, utc
-from commands.core import ENGLISH_NAMES, build_registry
+from bot.testing.harness import JA1, JC, MOD, Room, utc
+from commands.core import build_registry
+from commands.english import ENGLISH_NAMES, ENGLISH_OPTIONS, ENGLISH_VALUES
 from commands.i18n import DOMAIN, LOCALE_DIR, SOURCE_LANGUAGE, languages, texts
 from storage.uow import Database
 
@@ -246,3 +247,33 @@ def test_every_command_has_an_english_name_that_works_in_every_room(room: Room) 
     room.mod("sprache en")
     assert room.say(JA1, "fall neu").startswith("📁 ")  # English room, German words
     assert room.say(JA1, f"revoke {pseudonym}") == room.say(JA1, f"widerruf {pseudonym}")
+
+
+def test_english_option_names_and_choice_words_mean_the_german_ones(room: Room) -> None:
+    registry = build_registry()
+    german_options = {p.name for spec in registry for p in spec.params if p.kind == "option"}
+    assert not set(ENGLISH_OPTIONS) & german_options  # never another option's German name
+    assert set(ENGLISH_OPTIONS.values()) <= german_options
+    pseudonym = room.new_case()
+    consent = room.say(
+        JA1,
+        f"consent {pseudonym} by=parents to=jugendamt,jobcenter form=written "
+        "date=20.11.2026 doc=EW-17",
+    )
+    assert consent.startswith(f"📝 Einwilligung v1 für {pseudonym} erfasst"), consent
+    request = room.say(
+        JC, f"request {pseudonym} topic=Ausbildung urgency=urgent participants=jugendamt"
+    )
+    assert "bereit für die Planung" in request, request
+    [row] = room.requests(pseudonym)
+    assert (row.urgency, row.participants) == ("dringend", ["jobcenter", "jugendamt"])
+    refused = room.say(JC, f"request {pseudonym} topic=Ausbildung thema=Familie")
+    assert refused.startswith("⚠️"), refused  # the same option twice, in two languages
+    assert "thema=" in refused
+    assert room.say(JA1, "requests status=waiting page=1") == room.say(
+        JA1, "anfragen status=wartet seite=1"
+    )
+    meeting = room.say(MOD, "meeting new 27.11.2026 10:00 places=1 minutes=30")
+    assert meeting.startswith("📅 Termin angelegt"), meeting
+    for english, german in ENGLISH_VALUES.items():
+        assert english != german
