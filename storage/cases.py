@@ -27,7 +27,7 @@ OPEN_REQUEST_STATES = ("wartet_einwilligung", "bereit")
 IN_CHUNK = 30_000  # values per IN list: below SQLite's 32 766 and PostgreSQL's 65 535 parameters
 
 
-def _chunks(values: Collection[str]) -> Iterator[list[str]]:
+def in_chunks(values: Collection[str]) -> Iterator[list[str]]:
     ordered = sorted(values)
     for start in range(0, len(ordered), IN_CHUNK):
         yield ordered[start : start + IN_CHUNK]
@@ -116,7 +116,7 @@ class CaseRepository:
         rows, not ORM objects: thousands of facts are read, none is changed."""
         found: dict[str, list[Any]] = {p: [] for p in pseudonyms}
         column = model.case_pseudonym
-        for chunk in _chunks(pseudonyms):
+        for chunk in in_chunks(pseudonyms):
             for row in self._s.execute(
                 select(model.__table__)
                 .where(column.in_(chunk), self._scope.case_filter(column))
@@ -146,7 +146,7 @@ class CaseRepository:
     def confirmed_schutzauftrag(self, pseudonyms: Collection[str]) -> set[str]:
         """The cases among ``pseudonyms`` with a confirmed Schutzauftrag."""
         found: set[str] = set()
-        for chunk in _chunks(pseudonyms):
+        for chunk in in_chunks(pseudonyms):
             found.update(
                 self._s.scalars(
                     select(Schutzauftrag.case_pseudonym).where(
@@ -161,7 +161,7 @@ class CaseRepository:
     def open_requests_of(self, pseudonyms: Collection[str]) -> list[ConferenceRequest]:
         """The open requests of these cases, in request order."""
         found: list[ConferenceRequest] = []
-        for chunk in _chunks(pseudonyms):
+        for chunk in in_chunks(pseudonyms):
             found.extend(
                 self._s.scalars(
                     select(ConferenceRequest).where(

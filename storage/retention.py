@@ -42,7 +42,7 @@ from sqlalchemy import ColumnElement, Table, delete, func, or_, select, tuple_
 from sqlalchemy.orm import Session
 
 from storage.audit import DELETION_ACTION
-from storage.cases import _chunks
+from storage.cases import CaseRepository, in_chunks
 from storage.models import (
     AuditEntry,
     Base,
@@ -61,8 +61,6 @@ log = logging.getLogger(__name__)
 
 CLOSED = CaseState.CLOSED  # case_file.state, and the name of that path
 REVOKED = "widerrufen"
-SCHUTZAUFTRAG_ENDED = SchutzauftragState.ENDED
-OUTBOX_PENDING = OutboxState.PENDING
 OUTBOX_DELETED = "outbox_message"
 OUTBOX_EMPTIED = "outbox_message_inhalt_geleert"
 CASE_COLUMN = "case_pseudonym"
@@ -157,19 +155,20 @@ def _bases(session: Session, case: CaseFile) -> list[tuple[str, datetime]]:
 def _bases_of(session: Session, cases: Sequence[CaseFile]) -> dict[str, list[tuple[str, datetime]]]:
     """:func:`_bases` of many cases in three queries (revocations; for the revoked cases
     their open Schutzauftrag and their consents), however many cases there are."""
-    revocations = _grouped(session, Revocation, [c.pseudonym for c in cases], Revocation.id)
+    facts = CaseRepository(session)  # unscoped: retention looks at every room
+    revocations = facts.revocations_of([c.pseudonym for c in cases])
     revoked = [p for p, rows in revocations.items() if rows]
     protected: set[str] = set()
-    for chunk in _chunks(revoked):
+    for chunk in in_chunks(revoked):
         protected.update(
             session.scalars(
                 select(Schutzauftrag.case_pseudonym).where(
                     Schutzauftrag.case_pseudonym.in_(chunk),
-                    Schutzauftrag.state != SCHUTZAUFTRAG_ENDED,
+                    Schutzauftrag.state != SchutzauftragState.ENDED,
                 )
             )
         )
-    consents = _grouped(session, Consent, revoked, Consent.version)
+    consents = facts.consents_of(revoked)
     found: dict[str, list[tuple[str, datetime]]] = {}
     for case in cases:
         out = found.setdefault(case.pseudonym, [])
@@ -179,19 +178,6 @@ def _bases_of(session: Session, cases: Sequence[CaseFile]) -> dict[str, list[tup
             since = revoked_since(consents[case.pseudonym], revocations[case.pseudonym])
             if since is not None:
                 out.append((REVOKED, since))
-    return found
-
-
-def _grouped(
-    session: Session, model: type[Consent] | type[Revocation], pseudonyms: list[str], order: Any
-) -> dict[str, list[Any]]:
-    found: dict[str, list[Any]] = {p: [] for p in pseudonyms}
-    for chunk in _chunks(pseudonyms):
-        rows: Iterable[Any] = session.scalars(
-            select(model).where(model.case_pseudonym.in_(chunk)).order_by(order)
-        )
-        for row in rows:
-            found[row.case_pseudonym].append(row)
     return found
 
 
@@ -243,7 +229,7 @@ def _outbox_hits(session: Session, pseudonyms: Iterable[str]) -> _OutboxHits:
     one query per IN chunk, however long the outbox is."""
     wanted = set(pseudonyms)
     hits = _OutboxHits({p: [] for p in wanted}, {})
-    for chunk in _chunks(wanted):
+    for chunk in in_chunks(wanted):
         rows = session.execute(
             select(OutboxCase.pseudonym, OutboxMessage)
             .join(OutboxMessage, OutboxMessage.id == OutboxCase.outbox_id)
@@ -251,7 +237,7 @@ def _outbox_hits(session: Session, pseudonyms: Iterable[str]) -> _OutboxHits:
             .order_by(OutboxMessage.id)
         )
         for pseudonym, row in rows:
-            if row.state == OUTBOX_PENDING:
+            if row.state == OutboxState.PENDING:
                 hits.pending[pseudonym] = hits.pending.get(pseudonym, 0) + 1
             else:
                 hits.done[pseudonym].append(row)

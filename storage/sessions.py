@@ -14,8 +14,6 @@ from storage.models import ConferenceRequest, Placement, Reminder, Session, Sess
 from storage.scope import Scope, left_rooms
 from storage.states import JobState, SessionState
 
-PLANNED = SessionState.PLANNED
-
 
 class CrossRoomPlacement(ValueError):
     """A request may only go on the agenda of a session in its own room."""
@@ -76,7 +74,7 @@ class SessionRepository:
             select(Session)
             .where(
                 Session.starts_at > now,
-                Session.state == PLANNED,
+                Session.state == SessionState.PLANNED,
                 self._scope.where(Session.room_id),
             )
             .order_by(Session.starts_at, Session.id)
