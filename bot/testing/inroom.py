@@ -127,6 +127,23 @@ class LiveRoom:
         await self.ask(next(iter(self.who)), "!fk ping")
 
 
+async def gather(people: list[Participant], bot_user: str) -> str:
+    """The first person opens an encrypted room for the bot and the others; everyone
+    joins, and each person sees every member joined before anyone sends — else the room
+    key misses someone (the bot shares keys only with joined members, too)."""
+    creator, *others = people
+    room_id = await creator.create_encrypted_room(
+        "Fallkonferenz", [bot_user, *(p.user_id for p in others)]
+    )
+    for person in others:
+        await person.join(room_id)
+    everyone = [bot_user, *(p.user_id for p in people)]
+    for person in people:
+        for user_id in everyone:
+            await person.wait_for_member(room_id, user_id)
+    return room_id
+
+
 @asynccontextmanager
 async def agenda_room(
     people: People, workdir: Path, institutions: Mapping[str, str]
@@ -146,16 +163,7 @@ async def agenda_room(
     bot = InProcessBot(setup, clock=clock)
     await bot.start()
     try:
-        creator, *others = who.values()
-        room_id = await creator.create_encrypted_room(
-            "Fallkonferenz", [setup.user_id, *(p.user_id for p in others)]
-        )
-        for person in others:
-            await person.join(room_id)
-        everyone = [setup.user_id, *(p.user_id for p in who.values())]
-        for person in who.values():
-            for user_id in everyone:
-                await person.wait_for_member(room_id, user_id)
+        room_id = await gather(list(who.values()), setup.user_id)
         yield LiveRoom(bot, clock, room_id, who)
     finally:
         await bot.stop()

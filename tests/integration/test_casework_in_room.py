@@ -23,7 +23,7 @@ from typing import Any
 import pytest
 
 from bot.testing.botrun import INSTITUTIONS, InProcessBot, prepare_bot
-from bot.testing.inroom import People
+from bot.testing.inroom import People, gather
 from bot.testing.peers import Participant
 from domain.dates import format_date, local_date
 
@@ -84,18 +84,7 @@ async def agency_desk(
     bot = InProcessBot(setup)
     await bot.start()
     try:
-        creator, *others = who.values()
-        room_id = await creator.create_encrypted_room(
-            "Fallkonferenz", [setup.user_id, *(p.user_id for p in others)]
-        )
-        for person in others:
-            await person.join(room_id)
-        everyone = [setup.user_id, *(p.user_id for p in who.values())]
-        # Each person must see every member joined before sending, or the room key
-        # misses someone (the bot shares keys only with joined members, too).
-        for person in who.values():
-            for user_id in everyone:
-                await person.wait_for_member(room_id, user_id)
+        room_id = await gather(list(who.values()), setup.user_id)
         yield Desk(bot, room_id, who)
     finally:
         await bot.stop()
