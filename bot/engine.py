@@ -365,7 +365,7 @@ class Engine:
                 with uow.savepoint():
                     reply = spec.handler(ctx)
             except UserError as err:  # rolled back; said like a command's mistake
-                reply = self._dispatcher.render_error(err, None)
+                reply = self._dispatcher.render_error(err, None, ctx.t)
             except Exception as exc:
                 error_ref = log_internal_error(exc, f"Reaktion {reaction.event_id}")
                 reply = internal_error_reply(error_ref)

@@ -12,6 +12,7 @@ from commands.framework import (
     CommandSpec,
     bind_arguments,
 )
+from commands.i18n import GERMAN, Texts
 from commands.pdguard import guard
 from commands.reply import Doc, Reply, code
 from domain.errors import (
@@ -204,11 +205,12 @@ class Dispatcher:
                 ) from None
             return Outcome(reply, spec.name, "ok", spec.case_data)
         except UserError as err:
-            return Outcome(self.render_error(err, spec), spec.name if spec else None, "user_error")
+            reply = self.render_error(err, spec, ctx.t)
+            return Outcome(reply, spec.name if spec else None, "user_error")
 
-    def render_error(self, err: UserError, spec: CommandSpec | None) -> Reply:
-        doc = Doc().para("⚠️ ", err.message)
+    def render_error(self, err: UserError, spec: CommandSpec | None, t: Texts = GERMAN) -> Reply:
+        doc = Doc().para("⚠️ ", err.render(t))
         if spec is not None and err.show_usage:
-            doc.para("Aufruf: ", code(spec.usage(self.prefix)))
-            doc.para("Mehr dazu: ", code(f"{self.prefix} hilfe {spec.name}"))
+            doc.para(t.gettext("Aufruf: "), code(spec.usage(self.prefix)))
+            doc.para(t.gettext("Mehr dazu: "), code(f"{self.prefix} hilfe {spec.name}"))
         return doc.build()

@@ -32,6 +32,12 @@ DOMAIN: Final = "fkbot"
 SOURCE_LANGUAGE: Final = "de"
 LOCALE_DIR: Final = Path(__file__).with_name("locale")
 
+# Where texts are written, and the calls that mark them besides gettext, ngettext and
+# N_: the lazy texts of domain/text.py (``Msg(msgid, …)``, ``Plural(sing, plur, n)``).
+SOURCE_FOLDERS: Final = ("bot", "commands", "domain", "storage")
+EXTRA_KEYWORDS: Final = ("Msg", "Plural:1,2")
+EXTRACT_KEYWORDS: Final = {"Msg": None, "Plural": (1, 2)}
+
 _lock = threading.Lock()
 
 
@@ -123,8 +129,8 @@ def _maintain(new: list[str]) -> None:  # pragma: no cover - a developer's tool
         "--project=fallkonferenz-bot",
         "--copyright-holder=fallkonferenz-bot",
         f"--output-file={pot}",
-        "bot",
-        "commands",
+        *(f"--keyword={k}" for k in EXTRA_KEYWORDS),
+        *SOURCE_FOLDERS,
     )
     for language in sorted(set(new) | set(languages())):
         if not (LOCALE_DIR / language / "LC_MESSAGES" / f"{DOMAIN}.po").is_file():

@@ -31,15 +31,47 @@ and the room sees only that number.
 
 from __future__ import annotations
 
+from domain.text import Joined, Msg, Translator
+
+
+def N_(message: str) -> str:
+    """Marks a msgid for extraction where it is written (commands.i18n.N_ is the same)."""
+    return message
+
+
+class _Source:
+    """The source language: msgids are German, so rendering German is formatting."""
+
+    def gettext(self, message: str, **values: object) -> str:
+        return message % values if values else message
+
+    def ngettext(self, singular: str, plural: str, n: int, **values: object) -> str:
+        return (singular if n == 1 else plural) % {"count": n, **values}
+
+
+_SOURCE = _Source()
+
 
 class UserError(Exception):
-    """A mistake the user can fix; ``message`` is shown in the room as is."""
+    """A mistake the user can fix, shown in the room in the room's language.
+
+    ``text`` is a catalog msgid with ``%(name)s`` values (mark it with ``N_`` where it
+    is written) or a :class:`Msg`; :meth:`render` translates it. ``message`` is the
+    German text, for logs of the CLI and for tests.
+    """
 
     show_usage = False
 
-    def __init__(self, message: str) -> None:
-        super().__init__(message)
-        self.message = message
+    def __init__(self, text: str | Msg, **values: object) -> None:
+        self.text: Msg = text if isinstance(text, Msg) else Msg(text, **values)
+        super().__init__(self.text.render(_SOURCE))
+
+    def render(self, t: Translator) -> str:
+        return self.text.render(t)
+
+    @property
+    def message(self) -> str:
+        return str(self)
 
 
 class InvalidInput(UserError):
@@ -50,10 +82,12 @@ class UnknownCommand(UserError):
     """The unknown word is never repeated: it could be a name someone typed by mistake."""
 
     def __init__(self, suggestions: list[str], prefix: str) -> None:
-        hint = ""
+        parts: list[Msg | str] = [Msg(N_("Unbekannter Befehl."))]
         if suggestions:
-            hint = " Meintest du: " + ", ".join(f"{prefix} {s}" for s in suggestions) + "?"
-        super().__init__(f"Unbekannter Befehl.{hint} Alle Befehle: {prefix} hilfe")
+            listed = ", ".join(f"{prefix} {s}" for s in suggestions)
+            parts.append(Msg(N_("Meintest du: %(commands)s?"), commands=listed))
+        parts.append(Msg(N_("Alle Befehle: %(prefix)s hilfe"), prefix=prefix))
+        super().__init__(Joined(*parts))
 
 
 class ArgumentError(UserError):
@@ -62,29 +96,35 @@ class ArgumentError(UserError):
 
 class MissingArgument(ArgumentError):
     def __init__(self, param: str) -> None:
-        super().__init__(f"Es fehlt die Angabe <{param}>.")
+        super().__init__(N_("Es fehlt die Angabe <%(param)s>."), param=param)
 
 
 class BadArgument(ArgumentError):
-    def __init__(self, param: str, reason: str) -> None:
-        super().__init__(f"Ungültige Angabe für <{param}>: {reason}")
+    def __init__(self, param: str, reason: str | Msg) -> None:
+        super().__init__(
+            N_("Ungültige Angabe für <%(param)s>: %(reason)s"), param=param, reason=reason
+        )
 
 
 class TooManyArguments(ArgumentError):
     def __init__(self) -> None:
-        super().__init__("Zu viele Angaben.")
+        super().__init__(N_("Zu viele Angaben."))
 
 
 class UnknownOption(ArgumentError):
     def __init__(self, allowed: list[str]) -> None:
-        choices = ", ".join(f"{k}=" for k in allowed) or "keine"
-        super().__init__(f"Unbekannte Option. Erlaubt: {choices}")
+        if not allowed:
+            super().__init__(N_("Unbekannte Option. Dieser Befehl hat keine Optionen."))
+            return
+        choices = ", ".join(f"{k}=" for k in allowed)
+        super().__init__(N_("Unbekannte Option. Erlaubt: %(options)s"), options=choices)
 
 
 class RepeatedOption(ArgumentError):
     def __init__(self, name: str) -> None:
         super().__init__(
-            f"Die Option {name}= steht mehrfach in der Nachricht; bitte nur einmal angeben."
+            N_("Die Option %(name)s= steht mehrfach in der Nachricht; bitte nur einmal angeben."),
+            name=name,
         )
 
 
@@ -109,19 +149,24 @@ class UnknownCase(NotFound):
 
     def __init__(self) -> None:
         super().__init__(
-            "Unbekannter Fall: unter diesem Pseudonym ist kein Fall erfasst. Bitte das "
-            "Pseudonym prüfen."
+            N_(
+                "Unbekannter Fall: unter diesem Pseudonym ist kein Fall erfasst. Bitte das "
+                "Pseudonym prüfen."
+            )
         )
 
 
 class SessionNotFound(NotFound):
     def __init__(self, prefix: str) -> None:
-        super().__init__(f"Diesen Termin gibt es nicht (mehr). Die Termine zeigt: {prefix} termine")
+        super().__init__(
+            N_("Diesen Termin gibt es nicht (mehr). Die Termine zeigt: %(prefix)s termine"),
+            prefix=prefix,
+        )
 
 
 class PollNotFound(NotFound):
     def __init__(self) -> None:
-        super().__init__("Diese Umfrage gibt es nicht (oder sie ist schon geschlossen).")
+        super().__init__(N_("Diese Umfrage gibt es nicht (oder sie ist schon geschlossen)."))
 
 
 class StateConflict(UserError):

@@ -9,14 +9,22 @@ from pathlib import Path
 
 import pytest
 from babel.messages.catalog import Catalog, Message
-from babel.messages.extract import extract_from_dir
+from babel.messages.extract import DEFAULT_KEYWORDS, extract_from_dir
 from babel.messages.pofile import read_po
 
 from bot.clock import FakeClock
 from bot.testing.harness import JA1, JC, MOD, Room, utc
 from commands.core import build_registry
 from commands.english import ENGLISH_NAMES, ENGLISH_OPTIONS, ENGLISH_VALUES
-from commands.i18n import DOMAIN, LOCALE_DIR, SOURCE_LANGUAGE, languages, texts
+from commands.i18n import (
+    DOMAIN,
+    EXTRACT_KEYWORDS,
+    LOCALE_DIR,
+    SOURCE_FOLDERS,
+    SOURCE_LANGUAGE,
+    languages,
+    texts,
+)
 from storage.uow import Database
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -52,8 +60,11 @@ def test_the_template_holds_every_text_the_code_marks() -> None:
     """A text added to the code (gettext, ngettext, N_) without re-extracting fails here:
     run ``python -m commands.i18n`` (docs/OPERATIONS.md)."""
     marked = set()
-    for folder in ("bot", "commands"):
-        for _file, _line, message, _comments, _context in extract_from_dir(ROOT / folder):
+    keywords = {**DEFAULT_KEYWORDS, **EXTRACT_KEYWORDS}
+    for folder in SOURCE_FOLDERS:
+        for _file, _line, message, _comments, _context in extract_from_dir(
+            ROOT / folder, keywords=keywords
+        ):
             marked.add(message if isinstance(message, str) else message[0])
     assert marked, "nothing extracted"
     assert marked == _msgids(TEMPLATE), (
