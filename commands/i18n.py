@@ -24,9 +24,12 @@ import io
 import os
 import sys
 import threading
+from datetime import date, datetime
 from functools import cache
 from pathlib import Path
 from typing import Final
+
+from storage.types import LOCAL_TZ
 
 DOMAIN: Final = "fkbot"
 SOURCE_LANGUAGE: Final = "de"
@@ -52,8 +55,9 @@ def languages() -> tuple[str, ...]:
     return tuple(sorted(found | {SOURCE_LANGUAGE}))
 
 
-# Weekday abbreviations, Monday first, for dates like "Do 26.11.2026 10:00".
-WEEKDAYS: Final = (N_("Mo"), N_("Di"), N_("Mi"), N_("Do"), N_("Fr"), N_("Sa"), N_("So"))
+# Weekday abbreviations, Monday first, for German dates like "Do 26.11.2026 10:00";
+# other languages take theirs from CLDR through Babel (Texts.when).
+WEEKDAYS_DE: Final = ("Mo", "Di", "Mi", "Do", "Fr", "Sa", "So")
 
 
 class Texts:
@@ -72,6 +76,32 @@ class Texts:
     def ngettext(self, singular: str, plural: str, n: int, **values: object) -> str:
         """The form for ``n``; ``%(count)d`` in the text is ``n``."""
         return self._translations.ngettext(singular, plural, n) % {"count": n, **values}
+
+    def when(self, moment: datetime) -> str:
+        """A moment in Berlin time: ``Mi 13.01.2027 10:00`` / ``Wed 13 Jan 2027, 10:00``."""
+        local = moment.astimezone(LOCAL_TZ)
+        if self.language == SOURCE_LANGUAGE:
+            return f"{WEEKDAYS_DE[local.weekday()]} {local:%d.%m.%Y %H:%M}"
+        # Translators: a CLDR date pattern (Babel), e.g. "EEE d MMM y, HH:mm".
+        return self._cldr(local, self.gettext("EEE dd.MM.y HH:mm"))
+
+    def day(self, day: date) -> str:
+        """A date: ``13.01.2027`` / ``13 Jan 2027``."""
+        if self.language == SOURCE_LANGUAGE:
+            return day.strftime("%d.%m.%Y")
+        # Translators: a CLDR date pattern (Babel), e.g. "d MMM y".
+        return self._cldr(day, self.gettext("dd.MM.y"))
+
+    def time(self, moment: datetime) -> str:
+        """A time of day in Berlin: ``10:00`` in every language so far."""
+        return f"{moment.astimezone(LOCAL_TZ):%H:%M}"
+
+    def _cldr(self, value: date, pattern: str) -> str:
+        from babel.dates import format_date, format_datetime
+
+        if isinstance(value, datetime):
+            return format_datetime(value, pattern, locale=self.language)
+        return format_date(value, pattern, locale=self.language)
 
     def __repr__(self) -> str:
         return f"Texts({self.language!r})"

@@ -21,7 +21,7 @@ from commands.casework import (
 )
 from commands.english import option_name
 from commands.framework import REST, CommandContext, Label, Router
-from commands.i18n import GERMAN, WEEKDAYS, Texts
+from commands.i18n import GERMAN, Texts
 from commands.reply import Doc, Reply, b, code
 from domain.dates import LOCAL_TZ, Towards, format_date, local_date
 from domain.errors import ArgumentError, RepeatedOption, SessionNotFound, UserError
@@ -36,9 +36,8 @@ _SPAN = re.compile(r"(\d{1,2}):(\d{2})\s*[-–]\s*(\d{1,2}):(\d{2})")
 
 
 def when_text(moment: datetime, t: Texts = GERMAN) -> str:
-    """``Do 26.11.2026 10:00`` (Berlin); the weekday in the language of ``t``."""
-    local = moment.astimezone(LOCAL_TZ)
-    return f"{t.gettext(WEEKDAYS[local.weekday()])} {local:%d.%m.%Y %H:%M}"
+    """``Do 26.11.2026 10:00`` (Berlin) in the language of ``t`` (``Texts.when``)."""
+    return t.when(moment)
 
 
 def session_line(session: Session, taken: int) -> str:
