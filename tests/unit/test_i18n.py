@@ -225,7 +225,7 @@ def test_the_reminder_speaks_the_rooms_language(room: Room) -> None:
     [en] = [b for b in bodies if f"#{english}" in b]
     [de] = [b for b in bodies if f"#{german}" in b]
     assert en.startswith("⏰ Reminder: "), en
-    assert f"(session #{english}) on Mon 28.12.2026 10:00 – in 6 days." in en, (
+    assert f"(session #{english}) on Mon 28 Dec 2026, 10:00 – in 6 days." in en, (
         en
     )  # an hour late: the true distance
     assert "(late – due since 21.12.2026 10:00)" in en, en
