@@ -98,12 +98,31 @@ class CrossSigningKeys:
 
     # -- persistence ---------------------------------------------------------------
 
-    def save(self, store_path: Path, pickle_key: str) -> None:
-        """Encrypted with a key derived from the pickle key; written atomically, mode 0600."""
+    def sealed(self, pickle_key: str) -> dict[str, Any]:
+        """The keys as stored: the seeds encrypted with a key derived from the pickle key."""
         seeds = {role: encode_signing_key_base64(getattr(self, role)) for role in ROLES}
         box = nacl.secret.SecretBox(_derive(pickle_key))
         sealed = box.encrypt(json.dumps(seeds).encode())
-        data = {"version": 1, "master_public": self.master_public, "sealed": sealed.hex()}
+        return {"version": 1, "master_public": self.master_public, "sealed": sealed.hex()}
+
+    @classmethod
+    def unsealed(cls, data: dict[str, Any], pickle_key: str, where: str) -> CrossSigningKeys:
+        """The keys from what :meth:`sealed` gave; ``where`` names the place in errors."""
+        box = nacl.secret.SecretBox(_derive(pickle_key))
+        try:
+            seeds = json.loads(box.decrypt(bytes.fromhex(data["sealed"])))
+        except nacl.exceptions.CryptoError:
+            raise IdentityError(
+                f"{where} lässt sich mit dem konfigurierten Pickle-Schlüssel nicht öffnen."
+            ) from None
+        keys = cls(*(_named(seeds[role]) for role in ROLES))
+        if keys.master_public != data["master_public"]:
+            raise IdentityError(f"{where} ist beschädigt (Master-Schlüssel passt nicht).")
+        return keys
+
+    def save(self, store_path: Path, pickle_key: str) -> None:
+        """Encrypted with a key derived from the pickle key; written atomically, mode 0600."""
+        data = self.sealed(pickle_key)
         store_path.mkdir(parents=True, exist_ok=True, mode=0o700)
         tmp = store_path / (IDENTITY_FILE + ".tmp")
         fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
@@ -123,24 +142,29 @@ class CrossSigningKeys:
             data = json.loads(path.read_text(encoding="utf-8"))
         except FileNotFoundError:
             return None
-        box = nacl.secret.SecretBox(_derive(pickle_key))
-        try:
-            seeds = json.loads(box.decrypt(bytes.fromhex(data["sealed"])))
-        except nacl.exceptions.CryptoError:
-            raise IdentityError(
-                f"{path} lässt sich mit dem konfigurierten Pickle-Schlüssel nicht öffnen."
-            ) from None
-        keys = cls(*(_named(seeds[role]) for role in ROLES))
-        if keys.master_public != data["master_public"]:
-            raise IdentityError(f"{path} ist beschädigt (Master-Schlüssel passt nicht).")
-        return keys
+        return cls.unsealed(data, pickle_key, str(path))
 
 
-def _derive(pickle_key: str) -> bytes:
+def seal(pickle_key: str, purpose: bytes, secret: str) -> str:
+    """``secret`` encrypted (hex) with a key derived from the pickle key for ``purpose``."""
+    box = nacl.secret.SecretBox(_derive(pickle_key, purpose))
+    return bytes(box.encrypt(secret.encode())).hex()
+
+
+def unseal(pickle_key: str, purpose: bytes, sealed: str) -> str | None:
+    """What :func:`seal` sealed; None if this pickle key (or purpose) does not open it."""
+    box = nacl.secret.SecretBox(_derive(pickle_key, purpose))
+    try:
+        return bytes(box.decrypt(bytes.fromhex(sealed))).decode()
+    except (nacl.exceptions.CryptoError, ValueError):
+        return None
+
+
+def _derive(pickle_key: str, purpose: bytes = b"fallkonferenz-bot cross-signing seeds") -> bytes:
     """A 32-byte key for this purpose only, derived from the (high-entropy) pickle key."""
     return bytes(
         nacl.hash.blake2b(
-            b"fallkonferenz-bot cross-signing seeds",
+            purpose,
             key=hashlib.sha256(pickle_key.encode()).digest(),
             digest_size=nacl.secret.SecretBox.KEY_SIZE,
             encoder=nacl.encoding.RawEncoder,

@@ -588,3 +588,16 @@ class QuarantinedEvent(Base):
     sender: Mapped[str | None] = mapped_column(String(255))
     reason: Mapped[str] = mapped_column(String(300))
     quarantined_at: Mapped[datetime]
+
+
+class InstanceState(Base):
+    """What any instance needs to take over, on PostgreSQL: the Matrix login and the
+    cross-signing keys (``name`` = ``login`` / ``cross_signing``). Secrets in ``data``
+    are sealed with a key derived from the pickle key, never stored in the clear.
+    With SQLite these stay files in the store directory."""
+
+    __tablename__ = "instance_state"
+
+    name: Mapped[str] = mapped_column(String(64), primary_key=True)
+    data: Mapped[dict[str, Any]]
+    updated_at: Mapped[datetime]

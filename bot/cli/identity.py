@@ -67,7 +67,7 @@ def cmd_identity_reset(args: argparse.Namespace) -> int:
         gateway = MatrixGateway(matrix, pickle_key=pickle_key)
         try:
             await gateway.open(None)
-            keys = await gateway.reset_identity(pickle_key, password)
+            keys = await gateway.reset_identity(password)
             return keys.fingerprint()
         finally:
             await gateway.close()

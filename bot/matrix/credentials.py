@@ -1,4 +1,8 @@
-"""The stored login: homeserver, user, device id and access token in ``credentials.json``."""
+"""The stored login: homeserver, user, device id and access token.
+
+In ``credentials.json`` in the store directory with SQLite; in the database (the
+access token sealed with the pickle key) with PostgreSQL, see :mod:`bot.instance`.
+"""
 
 from __future__ import annotations
 
@@ -6,8 +10,10 @@ import json
 import os
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Protocol
 
 from bot.errors import CredentialsError
+from bot.identity import CrossSigningKeys
 from bot.secretfiles import private_file_problem
 
 CREDENTIALS_FILE = "credentials.json"
@@ -44,3 +50,40 @@ def save_credentials(store_path: Path, creds: Credentials) -> None:
         fh.flush()
         os.fsync(fh.fileno())
     os.replace(tmp, store_path / CREDENTIALS_FILE)
+
+
+class LoginStore(Protocol):
+    """Where the login and the cross-signing keys live: files in the store directory
+    (SQLite), or the database (PostgreSQL, see :mod:`bot.instance`) so that any
+    instance can take over without files from another host."""
+
+    where: str  # for messages: a path or "der Datenbank"
+
+    def load_credentials(self) -> Credentials | None: ...
+
+    def save_credentials(self, creds: Credentials) -> None: ...
+
+    def load_identity(self) -> CrossSigningKeys | None: ...
+
+    def save_identity(self, keys: CrossSigningKeys) -> None: ...
+
+
+class FileLoginStore:
+    """``credentials.json`` and ``cross_signing.json`` in the store directory, mode 0600."""
+
+    def __init__(self, store_path: Path, pickle_key: str) -> None:
+        self.store_path = store_path
+        self.where = str(store_path)
+        self._pickle_key = pickle_key
+
+    def load_credentials(self) -> Credentials | None:
+        return load_credentials(self.store_path)
+
+    def save_credentials(self, creds: Credentials) -> None:
+        save_credentials(self.store_path, creds)
+
+    def load_identity(self) -> CrossSigningKeys | None:
+        return CrossSigningKeys.load(self.store_path, self._pickle_key)
+
+    def save_identity(self, keys: CrossSigningKeys) -> None:
+        keys.save(self.store_path, self._pickle_key)

@@ -7,7 +7,6 @@ glue to the endpoints nio does not offer.
 from __future__ import annotations
 
 import logging
-from pathlib import Path
 from typing import Any
 
 from nio import AsyncClient
@@ -18,6 +17,7 @@ from bot.identity import (
     device_is_cross_signed,
     master_public_of,
 )
+from bot.matrix.credentials import LoginStore
 from bot.matrix.transport import checked, post_json, request_json
 from bot.trust import screen_keys_query
 
@@ -25,7 +25,7 @@ log = logging.getLogger("bot.matrix")  # one logger for the whole edge
 
 
 async def ensure_identity(
-    client: AsyncClient, store: Path, pickle_key: str, password: str | None
+    client: AsyncClient, store: LoginStore, password: str | None
 ) -> CrossSigningKeys:
     """Create once, or reuse, the bot's cross-signing keys and sign this device with them.
 
@@ -36,7 +36,7 @@ async def ensure_identity(
     device_id = str(client.device_id)
     if client.should_upload_keys:
         await checked(client.keys_upload(), "Geräteschlüssel hochladen")
-    local = CrossSigningKeys.load(store, pickle_key)
+    local = store.load_identity()
     query = await query_keys_raw(client, [own])
     server_master = (query.get("master_keys") or {}).get(own)
     if local is None:
@@ -47,7 +47,7 @@ async def ensure_identity(
                 "ersetzt. Prüfen und dann bewusst: fkbot identity reset --config …"
             )
         local = CrossSigningKeys.generate()
-        local.save(store, pickle_key)  # durable before it is announced
+        store.save_identity(local)  # durable before it is announced
         await _upload_cross_signing(client, local, password)
         log.info("Cross-Signing-Identität erstellt: %s", local.fingerprint())
     elif server_master is None:
@@ -74,7 +74,7 @@ async def ensure_identity(
 
 
 async def reset_identity(
-    client: AsyncClient, store: Path, pickle_key: str, password: str | None
+    client: AsyncClient, store: LoginStore, password: str | None
 ) -> CrossSigningKeys:
     """Replace the bot's cross-signing keys on purpose (after a lost store).
 
@@ -84,10 +84,10 @@ async def reset_identity(
     if client.should_upload_keys:
         await checked(client.keys_upload(), "Geräteschlüssel hochladen")
     keys = CrossSigningKeys.generate()
-    keys.save(store, pickle_key)
+    store.save_identity(keys)
     await _upload_cross_signing(client, keys, password)
     log.warning("Cross-Signing-Identität ersetzt: %s", keys.fingerprint())
-    return await ensure_identity(client, store, pickle_key, password)
+    return await ensure_identity(client, store, password)
 
 
 async def query_keys_raw(client: AsyncClient, user_ids: list[str]) -> dict[str, Any]:

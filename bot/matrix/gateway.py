@@ -48,7 +48,7 @@ from bot.events import Invite, RoomEvent, SyncBatch
 from bot.identity import CrossSigningKeys
 from bot.ids import EventId, RoomId, UserId
 from bot.matrix import convert, crosssigning
-from bot.matrix.credentials import Credentials, load_credentials, save_credentials
+from bot.matrix.credentials import Credentials, FileLoginStore, LoginStore
 from bot.matrix.screening import ScreeningClient
 from bot.matrix.transport import checked, raise_for
 from bot.shapes import additional_creators
@@ -87,8 +87,12 @@ class MatrixGateway:
         *,
         pickle_key: str,
         policy: KeySharingPolicy | None = None,
+        login_store: LoginStore | None = None,
     ) -> None:
         self._config = config
+        # The login and the cross-signing keys: files in the store directory, or the
+        # database when instances on several hosts share it (bot/instance.py).
+        self.login_store: LoginStore = login_store or FileLoginStore(config.store_path, pickle_key)
         self._policy: KeySharingPolicy = policy or WithholdAll()
         # Bumped whenever a sync reports changed device lists: cached /keys/query
         # answers older than this are stale.
@@ -136,13 +140,13 @@ class MatrixGateway:
         """Restore the stored login, or log in once with the configured device id."""
         store = self._config.store_path
         store.mkdir(parents=True, exist_ok=True, mode=0o700)
-        creds = load_credentials(store)
+        creds = self.login_store.load_credentials()
         if creds is not None:
             if creds.user_id != self._config.user_id or creds.device_id != self._config.device_id:
                 raise CredentialsError(
                     f"Gespeicherte Anmeldung ({creds.user_id}, Gerät {creds.device_id}) passt "
                     f"nicht zur Konfiguration ({self._config.user_id}, Gerät "
-                    f"{self._config.device_id}). Speicher {store} prüfen."
+                    f"{self._config.device_id}). Anmeldung in {self.login_store.where} prüfen."
                 )
             self.client.restore_login(creds.user_id, creds.device_id, creds.access_token)
             log.info("Anmeldung wiederhergestellt (Gerät %s)", creds.device_id)
@@ -158,8 +162,7 @@ class MatrixGateway:
             raise HomeserverUnavailable(f"Homeserver nicht erreichbar: {exc}") from exc
         if not isinstance(response, LoginResponse):
             raise AuthenticationError(f"Anmeldung abgelehnt: {response.message}")
-        save_credentials(
-            store,
+        self.login_store.save_credentials(
             Credentials(
                 homeserver=self._config.homeserver,
                 user_id=response.user_id,
@@ -175,17 +178,13 @@ class MatrixGateway:
 
     # -- cross-signing identity (bot/matrix/crosssigning.py) ----------------------
 
-    async def ensure_identity(self, pickle_key: str, password: str | None) -> CrossSigningKeys:
+    async def ensure_identity(self, password: str | None) -> CrossSigningKeys:
         """Create once, or reuse, the bot's cross-signing keys and sign this device with them."""
-        return await crosssigning.ensure_identity(
-            self.client, self._config.store_path, pickle_key, password
-        )
+        return await crosssigning.ensure_identity(self.client, self.login_store, password)
 
-    async def reset_identity(self, pickle_key: str, password: str | None) -> CrossSigningKeys:
+    async def reset_identity(self, password: str | None) -> CrossSigningKeys:
         """Replace the bot's cross-signing keys on purpose (after a lost store)."""
-        return await crosssigning.reset_identity(
-            self.client, self._config.store_path, pickle_key, password
-        )
+        return await crosssigning.reset_identity(self.client, self.login_store, password)
 
     async def query_keys_raw(self, user_ids: list[str]) -> dict[str, Any]:
         """/keys/query as the server sent it, screened (see bot/matrix/crosssigning.py)."""
