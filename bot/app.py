@@ -1,8 +1,11 @@
 """The one place that wires everything: storage, Matrix edge, engine, outbox, commands.
 
-Construction has no side effects; :meth:`App.run` acquires the store lock,
+Construction has no side effects; :meth:`App.run` acquires the store lock (SQLite)
+or stands by until it holds the bot's advisory lock (PostgreSQL, bot/activelock.py),
 migrates the database, restores the login, and then loops: sync → durable
-ingest → send. Start and stop mirror each other.
+ingest → send. Start and stop mirror each other. On PostgreSQL a watchdog checks
+the lock connection; when it is lost the instance fences itself (no sync, no send)
+and :meth:`App.run` raises :class:`FencedError`.
 """
 
 from __future__ import annotations
@@ -12,15 +15,20 @@ import contextlib
 import logging
 import random
 from datetime import timedelta
+from typing import Any
 
+from sqlalchemy import Engine as SqlEngine
+
+from bot.activelock import ActiveLock
 from bot.clock import Clock, SystemClock
 from bot.config import Settings
 from bot.engine import Engine
-from bot.errors import HomeserverUnavailable, MatrixError
+from bot.errors import FencedError, HomeserverUnavailable, MatrixError
 from bot.events import SyncBatch, TextMessage
 from bot.faults import CrashPoints
 from bot.health import HealthServer
 from bot.ids import server_name
+from bot.instance import DatabaseLoginStore
 from bot.keeper import TrustKeeper
 from bot.matrix import MatrixGateway
 from bot.metrics import Metrics
@@ -81,6 +89,9 @@ class App:
         self.timer: ReminderTimer | None = None  # while running; tests fire it
         self.metrics = Metrics(self.clock)
         self.health: HealthServer | None = None  # while running, if configured
+        self.lock: ActiveLock | None = None  # PostgreSQL: the advisory lock
+        # Set the moment the lock is found lost: nothing is synced or sent after that.
+        self.fenced = False
 
     def stop(self) -> None:
         self.stopping.set()
@@ -100,39 +111,108 @@ class App:
             self.health = None
 
     async def run(self) -> None:
+        """Run until stopped. SQLite: one process per store (the store lock). PostgreSQL:
+        stand by until this instance holds the bot's advisory lock, then run as the
+        active one until stopped or fenced (:class:`FencedError` on lock loss)."""
         matrix_cfg = self.settings.matrix
         if matrix_cfg.pickle_key is None:
             raise MatrixError("Kein Pickle-Schlüssel konfiguriert (FKBOT_MATRIX__PICKLE_KEY).")
-        with StoreLock(matrix_cfg.store_path):
-            engine = make_engine(self.settings.database.url)
+        engine = make_engine(self.settings.database.url)
+        try:
+            if engine.dialect.name == "postgresql":
+                await self._run_failover(engine)
+            else:
+                with StoreLock(matrix_cfg.store_path):
+                    await self._start_health()
+                    try:
+                        await self._run_active(engine, None)
+                    finally:
+                        await self._stop_health()
+        finally:
+            engine.dispose()
+
+    async def _stop_health(self) -> None:
+        if self.health is not None:
+            await self.health.stop()
+            self.health = None
+
+    async def _run_failover(self, engine: SqlEngine) -> None:
+        failover = self.settings.failover
+        lock = ActiveLock(
+            self.settings.database.url,
+            self.settings.matrix.user_id,
+            check_seconds=failover.check_seconds,
+            check_timeout_seconds=failover.check_timeout_seconds,
+            retry_seconds=failover.retry_seconds,
+        )
+        self.lock = lock
+        await self._start_health()
+        try:
+            if not await lock.acquire(self.stopping, self.metrics.standing_by):
+                return  # stopped while standing by
             try:
-                upgrade(engine)
-                db = Database(engine)
-                self.metrics.watch(db)
-                with db.uow() as uow:
-                    changes = record_role_changes(uow, self.org, self.clock.now())
-                    uow.commit()
-                if changes:
-                    log.info(
-                        "Rollen geändert seit dem letzten Start: %d Einträge im Audit", changes
-                    )
-                gateway = MatrixGateway(
-                    matrix_cfg, pickle_key=matrix_cfg.pickle_key.get_secret_value()
-                )
-                self.gateway = gateway
-                await self._start_health()
-                try:
-                    password = matrix_cfg.password
-                    await gateway.open(password.get_secret_value() if password else None)
-                    self.metrics.active.set(1)
-                    await self._loop(db, gateway)
-                finally:
-                    self.metrics.active.set(0)
-                    await gateway.close()
-                    if self.health is not None:
-                        await self.health.stop()
+                await self._run_active(engine, lock)
             finally:
-                engine.dispose()
+                lock.release()
+        finally:
+            await self._stop_health()
+
+    async def _run_active(self, engine: SqlEngine, lock: ActiveLock | None) -> None:
+        """The active instance. With a lock: a watchdog checks it and fences on loss."""
+        matrix_cfg = self.settings.matrix
+        assert matrix_cfg.pickle_key is not None
+        pickle_key = matrix_cfg.pickle_key.get_secret_value()
+        # A holder that lost its connection may believe itself active this long; the
+        # crypto store and sending wait for it (migrating meanwhile is harmless).
+        window = asyncio.create_task(asyncio.sleep(lock.fence_window if lock else 0))
+        watchdog = asyncio.create_task(lock.watch(), name="lock") if lock else None
+        try:
+            upgrade(engine)
+            db = Database(engine)
+            self.metrics.watch(db)
+            with db.uow() as uow:
+                changes = record_role_changes(uow, self.org, self.clock.now())
+                uow.commit()
+            if changes:
+                log.info("Rollen geändert seit dem letzten Start: %d Einträge im Audit", changes)
+            login_store = (
+                DatabaseLoginStore(engine, pickle_key, matrix_cfg.store_path) if lock else None
+            )
+            await window
+            gateway = MatrixGateway(matrix_cfg, pickle_key=pickle_key, login_store=login_store)
+            self.gateway = gateway
+            try:
+                work = asyncio.create_task(self._open_and_loop(db, gateway), name="active")
+                waiting: set[asyncio.Task[Any]] = {work} | ({watchdog} if watchdog else set())
+                done, _ = await asyncio.wait(waiting, return_when=asyncio.FIRST_COMPLETED)
+                if watchdog is not None and watchdog in done and work not in done:
+                    lost = watchdog.result()
+                    # FENCE: from here on nothing syncs and nothing is sent. The flag is
+                    # checked before every send; the cancellation ends what is running.
+                    self.fenced = True
+                    self.metrics.fenced()
+                    log.error("Sperre verloren (%s): kein Sync, kein Senden mehr", lost)
+                    work.cancel()
+                    with contextlib.suppress(asyncio.CancelledError, Exception):
+                        await work
+                    raise FencedError(
+                        "Aktive Instanz hat die Datenbanksperre verloren und hält an; "
+                        "eine andere Instanz übernimmt."
+                    )
+                work.result()
+            finally:
+                self.metrics.active.set(0)
+                await gateway.close()
+        finally:
+            window.cancel()
+            if watchdog is not None:
+                watchdog.cancel()
+
+    async def _open_and_loop(self, db: Database, gateway: MatrixGateway) -> None:
+        password = self.settings.matrix.password
+        await gateway.open(password.get_secret_value() if password else None)
+        self.metrics.became_active()
+        await self._loop(db, gateway)
 
     async def _loop(self, db: Database, gateway: MatrixGateway) -> None:
         cfg = self.settings
@@ -156,6 +236,7 @@ class App:
             self.clock,
             require_encryption=cfg.matrix.require_encryption,
             crash=self.crash,
+            may_send=lambda: not self.fenced,
         )
         keeper = TrustKeeper(
             db,
@@ -208,7 +289,7 @@ class App:
                     # Before the first sync: a message sent to a device that is not yet
                     # cross-signed stays undecryptable for strict clients' senders.
                     try:
-                        await gateway.ensure_identity(*self._identity_secrets())
+                        await gateway.ensure_identity(self._password())
                     except HomeserverUnavailable as exc:
                         await self._back_off(backoff, "Identität nicht geprüft", exc)
                         continue
@@ -239,6 +320,8 @@ class App:
                 await self._handle_invites(gateway, batch)
                 if any(isinstance(e, TextMessage) for e in batch.events):
                     self.crash.hit("after_sync_before_commit")
+                if self.fenced:
+                    break
                 result = engine.ingest(batch)
                 pending = engine.process_pending(gateway.try_decrypt)
                 if result.outbox or pending.outbox:
@@ -264,8 +347,9 @@ class App:
                 sender_task.cancel()
                 with contextlib.suppress(asyncio.CancelledError):
                     await sender_task
-            with contextlib.suppress(TimeoutError, MatrixError):
-                await asyncio.wait_for(sender.flush(), 5)
+            if not self.fenced:  # a fenced instance sends nothing more, not even now
+                with contextlib.suppress(TimeoutError, MatrixError):
+                    await asyncio.wait_for(sender.flush(), 5)
 
     async def _back_off(self, backoff: Backoff, what: str, exc: Exception) -> None:
         """Wait the next backoff delay, or less if the bot is asked to stop."""
@@ -284,11 +368,9 @@ class App:
             )
         ]
 
-    def _identity_secrets(self) -> tuple[str, str | None]:
-        matrix = self.settings.matrix
-        assert matrix.pickle_key is not None
-        password = matrix.password.get_secret_value() if matrix.password else None
-        return matrix.pickle_key.get_secret_value(), password
+    def _password(self) -> str | None:
+        password = self.settings.matrix.password
+        return password.get_secret_value() if password else None
 
     async def _handle_invites(self, gateway: MatrixGateway, batch: SyncBatch) -> None:
         allowed = self.settings.matrix.allowed_homeservers

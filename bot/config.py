@@ -380,6 +380,17 @@ class HealthConfig(_Section):
         return host.strip("[]"), int(port)
 
 
+class FailoverConfig(_Section):
+    """Active/standby on PostgreSQL (bot/activelock.py); without effect on SQLite."""
+
+    # A standby tries for the lock this often.
+    retry_seconds: float = Field(default=1.0, ge=0.2, le=60)
+    # The active instance asks its lock connection this often whether it is alive …
+    check_seconds: float = Field(default=1.0, ge=0.2, le=10)
+    # … and fences itself if the answer takes longer than this.
+    check_timeout_seconds: float = Field(default=1.0, ge=0.2, le=5)
+
+
 class RoomConfig(_Section):
     """One room's own settings; anything left out follows the global sections."""
 
@@ -412,6 +423,7 @@ class Settings(BaseSettings):
     database: DatabaseConfig = DatabaseConfig()
     logging: LoggingConfig = LoggingConfig()
     health: HealthConfig = HealthConfig()
+    failover: FailoverConfig = FailoverConfig()
     agency: AgencyConfig = AgencyConfig()
     schedule: ScheduleConfig = ScheduleConfig()
     conference: ConferenceConfig = ConferenceConfig()

@@ -2,6 +2,7 @@
 
 BotError
  ├── StoreLockedError        another process holds the store lock
+ ├── FencedError             the active instance lost its PostgreSQL lock and stopped
  ├── CredentialsError        stored login does not match the configuration
  └── MatrixError             anything that went wrong at the Matrix edge
       ├── HomeserverUnavailable   transient: connection refused, 5xx, timeout → back off
@@ -16,6 +17,15 @@ class BotError(Exception):
 
 class StoreLockedError(BotError):
     pass
+
+
+class FencedError(BotError):
+    """The active instance lost its advisory lock (bot/activelock.py) and stopped
+    syncing and sending; ``fkbot run`` exits with :data:`EXIT_FENCED` so that the
+    supervisor starts it again, as a standby."""
+
+
+EXIT_FENCED = 3
 
 
 class CredentialsError(BotError):

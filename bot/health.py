@@ -2,7 +2,9 @@
 
 * ``/healthz`` — the process and its event loop answer (liveness).
 * ``/readyz`` — the bot has synced successfully within ``ready_within_seconds``
-  (readiness); 503 with a one-line reason otherwise.
+  (readiness), or it is a healthy standby (PostgreSQL failover: another instance
+  is active and this one reached the database within ``ready_within_seconds``;
+  the answer starts with ``standby``); 503 with a one-line reason otherwise.
 * ``/metrics`` — the Prometheus text format of :class:`bot.metrics.Metrics`.
 
 The listener is loopback by default and serves nothing else; no answer carries a
@@ -39,6 +41,16 @@ class HealthServer:
         return web.Response(text="ok\n")
 
     async def _readyz(self, _request: web.Request) -> web.Response:
+        role = self._metrics.role
+        if role == "fenced":
+            return web.Response(status=503, text="Sperre verloren, Instanz hält an\n")
+        if role == "standby":
+            seen = self._metrics.standby_age()
+            if seen is None or seen > self._ready_within:
+                return web.Response(status=503, text="standby: Datenbank nicht erreichbar\n")
+            return web.Response(
+                text="standby: bereit zur Übernahme, eine andere Instanz ist aktiv\n"
+            )
         age = self._metrics.sync_age()
         if age is None:
             return web.Response(status=503, text="noch kein Sync\n")

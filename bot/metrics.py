@@ -56,12 +56,20 @@ class Metrics:
             "1: diese Instanz synchronisiert und sendet; 0: sie wartet",
             registry=r,
         )
+        self.standby = Gauge(
+            "fkbot_standby",
+            "1: diese Instanz wartet in Bereitschaft und erreicht die Datenbank",
+            registry=r,
+        )
         self.last_sync = Gauge(
             "fkbot_last_sync_timestamp_seconds",
             "Zeitpunkt des letzten erfolgreichen Syncs",
             registry=r,
         )
         self._synced_at: datetime | None = None
+        # starting → (standby →) active → (fenced); see bot/activelock.py
+        self.role = "starting"
+        self._standby_seen_at: datetime | None = None
 
     def command(self, outcome: str, seconds: float) -> None:
         self.commands.labels(outcome=outcome).inc()
@@ -73,6 +81,30 @@ class Metrics:
     def synced(self) -> None:
         self._synced_at = self.clock.now()
         self.last_sync.set(self._synced_at.timestamp())
+
+    def standing_by(self, reachable: bool) -> None:
+        """A standby's attempt for the lock; ``reachable``: the database answered."""
+        self.role = "standby"
+        if reachable:
+            self._standby_seen_at = self.clock.now()
+        self.standby.set(1 if reachable else 0)
+
+    def became_active(self) -> None:
+        self.role = "active"
+        self.standby.set(0)
+        self.active.set(1)
+
+    def fenced(self) -> None:
+        """The lock is lost: this instance stopped syncing and sending."""
+        self.role = "fenced"
+        self.standby.set(0)
+        self.active.set(0)
+
+    def standby_age(self) -> float | None:
+        """Seconds since a standby last reached the database; None if it never did."""
+        if self._standby_seen_at is None:
+            return None
+        return max(0.0, (self.clock.now() - self._standby_seen_at).total_seconds())
 
     def sync_age(self) -> float | None:
         """Seconds since the last successful sync; None before the first."""

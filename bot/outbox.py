@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections import deque
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any, Protocol
@@ -92,8 +93,11 @@ class OutboxSender:
         *,
         require_encryption: bool,
         crash: CrashPoints | None = None,
+        may_send: Callable[[], bool] = lambda: True,
     ) -> None:
         self._db = db
+        # False once the instance is fenced (lost its failover lock): not one more send.
+        self._may_send = may_send
         self._sender = sender
         self._clock = clock
         self._require_encryption = require_encryption
@@ -160,7 +164,10 @@ class OutboxSender:
         return sent, False
 
     async def _deliver(self, item: OutboxItem) -> int | None:
-        """1 if sent, 0 if refused or failed (retry scheduled), None if the server is away."""
+        """1 if sent, 0 if refused or failed (retry scheduled), None if the server is away
+        (or this instance is fenced: the row stays pending for the one that took over)."""
+        if not self._may_send():
+            return None
         room = RoomId(item.room_id)
         if (
             item.requires_encryption
@@ -178,6 +185,8 @@ class OutboxSender:
                 content = await with_upload(
                     self._sender, content, encrypt=self._sender.room_is_encrypted(room)
                 )
+                if not self._may_send():
+                    return None
             event_id = await self._sender.send(room, item.event_type, content, item.txn_id)
         except HomeserverUnavailable as exc:
             self._failed(item.id, item.attempts, exc, permanent=False)

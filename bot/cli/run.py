@@ -10,7 +10,7 @@ import signal
 
 from bot.bugs import log_internal_error
 from bot.cli.common import load_settings, setup_logging
-from bot.errors import BotError
+from bot.errors import EXIT_FENCED, BotError, FencedError
 
 log = logging.getLogger("bot")
 
@@ -32,6 +32,11 @@ def cmd_run(args: argparse.Namespace) -> int:
 
     try:
         asyncio.run(main())
+    except FencedError as exc:
+        # Not a clean stop: the supervisor (Restart=on-failure) starts it again, and
+        # the new process stands by until the lock is free.
+        log.error("%s", exc)
+        return EXIT_FENCED
     except BotError as exc:
         log.error("%s", exc)
         return 1
