@@ -277,6 +277,7 @@ class App:
         )
         self.timer = reminders
         sender_task: asyncio.Task[None] | None = None
+        sync: asyncio.Task[SyncBatch] | None = None
         backoff = Backoff(cfg.matrix.reconnect_max_seconds)
         full_state = True  # nio keeps no room state across restarts
         identity_ready = False
@@ -342,6 +343,8 @@ class App:
                 self.first_sync_done.set()
         finally:
             stop_wait.cancel()
+            if sync is not None and not sync.done():
+                sync.cancel()  # fenced or stopped mid-sync: its answer is not wanted
             reminders.stop()
             if sender_task is not None:
                 sender_task.cancel()

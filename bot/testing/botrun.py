@@ -131,12 +131,15 @@ def prepare_bot(
     localpart: str | None = None,
     allowed_homeservers: list[str] | None = None,
     agency: dict[str, Any] | None = None,
+    database_url: str = "sqlite:///fkbot.sqlite3",
     **matrix_overrides: Any,
 ) -> BotSetup:
     """Register a bot user and write its config.toml (secrets go to the environment).
 
     ``agency`` is the ``[agency]`` section; by default every user of the test
-    server is a Jugendamt ``fachkraft`` (see :func:`default_agency`).
+    server is a Jugendamt ``fachkraft`` (see :func:`default_agency`). With a
+    PostgreSQL ``database_url`` several ``fkbot run`` of this setup are one bot,
+    active and standby (bot/activelock.py), sharing the store directory.
     """
     localpart = localpart or f"fkbot-{secrets.token_hex(3)}"
     user = server.register(localpart, displayname="Fallkonferenz-Bot")
@@ -157,7 +160,7 @@ def prepare_bot(
     lines += [
         "",
         "[database]",
-        'url = "sqlite:///fkbot.sqlite3"',
+        f"url = {_toml_value(database_url)}",
         "",
         "[logging]",
         'level = "INFO"',
@@ -213,10 +216,10 @@ class InProcessBot:
 class SubprocessBot:
     """``python -m bot run --config …`` as a child process, as an operator would run it."""
 
-    def __init__(self, setup: BotSetup) -> None:
+    def __init__(self, setup: BotSetup, name: str = "bot") -> None:
         self.setup = setup
         self.process: subprocess.Popen[bytes] | None = None
-        self.log_path = setup.workdir / "bot.log"
+        self.log_path = setup.workdir / f"{name}.log"
 
     def start(self, *, crash_at: str | None = None) -> None:
         env = {**os.environ, **self.setup.env}
