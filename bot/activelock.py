@@ -111,6 +111,18 @@ class ActiveLock:
         row = self._conn.execute("SELECT pg_try_advisory_lock(%s)", (self.key,)).fetchone()
         return bool(row and row[0])
 
+    def try_once(self) -> bool:
+        """One blocking attempt (for the command line); False if another holds it."""
+        try:
+            got = self._try_once()
+        except psycopg.Error:
+            self._drop()
+            raise
+        self.held = got
+        if not got:
+            self._drop()
+        return got
+
     async def acquire(
         self,
         stopping: asyncio.Event,

@@ -14,15 +14,20 @@ taken over into the database once, at the first start on PostgreSQL.
 from __future__ import annotations
 
 import logging
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 from sqlalchemy import Engine, insert, select, update
+from sqlalchemy.engine import make_url
 
+from bot.config import Settings
 from bot.errors import CredentialsError
 from bot.identity import CrossSigningKeys, seal, unseal
-from bot.matrix.credentials import Credentials, FileLoginStore
+from bot.matrix.credentials import Credentials, FileLoginStore, LoginStore
+from storage.db import make_engine
 from storage.models import InstanceState
 
 log = logging.getLogger(__name__)
@@ -38,11 +43,25 @@ class DatabaseLoginStore:
 
     where = WHERE
 
-    def __init__(self, engine: Engine, pickle_key: str, store_path: Path | None = None) -> None:
+    def __init__(
+        self,
+        engine: Engine,
+        pickle_key: str,
+        store_path: Path | None = None,
+        *,
+        import_files: bool = True,
+    ) -> None:
+        if not pickle_key:
+            raise CredentialsError(
+                "Pickle-Schlüssel fehlt (FKBOT_MATRIX__PICKLE_KEY): mit ihm ist die "
+                f"Anmeldung in {WHERE} versiegelt."
+            )
         self._engine = engine
         self._pickle_key = pickle_key
-        # Files from a start before the database held these; imported once.
+        # Files from a start before the database held these: taken over once
+        # (``import_files``), or only read (``fkbot check`` changes nothing).
         self._files = FileLoginStore(store_path, pickle_key) if store_path else None
+        self._import = import_files
 
     def _get(self, name: str) -> dict[str, Any] | None:
         with self._engine.connect() as conn:
@@ -104,7 +123,7 @@ class DatabaseLoginStore:
         if self._files is None:
             return None
         creds = self._files.load_credentials()
-        if creds is not None:
+        if creds is not None and self._import:
             self.save_credentials(creds)
             log.info("Anmeldung aus %s in die Datenbank übernommen", self._files.where)
         return creds
@@ -113,7 +132,28 @@ class DatabaseLoginStore:
         if self._files is None:
             return None
         keys = self._files.load_identity()
-        if keys is not None:
+        if keys is not None and self._import:
             self.save_identity(keys)
             log.info("Cross-Signing-Schlüssel aus %s übernommen", self._files.where)
         return keys
+
+
+def is_postgres(url: str) -> bool:
+    return make_url(url).get_backend_name() == "postgresql"
+
+
+@contextmanager
+def opened_login_store(settings: Settings, *, import_files: bool = True) -> Iterator[LoginStore]:
+    """The login store ``fkbot run`` uses with these settings: the database with
+    PostgreSQL (a store directory from before is read, and with ``import_files`` taken
+    over), the store directory's files with SQLite."""
+    matrix = settings.matrix
+    key = matrix.pickle_key.get_secret_value() if matrix.pickle_key else ""
+    if not is_postgres(settings.database.url):
+        yield FileLoginStore(matrix.store_path, key)
+        return
+    engine = make_engine(settings.database.url)
+    try:
+        yield DatabaseLoginStore(engine, key, matrix.store_path, import_files=import_files)
+    finally:
+        engine.dispose()

@@ -7,9 +7,11 @@ import json
 import urllib.error
 import urllib.request
 
+from sqlalchemy.exc import SQLAlchemyError
+
 from bot.cli.common import load_settings
 from bot.errors import BotError
-from bot.matrix import load_credentials
+from bot.instance import opened_login_store
 
 
 def cmd_check(args: argparse.Namespace) -> int:
@@ -41,9 +43,15 @@ def cmd_check(args: argparse.Namespace) -> int:
         else "Pickle-Schlüssel fehlt (FKBOT_MATRIX__PICKLE_KEY oder matrix.pickle_key_file)",
     )
     try:
-        creds = load_credentials(matrix.store_path)
+        # PostgreSQL: the login is in the database (read only here, nothing taken over).
+        with opened_login_store(settings, import_files=False) as store:
+            creds = store.load_credentials()
     except BotError as exc:
         report(False, str(exc))
+        creds = None
+        stored_login_unusable = True
+    except SQLAlchemyError as exc:
+        report(False, f"Gespeicherte Anmeldung in der Datenbank nicht lesbar: {type(exc).__name__}")
         creds = None
         stored_login_unusable = True
     else:

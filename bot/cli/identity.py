@@ -6,24 +6,27 @@ import argparse
 import asyncio
 import sys
 
+from bot.activelock import ActiveLock
 from bot.cli.common import load_settings, setup_logging
 from bot.errors import BotError
-from bot.matrix import load_credentials
+from bot.instance import is_postgres, opened_login_store
+from bot.matrix.credentials import LoginStore
 
 
 def cmd_identity_show(args: argparse.Namespace) -> int:
     """What an admin compares out of band with what Element shows for the bot."""
     settings = load_settings(args.config)
-    from bot.identity import CrossSigningKeys, IdentityError
+    from bot.identity import IdentityError
 
     matrix = settings.matrix
     if matrix.pickle_key is None:
         print("Pickle-Schlüssel fehlt (FKBOT_MATRIX__PICKLE_KEY).", file=sys.stderr)
         return 2
-    creds = load_credentials(matrix.store_path)
     try:
-        keys = CrossSigningKeys.load(matrix.store_path, matrix.pickle_key.get_secret_value())
-    except IdentityError as exc:
+        with opened_login_store(settings, import_files=False) as store:
+            creds = store.load_credentials()
+            keys = store.load_identity()
+    except (IdentityError, BotError) as exc:
         print(str(exc), file=sys.stderr)
         return 1
     print(f"Nutzer:  {matrix.user_id}")
@@ -54,17 +57,14 @@ def cmd_identity_reset(args: argparse.Namespace) -> int:
     if matrix.pickle_key is None or matrix.password is None:
         print("Pickle-Schlüssel und Passwort werden gebraucht.", file=sys.stderr)
         return 2
-    if load_credentials(matrix.store_path) is None:
-        print("Keine gespeicherte Anmeldung: zuerst einmal fkbot run.", file=sys.stderr)
-        return 2
     from bot.matrix import MatrixGateway
     from bot.storelock import StoreLock
 
     pickle_key = matrix.pickle_key.get_secret_value()
     password = matrix.password.get_secret_value()
 
-    async def reset() -> str:
-        gateway = MatrixGateway(matrix, pickle_key=pickle_key)
+    async def reset(store: LoginStore) -> str:
+        gateway = MatrixGateway(matrix, pickle_key=pickle_key, login_store=store)
         try:
             await gateway.open(None)
             keys = await gateway.reset_identity(password)
@@ -73,8 +73,27 @@ def cmd_identity_reset(args: argparse.Namespace) -> int:
             await gateway.close()
 
     try:
-        with StoreLock(matrix.store_path):
-            fingerprint = asyncio.run(reset())
+        with opened_login_store(settings) as store:
+            if store.load_credentials() is None:
+                print("Keine gespeicherte Anmeldung: zuerst einmal fkbot run.", file=sys.stderr)
+                return 2
+            if is_postgres(settings.database.url):
+                # No instance may be active meanwhile: take the bot's lock, or refuse.
+                lock = ActiveLock(settings.database.url, matrix.user_id)
+                if not lock.try_once():
+                    print(
+                        "Eine Instanz des Bots ist aktiv (Datenbanksperre). Erst alle "
+                        "Instanzen anhalten.",
+                        file=sys.stderr,
+                    )
+                    return 1
+                try:
+                    fingerprint = asyncio.run(reset(store))
+                finally:
+                    lock.release()
+            else:
+                with StoreLock(matrix.store_path):
+                    fingerprint = asyncio.run(reset(store))
     except BotError as exc:
         print(str(exc), file=sys.stderr)
         return 1

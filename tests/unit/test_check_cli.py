@@ -126,3 +126,40 @@ def test_a_stored_login_readable_by_others_is_a_problem(
     out = capsys.readouterr().out
     assert "für Gruppe oder andere lesbar" in out
     assert TOKEN not in out
+
+
+@pytest.mark.postgres
+@pytest.mark.parametrize("db_url", ["postgresql"], indirect=True)
+def test_on_postgresql_the_login_is_read_from_the_database(
+    db_url: str,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    homeserver: str,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from bot.instance import DatabaseLoginStore
+    from storage.db import make_engine
+
+    monkeypatch.setenv("FKBOT_MATRIX__PICKLE_KEY", STRONG_KEY)
+    path = tmp_path / "pg.toml"
+    path.write_text(
+        "[matrix]\n"
+        f'homeserver = "{homeserver}"\n'
+        f'user_id = "{USER}"\n'
+        'allowed_homeservers = ["fk.test"]\n'
+        'store_path = "store"\n'
+        "\n[database]\n"
+        f'url = "{db_url}"\n',
+        encoding="utf-8",
+    )
+    engine = make_engine(db_url)
+    DatabaseLoginStore(engine, STRONG_KEY).save_credentials(
+        Credentials(homeserver, USER, DEVICE, TOKEN)
+    )
+    engine.dispose()
+    assert not (tmp_path / "store" / "credentials.json").exists()
+    assert main(["check", "--config", str(path)]) == 0
+    out = capsys.readouterr().out
+    assert f"✓ Zugangstoken gültig für {USER} (Gerät {DEVICE}), per whoami geprüft" in out
+    assert out.rstrip().endswith("Alles in Ordnung.")
+    assert TOKEN not in out
