@@ -160,7 +160,9 @@ async def burst_with_takeovers(
 ) -> BurstResult:
     """Send ``commands`` pings, one every ``pace`` seconds; ``takeovers`` times on the
     way, kill (``how="kill"``) or cut (``how="cut"``) the active instance and start it
-    again as a standby. Each take-over waits for the previous one's first answer."""
+    again as a standby. Each take-over waits for the previous one's first answer; while
+    it waits, more pings are sent (each take-over is measured on a command sent after
+    the old process was gone), so the burst has ``commands`` or a few more."""
     if how not in ("kill", "cut"):
         raise ValueError(how)
     points = {round(commands * (k + 1) / (takeovers + 1)) for k in range(takeovers)}
@@ -173,7 +175,13 @@ async def burst_with_takeovers(
         nonlocal measuring
         if measuring is None or victim is None:
             return
-        result.takeovers.append(await asyncio.wait_for(measuring, answer_timeout))
+        deadline = time.monotonic() + answer_timeout
+        while not measuring.done() and time.monotonic() < deadline:
+            # The take-over is measured on a command sent after the old process was
+            # gone: keep asking until one is answered, as people would.
+            sent.append(await cw.send(room_id, "!fk ping"))
+            await asyncio.sleep(max(pace, 0.2))
+        result.takeovers.append(await asyncio.wait_for(measuring, 1))
         measuring = None
         pair.restart(victim)  # Restart=on-failure: it comes back as a standby …
         await pair.standing_by(victim)  # … and is ready before the next failure
@@ -190,10 +198,6 @@ async def burst_with_takeovers(
             measuring = asyncio.create_task(_first_answer(cw, sent, victim, t0, result.exit_codes))
         sent.append(await cw.send(room_id, "!fk ping"))
         await asyncio.sleep(pace)
-    while measuring is not None and not measuring.done():
-        # The burst is over before the last take-over: keep asking, as people would.
-        sent.append(await cw.send(room_id, "!fk ping"))
-        await asyncio.sleep(max(pace, 0.2))
     await finish_takeover()
     with contextlib.suppress(TimeoutError):
         await cw.wait_replies(sent, answer_timeout)
