@@ -92,6 +92,7 @@ class App:
         self.lock: ActiveLock | None = None  # PostgreSQL: the advisory lock
         # Set the moment the lock is found lost: nothing is synced or sent after that.
         self.fenced = False
+        self._outbox_task: asyncio.Task[None] | None = None
 
     def stop(self) -> None:
         self.stopping.set()
@@ -179,7 +180,12 @@ class App:
                 DatabaseLoginStore(engine, pickle_key, matrix_cfg.store_path) if lock else None
             )
             await window
-            gateway = MatrixGateway(matrix_cfg, pickle_key=pickle_key, login_store=login_store)
+            gateway = MatrixGateway(
+                matrix_cfg,
+                pickle_key=pickle_key,
+                login_store=login_store,
+                may_send=lambda: not self.fenced,
+            )
             self.gateway = gateway
             try:
                 work = asyncio.create_task(self._open_and_loop(db, gateway), name="active")
@@ -193,6 +199,8 @@ class App:
                     self.metrics.fenced()
                     log.error("Sperre verloren (%s): kein Sync, kein Senden mehr", lost)
                     work.cancel()
+                    if self._outbox_task is not None:
+                        self._outbox_task.cancel()  # a send in progress ends here, too
                     with contextlib.suppress(asyncio.CancelledError, Exception):
                         await work
                     raise FencedError(
@@ -331,6 +339,7 @@ class App:
                     # Replies left over from before a crash go out once we are in sync;
                     # reminders that fell due while the bot was down, too.
                     sender_task = asyncio.create_task(sender.run(), name="outbox")
+                    self._outbox_task = sender_task
                     reminders.start()
                 sender.submit(result.outbox + pending.outbox)
                 if result.timed_work and sender_task is not None:

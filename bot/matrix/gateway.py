@@ -11,7 +11,7 @@ from __future__ import annotations
 import asyncio
 import io
 import logging
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from typing import Any, Protocol
 
 import aiohttp
@@ -88,8 +88,11 @@ class MatrixGateway:
         pickle_key: str,
         policy: KeySharingPolicy | None = None,
         login_store: LoginStore | None = None,
+        may_send: Callable[[], bool] = lambda: True,
     ) -> None:
         self._config = config
+        # False once the instance is fenced (PostgreSQL failover): nothing more is sent.
+        self._may_send = may_send
         # The login and the cross-signing keys: files in the store directory, or the
         # database when instances on several hosts share it (bot/instance.py).
         self.login_store: LoginStore = login_store or FileLoginStore(config.store_path, pickle_key)
@@ -332,6 +335,8 @@ class MatrixGateway:
         """The one sending path. A retry with the same ``txn_id`` never posts twice."""
         for attempt in (1, 2):
             await self._policy.before_send(self, room_id)
+            if not self._may_send():
+                raise asyncio.CancelledError("fenced: this instance no longer sends")
             try:
                 response = await asyncio.wait_for(
                     self.client.room_send(room_id, event_type, content, tx_id=txn_id),

@@ -421,3 +421,25 @@ async def test_a_failed_upload_is_retried_and_the_message_sent_once(
     assert len(homeserver.uploads) == 2
     assert len(homeserver.calls) == 1
     assert await sender.flush() == 0
+
+
+async def test_a_fenced_instance_sends_nothing_more_and_leaves_the_rows_pending(
+    homeserver: FakeSender, sqlite_database: Database, clock: FakeClock
+) -> None:
+    fenced = False
+    sender = OutboxSender(
+        sqlite_database, homeserver, clock, require_encryption=True, may_send=lambda: not fenced
+    )
+    first = enqueue(sqlite_database, clock, "$e1")
+    assert await sender.flush() == 1
+    second, third = enqueue(sqlite_database, clock, "$e2"), enqueue(sqlite_database, clock, "$e3")
+    fenced = True  # the failover lock is lost (bot/activelock.py)
+    with sqlite_database.uow() as uow:
+        sender.submit([OutboxItem.of(r) for r in uow.outbox.all() if r.txn_id != first])
+    assert await sender.flush() == 0
+    assert homeserver.txn_ids == [first]
+    # untouched: no failure recorded, no retry scheduled — the new active sends them
+    for txn in (second, third):
+        row = rows(sqlite_database)[txn]
+        assert row.state == "pending"
+        assert row.attempts == 0
