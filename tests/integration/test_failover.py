@@ -31,9 +31,11 @@ pytestmark = [pytest.mark.synapse, pytest.mark.postgres]
 PG = pytest.mark.parametrize("db_url", ["postgresql"], indirect=True)
 
 
-async def _wait_log(bot: SubprocessBot, needle: str, timeout: float = 60) -> None:
+async def _wait_log(bot: SubprocessBot, needle: str, since: int = 0, timeout: float = 60) -> None:
+    """Until ``needle`` is in the bot's log after offset ``since`` (the log is appended
+    to across restarts)."""
     deadline = asyncio.get_running_loop().time() + timeout
-    while needle not in bot.log_text():
+    while needle not in bot.log_text()[since:]:
         if asyncio.get_running_loop().time() > deadline:
             raise TimeoutError(f"{needle!r} not in {bot.log_path.name}:\n{bot.log_text()[-3000:]}")
         await asyncio.sleep(0.1)
@@ -62,8 +64,9 @@ async def test_a_reply_the_old_instance_sent_and_the_new_one_resends_is_one_even
     try:
         cw, room_id = await _room_with_bot(people, setup)
         assert await old.stop() == 0
+        since = len(old.log_text())
         old.start(crash_at="after_send_before_mark")
-        await _wait_log(old, "Aktive Instanz")
+        await _wait_log(old, "Aktive Instanz", since)
         new.start()
         await _wait_log(new, "Bereitschaft")
 
