@@ -96,6 +96,7 @@ NOT_CASE_DATA = {
     "attendance",
     "audit_head",
     "quarantined_event",  # ids, type, sender and reason; never content
+    "instance_state",  # the bot's own login and cross-signing keys (sealed)
 }
 HANDLED_APART = {  # redacted; found by the pseudonyms recorded with each message; with it
     "audit_entry",
