@@ -19,7 +19,7 @@ from typing import Any
 
 from sqlalchemy import Engine as SqlEngine
 
-from bot.activelock import ActiveLock
+from bot.activelock import ActiveLock, LockLost
 from bot.clock import Clock, SystemClock
 from bot.config import Settings
 from bot.engine import Engine
@@ -180,6 +180,17 @@ class App:
                 DatabaseLoginStore(engine, pickle_key, matrix_cfg.store_path) if lock else None
             )
             await window
+            if lock is not None:
+                # Still ours after the window (and after a migration that may have kept
+                # the watchdog from running)? Else fence before the crypto store opens.
+                try:
+                    await lock.check()
+                except LockLost as early:
+                    self.fenced = True
+                    self.metrics.fenced()
+                    raise FencedError(
+                        f"Datenbanksperre vor dem Start verloren ({early})."
+                    ) from early
             gateway = MatrixGateway(
                 matrix_cfg,
                 pickle_key=pickle_key,

@@ -248,3 +248,29 @@ async def test_the_active_app_fences_itself_and_the_standby_takes_over(
             app.stop()
             with contextlib.suppress(Exception, asyncio.CancelledError):
                 await asyncio.wait_for(task, 15)
+
+
+@PG
+async def test_a_lock_lost_in_the_fence_window_never_opens_the_crypto_store(
+    db_url: str, engine: Engine, tmp_path: Path
+) -> None:
+    user = bot_user()
+    key = secrets.token_urlsafe(32)
+    settings = _settings(db_url, user, tmp_path / "a", key).model_copy(
+        update={"failover": FailoverConfig(check_seconds=2, check_timeout_seconds=0.5)}
+    )
+    app = App(settings)
+    run = asyncio.create_task(app.run())
+    try:
+        await _until(lambda: app.lock is not None and app.lock.held, 15)
+        assert app.lock is not None
+        terminate_lock_holder(db_url, app.lock.key)  # within the 3 s window
+        with pytest.raises(FencedError, match="vor dem Start"):
+            await asyncio.wait_for(run, 10)
+        assert app.gateway is None, "the crypto store must not have been opened"
+        assert app.metrics.role == "fenced"
+        assert not (tmp_path / "a" / "crypto.db").exists()
+    finally:
+        app.stop()
+        if not run.done():
+            run.cancel()
