@@ -27,7 +27,7 @@ from pypdf import PdfReader
 from sqlalchemy import select
 
 from bot.clock import FakeClock
-from bot.testing.harness import AA, JA1, JC, Room, utc
+from bot.testing.harness import AA, JA1, JC, MOD, Room, utc
 from bot.testing.language import foreign_words, without_code
 from bot.txn import txn_id_for
 from bot.upload import UPLOAD_KEY
@@ -393,3 +393,21 @@ def test_the_exports_speak_the_rooms_language(room: Room, language: str) -> None
         "punkte",
         "bestätigt",
     }
+
+
+def test_confirming_the_minutes_with_a_reaction_answers_in_english(room: Room) -> None:
+    session = room.adhoc(THURSDAY)
+    room.ready_case()
+    room.mod("sprache en")
+    room.clock.set(DURING)
+    room.mod("sitzung start")
+    room.say(JC, "anwesend")
+    room.mod("sitzung ende")
+    room.ack(txn_id_for(last_event_id(room), "reply"), "$minutes")
+
+    [confirmed] = room.react(MOD, "$minutes")
+    assert confirmed == f"✅ Minutes of meeting #{session} confirmed.", confirmed
+    [again] = room.react(MOD, "$minutes")
+    assert again.startswith(f"The minutes of meeting #{session} have already been confirmed")
+    for reply in (confirmed, again):
+        check(reply, "en")
