@@ -155,7 +155,7 @@ def render_minutes(minutes: Minutes, prefix: str, t: Texts = GERMAN) -> Reply:
             )
     doc.para(b(t.gettext("Anwesenheit")))
     doc.items(rows)
-    values = {"present": minutes.institutions_present, "quorum": minutes.quorum}
+    values = {"present": minutes.institutions_present}
     doc.para(
         t.ngettext(
             "Beschlussfähig: ja (%(present)s von mindestens %(count)d Institution).",
