@@ -26,6 +26,7 @@ GERMAN_TERMS: Final = _words(
     heute morgen gestern woche wochen tag tage montag dienstag mittwoch donnerstag
     freitag samstag sonntag di mi fr sa ungültige ungültig unbekannter
     unbekannte fehlt erlaubt aufruf mehr dazu gekürzt seite
+    übermorgen vorgestern tagen uhrzeit zeitumstellung mehrdeutig monat
     """
 )
 
@@ -36,6 +37,7 @@ ENGLISH_TERMS: Final = _words(
     revocation poll task tasks series caseworker moderators present excused postponed
     unknown invalid missing allowed usage page today tomorrow yesterday week weeks
     monday tuesday wednesday thursday friday saturday sunday mon tue wed thu fri sat sun
+    ambiguous clocks
     """
 )
 
