@@ -208,10 +208,12 @@ def einwilligung(
     case = get_case(ctx, fall)
     institution = require_owner(ctx, case, "Einwilligungen")
     recipients = ctx.org.institution_list(an)
-    given_on = date_arg("datum", datum, ctx.today, Towards.PAST)
+    given_on = date_arg("datum", datum, ctx.today, Towards.PAST, language=ctx.t.language)
     if given_on > ctx.today:
         raise ArgumentError("Das Datum der Einwilligung darf nicht in der Zukunft liegen.")
-    expires_on = date_arg("bis", bis, ctx.today, Towards.FUTURE) if bis else None
+    expires_on = (
+        date_arg("bis", bis, ctx.today, Towards.FUTURE, language=ctx.t.language) if bis else None
+    )
     if expires_on is not None and expires_on < given_on:
         raise ArgumentError("„bis“ liegt vor dem Datum der Einwilligung.")
     if not _DOC_REF.fullmatch(dok) or not re.search(r"\d", dok) or _WORDY.search(dok):
@@ -392,7 +394,9 @@ def anfrage(
         raise StateConflict("Dieser Fall ist abgeschlossen; Anfragen sind nicht mehr möglich.")
     topic = ctx.org.topic(thema)
     participants = {i.key for i in ctx.org.institution_list(teilnehmer)} | {institution.key}
-    latest = date_arg("bis", bis, ctx.today, Towards.FUTURE) if bis else None
+    latest = (
+        date_arg("bis", bis, ctx.today, Towards.FUTURE, language=ctx.t.language) if bis else None
+    )
     if latest is not None and latest < ctx.today:
         raise ArgumentError("Das späteste Datum liegt in der Vergangenheit.")
     request = ConferenceRequest(

@@ -58,11 +58,13 @@ def require_owner(ctx: CommandContext, case: CaseFile, what: str) -> Institution
     return institution
 
 
-def date_arg(name: str, text: str, today: date, towards: Towards) -> date:
+def date_arg(name: str, text: str, today: date, towards: Towards, *, language: str = "de") -> date:
+    """The date option or word ``name``; ``language`` is the room's (``ctx.t.language``):
+    its words (``tomorrow``, ``in 2 weeks``) are read besides the German ones."""
     try:
-        return parse_date(text, today, towards)
+        return parse_date(text, today, towards, language=language)
     except DateError as err:
-        raise BadArgument(name, err.message) from None
+        raise BadArgument(name, err.text) from None
 
 
 def audit(ctx: CommandContext, action: str, pseudonym: str | None, **detail: Any) -> None:

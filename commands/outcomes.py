@@ -232,7 +232,9 @@ def aufgabe(
     due: date | None = None
     match = _DUE.match(text.strip())
     if match is not None:
-        due = date_arg("bis", match.group("due"), ctx.today, Towards.FUTURE)
+        due = date_arg(
+            "bis", match.group("due"), ctx.today, Towards.FUTURE, language=ctx.t.language
+        )
         if due < local_date(ctx.now):
             raise ArgumentError(N_("Die Frist liegt in der Vergangenheit."))
         text = match.group("text")
@@ -280,7 +282,7 @@ def wiedervorlage(
     _, session = open_sitting(ctx)
     request = item_request(ctx, session, str(fall))
     _may_record(ctx, request)
-    due = date_arg("datum", datum, ctx.today, Towards.FUTURE)
+    due = date_arg("datum", datum, ctx.today, Towards.FUTURE, language=ctx.t.language)
     if due <= local_date(ctx.now):
         raise ArgumentError(N_("Die Wiedervorlage muss in der Zukunft liegen."))
     previous = ctx.uow.outcomes.open_review(request.case_pseudonym)

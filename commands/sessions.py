@@ -231,7 +231,7 @@ def reihe_neu(
     slot = _positive("minuten", minuten, ctx.calendar.slot_minutes, 240)
     first = local_date(ctx.now)
     if ab:
-        first = date_arg("ab", ab, ctx.today, Towards.FUTURE)
+        first = date_arg("ab", ab, ctx.today, Towards.FUTURE, language=ctx.t.language)
     series = SessionSeries(
         room_id=ctx.room_id,
         name=name,
@@ -401,9 +401,9 @@ def einplanen(ctx: CommandContext) -> Reply:
 
 def _moment(ctx: CommandContext, text: str, default: time | None = None) -> datetime:
     try:
-        return parse_when(text, ctx.sent_at).moment(default)
+        return parse_when(text, ctx.sent_at, language=ctx.t.language).moment(default)
     except WhenError as err:
-        raise ArgumentError(err.message) from None
+        raise ArgumentError(err.text) from None
 
 
 def _int_option(options: dict[str, str], key: str, default: int, top: int) -> int:

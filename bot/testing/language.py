@@ -28,6 +28,7 @@ GERMAN_TERMS: Final = _words(
     unbekannte fehlt erlaubt aufruf mehr dazu gekürzt seite
     beschlussfähig beschlussfähigkeit anwesenheit vertreten angefragt teilnehmende
     eröffnet geschlossen frist lotsen vertagen
+    übermorgen vorgestern tagen uhrzeit zeitumstellung mehrdeutig monat
     """
 )
 
@@ -39,6 +40,7 @@ ENGLISH_TERMS: Final = _words(
     unknown invalid missing allowed usage page today tomorrow yesterday week weeks
     monday tuesday wednesday thursday friday saturday sunday mon tue wed thu fri sat sun
     attendance deadline postpone confirmed
+    ambiguous clocks
     """
 )
 
