@@ -16,12 +16,15 @@ from pathlib import Path
 
 import pytest
 from nio import DevicesResponse, RoomMessagesResponse, RoomMessageText
+from sqlalchemy import func, select
 
 from bot.matrix.pgstore import DatabaseCryptoStore, database_store
-from bot.testing.inroom import People
+from bot.testing.botrun import BotSetup, InProcessBot
+from bot.testing.inroom import People, open_room
 from bot.testing.peers import Participant
 from bot.testing.synapse import SynapseServer
 from storage.db import make_engine
+from storage.models import CryptoAccount, CryptoMegolmSession
 
 pytestmark = pytest.mark.synapse
 
@@ -121,3 +124,45 @@ async def test_a_new_instance_keeps_decrypting_with_the_same_device(
     (seen,) = [s for s in peer.seen if s.event_id == reply]
     assert seen.body == "Antwort der neuen Instanz"
     assert await _devices(second) == devices
+
+
+@pytest.mark.parametrize("db_url", ["postgresql"], indirect=True)
+async def test_the_bot_on_postgresql_keeps_its_device_in_the_database(
+    db_url: str, people: People, bot_setup: BotSetup
+) -> None:
+    """The gateway picks the database store when the database is PostgreSQL: no
+    crypto.db is written, and a new instance answers with the same device."""
+    bot_setup.env["FKBOT_DATABASE__URL"] = db_url
+    bot = InProcessBot(bot_setup)
+    await bot.start()
+    try:
+        room = await open_room(people, bot)
+        cw = room.caseworker
+        reply = await cw.wait_reply(await cw.send(room.room_id, "!fk ping"))
+        assert reply.decrypted
+        device_id = bot.app.settings.matrix.device_id
+        key = cw.client.device_store[bot_setup.user_id][device_id].ed25519
+    finally:
+        await bot.stop()
+    assert not (bot_setup.workdir / "store" / "crypto.db").exists()
+    engine = make_engine(db_url)
+    with engine.connect() as conn:
+        accounts = conn.execute(select(CryptoAccount.device_id)).scalars().all()
+        room_keys = conn.execute(select(func.count()).select_from(CryptoMegolmSession)).scalar()
+    engine.dispose()
+    assert accounts == [device_id]
+    assert room_keys  # the caseworker's room key, in the database
+
+    again = InProcessBot(bot_setup)  # the next instance: memory gone, database kept
+    await again.start()
+    try:
+        reply = await cw.wait_reply(await cw.send(room.room_id, "!fk ping"))
+        assert reply.decrypted
+        assert reply.body == "pong 🏓"
+    finally:
+        await again.stop()
+    if cw.client.should_query_keys:
+        await cw.client.keys_query()
+    devices = cw.client.device_store.active_user_devices(bot_setup.user_id)
+    assert [(d.id, d.ed25519) for d in devices] == [(device_id, key)]
+    assert not (bot_setup.workdir / "store" / "crypto.db").exists()
