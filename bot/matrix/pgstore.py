@@ -19,7 +19,8 @@ is retried) rather than losing a write.
 :func:`crypto_store_class` picks the store for the configured database: this one on
 PostgreSQL, nio's :class:`~nio.store.SqliteStore` (file ``store_path/crypto.db``) on SQLite.
 A device that ran on SQLite before is imported from that file once, the first time the
-database has no account for it (:meth:`DatabaseCryptoStore.import_sqlite`).
+database has no account for it (:meth:`DatabaseCryptoStore.import_sqlite`); the file is
+then renamed ``crypto.db.imported``.
 """
 
 from __future__ import annotations
@@ -66,6 +67,7 @@ DEVICE: Table = CryptoDevice.__table__  # type: ignore[assignment]
 ROOM: Table = CryptoEncryptedRoom.__table__  # type: ignore[assignment]
 REQUEST: Table = CryptoKeyRequest.__table__  # type: ignore[assignment]
 
+IMPORTED_SUFFIX = ".imported"  # what an imported SQLite crypto store is renamed to
 CHUNK = 500  # rows per multi-row INSERT (PostgreSQL allows 65535 parameters)
 
 
@@ -517,7 +519,8 @@ class DatabaseCryptoStore(MatrixStore):  # type: ignore[misc]  # nio has no type
         bot used before it ran on PostgreSQL), in one transaction; True if it did.
 
         Done only while the database has no account for the device: once an instance has
-        written here, the file is stale and ignored. The file itself is left alone.
+        written here, a file is stale and ignored. The imported file is renamed
+        ``<name>.imported`` (kept, never read again).
         """
         if not path.is_file():
             return False
@@ -549,13 +552,22 @@ class DatabaseCryptoStore(MatrixStore):  # type: ignore[misc]  # nio has no type
                 conn.execute(
                     update(ACCOUNT).where(ACCOUNT.c.id == self._account_id).values(sync_token=token)
                 )
+        # Out of the way: were the database ever emptied, a stale copy of the device
+        # (one-time keys used since, old ratchets) must not be imported again.
+        moved = path.with_name(path.name + IMPORTED_SUFFIX)
+        try:
+            path.rename(moved)
+        except OSError as exc:
+            log.error("%s nicht umbenannt (%s): bitte von Hand entfernen", path, exc.strerror)
+            moved = path
         log.warning(
             "Krypto-Speicher aus %s in die Datenbank übernommen (%d Olm-, %d Megolm-Sitzungen, "
-            "%d Geräte); die Datei wird nicht mehr benutzt",
+            "%d Geräte); die Datei (jetzt %s) wird nicht mehr benutzt",
             path,
             len(sessions),
             len(group_sessions),
             len(devices),
+            moved.name,
         )
         return True
 

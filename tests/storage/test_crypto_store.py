@@ -410,10 +410,28 @@ def test_an_sqlite_crypto_store_is_imported_once(
     assert store.load_outgoing_key_requests() == {"req": request}
     assert store.load_sync_token() == "s9"
 
-    # later changes live in the database; the stale file is not read again
+    # the file is set aside (kept); later changes live in the database only
+    assert not (tmp_path / "crypto.db").exists()
+    assert (tmp_path / "crypto.db.imported").is_file()
     store.save_encrypted_rooms({"!neu:fk.test"})
     again = store_cls(BOT, DEVICE, str(tmp_path), KEY, "crypto.db")
     assert again.load_encrypted_rooms() == {ROOM, "!neu:fk.test"}
+
+
+def test_a_stale_sqlite_file_is_ignored_once_the_database_has_the_device(
+    store_cls: type[DatabaseCryptoStore], tmp_path: Path
+) -> None:
+    current = OlmAccount()
+    _store(store_cls).save_account(current)
+    old = SqliteStore(BOT, DEVICE, str(tmp_path), KEY, "crypto.db")
+    old.save_account(OlmAccount())
+    old.database.close()
+
+    store = store_cls(BOT, DEVICE, str(tmp_path), KEY, "crypto.db")
+    loaded = store.load_account()
+    assert loaded is not None
+    assert loaded.identity_keys == current.identity_keys
+    assert (tmp_path / "crypto.db").is_file()  # not touched
 
 
 def test_without_an_sqlite_file_nothing_is_imported(
