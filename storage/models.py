@@ -610,6 +610,9 @@ class CryptoAccount(Base):
     pickle: Mapped[str] = mapped_column(Text)
     shared: Mapped[bool] = mapped_column(Boolean)
     sync_token: Mapped[str | None] = mapped_column(Text)
+    # Bumped by each instance that takes the device over; a write by an instance whose
+    # epoch is older fails (a fencing token: no stale ratchet overwrites a newer one).
+    epoch: Mapped[int] = mapped_column(Integer)
 
 
 class CryptoOlmSession(Base):

@@ -89,6 +89,12 @@ class NoAccountError(LookupError):
     """A write that needs the device's Olm account before nio has saved one."""
 
 
+class SupersededError(RuntimeError):
+    """Another instance has taken the device over since this one loaded it: this
+    instance's state is stale and must not be written (fail-stop; it exits and, if it
+    becomes active again, starts over from the database)."""
+
+
 class DatabaseCryptoStore(MatrixStore):  # type: ignore[misc]  # nio has no type stubs
     """nio's store interface on the ``crypto_*`` tables of an SQLAlchemy engine.
 
@@ -114,11 +120,14 @@ class DatabaseCryptoStore(MatrixStore):  # type: ignore[misc]  # nio has no type
         self.store_path = store_path
         self.pickle_key = pickle_key
         self.database_name = database_name or f"{user_id}_{device_id}.db"
+        # The account row and the epoch this instance claimed it at (see _claim).
         self._account_id: int | None = None
+        self._epoch: int | None = None
         insert = postgresql.insert if self.engine.dialect.name == "postgresql" else sqlite.insert
         self._insert: Callable[[Table], Any] = insert
         if store_path and self._find_account() is None:
             self.import_sqlite(Path(store_path) / self.database_name)
+        self._claim()
 
     def __repr__(self) -> str:  # never the pickle key
         return f"{type(self).__name__}({self.user_id!r}, {self.device_id!r})"
@@ -139,22 +148,53 @@ class DatabaseCryptoStore(MatrixStore):  # type: ignore[misc]  # nio has no type
             yield conn
 
     def _find_account(self, conn: Connection | None = None) -> int | None:
+        """The device's account row, if any (a read: claims nothing)."""
         query = select(ACCOUNT.c.id).where(
             ACCOUNT.c.user_id == self.user_id, ACCOUNT.c.device_id == self.device_id
         )
         if conn is None:
             with self.engine.connect() as own:
-                found = own.execute(query).scalar_one_or_none()
+                found: int | None = own.execute(query).scalar_one_or_none()
         else:
             found = conn.execute(query).scalar_one_or_none()
-        self._account_id = found
         return found
 
-    def _account(self, conn: Connection | None = None) -> int:
-        if self._account_id is None and self._find_account(conn) is None:
+    def _claim(self) -> None:
+        """Take the device over: bump its epoch, so that every write of an instance that
+        held it before fails (:class:`SupersededError`) instead of overwriting newer
+        state with the ratchets and one-time keys it still has in memory."""
+        with self._tx() as conn:
+            row = conn.execute(
+                update(ACCOUNT)
+                .where(ACCOUNT.c.user_id == self.user_id, ACCOUNT.c.device_id == self.device_id)
+                .values(epoch=ACCOUNT.c.epoch + 1)
+                .returning(ACCOUNT.c.id, ACCOUNT.c.epoch)
+            ).one_or_none()
+        if row is not None:
+            self._account_id, self._epoch = row.id, row.epoch
+
+    def _account(self, conn: Connection) -> int:
+        """The account id for a write in ``conn``, after checking that no other instance
+        has claimed the device since this one did (the check locks the account row
+        until the transaction ends, so a claim cannot slip in between)."""
+        if self._account_id is None or self._epoch is None:
+            if self._find_account(conn) is not None:
+                raise SupersededError(self._superseded())
             raise NoAccountError(f"Kein Olm-Konto für {self.user_id} ({self.device_id})")
-        assert self._account_id is not None
+        fenced = conn.execute(
+            update(ACCOUNT)
+            .where(ACCOUNT.c.id == self._account_id, ACCOUNT.c.epoch == self._epoch)
+            .values(epoch=ACCOUNT.c.epoch)
+        )
+        if fenced.rowcount != 1:
+            raise SupersededError(self._superseded())
         return self._account_id
+
+    def _superseded(self) -> str:
+        return (
+            f"Krypto-Speicher von {self.user_id} ({self.device_id}) wurde von einer anderen "
+            "Instanz übernommen: diese schreibt nicht mehr"
+        )
 
     def _upsert(
         self,
@@ -187,7 +227,6 @@ class DatabaseCryptoStore(MatrixStore):  # type: ignore[misc]  # nio has no type
             ).one_or_none()
         if row is None:
             return None
-        self._account_id = row.id
         account = OlmAccount.from_pickle(row.pickle.encode(), self.pickle_key, row.shared)
         if account.upgrade_pickle:  # a libolm pickle (imported): store vodozemac's
             account.upgrade_pickle = False
@@ -199,17 +238,32 @@ class DatabaseCryptoStore(MatrixStore):  # type: ignore[misc]  # nio has no type
             self._save_account(conn, account)
 
     def _save_account(self, conn: Connection, account: OlmAccount) -> None:
-        stmt = self._insert(ACCOUNT).values(
-            user_id=self.user_id,
-            device_id=self.device_id,
-            pickle=account.pickle(self.pickle_key).decode(),
-            shared=bool(account.shared),
+        pickle = account.pickle(self.pickle_key).decode()
+        if self._epoch is None and self._find_account(conn) is None:
+            # nio creates the device's account: the first epoch is this instance's
+            stmt = (
+                self._insert(ACCOUNT)
+                .values(
+                    user_id=self.user_id,
+                    device_id=self.device_id,
+                    pickle=pickle,
+                    shared=bool(account.shared),
+                    epoch=1,
+                )
+                .on_conflict_do_nothing(index_elements=["user_id", "device_id"])
+                .returning(ACCOUNT.c.id)
+            )
+            created = conn.execute(stmt).scalar_one_or_none()
+            if created is None:  # another instance was quicker
+                raise SupersededError(self._superseded())
+            self._account_id, self._epoch = created, 1
+            return
+        account_id = self._account(conn)
+        conn.execute(
+            update(ACCOUNT)
+            .where(ACCOUNT.c.id == account_id)
+            .values(pickle=pickle, shared=bool(account.shared))
         )
-        stmt = stmt.on_conflict_do_update(
-            index_elements=["user_id", "device_id"],
-            set_={"pickle": stmt.excluded.pickle, "shared": stmt.excluded.shared},
-        ).returning(ACCOUNT.c.id)
-        self._account_id = conn.execute(stmt).scalar_one()
 
     # -- Olm sessions --------------------------------------------------------------------
 
@@ -447,11 +501,10 @@ class DatabaseCryptoStore(MatrixStore):  # type: ignore[misc]  # nio has no type
 
     def delete_encrypted_room(self, room: str) -> None:
         with self._tx() as conn:
-            account_id = self._find_account(conn)
-            if account_id is not None:
-                conn.execute(
-                    delete(ROOM).where(ROOM.c.account_id == account_id, ROOM.c.room_id == room)
-                )
+            account_id = self._account(conn)
+            conn.execute(
+                delete(ROOM).where(ROOM.c.account_id == account_id, ROOM.c.room_id == room)
+            )
 
     # -- outgoing key requests ---------------------------------------------------------------
 
@@ -539,19 +592,10 @@ class DatabaseCryptoStore(MatrixStore):  # type: ignore[misc]  # nio has no type
             token = old.load_sync_token()
         finally:
             old.database.close()
-        with self._tx() as conn:
-            if self._find_account(conn) is not None:
-                return False  # another instance was quicker
-            self._save_account(conn, account)
-            self._save_sessions(conn, sessions)
-            self._save_group_sessions(conn, group_sessions)
-            self._save_devices(conn, devices, with_trust=True)
-            self._save_rooms(conn, rooms)
-            self._add_requests(conn, requests)
-            if token is not None:
-                conn.execute(
-                    update(ACCOUNT).where(ACCOUNT.c.id == self._account_id).values(sync_token=token)
-                )
+        try:
+            self._import(account, sessions, group_sessions, devices, rooms, requests, token)
+        except SupersededError:
+            return False  # another instance was quicker: its state stands
         # Out of the way: were the database ever emptied, a stale copy of the device
         # (one-time keys used since, old ratchets) must not be imported again.
         moved = path.with_name(path.name + IMPORTED_SUFFIX)
@@ -570,6 +614,30 @@ class DatabaseCryptoStore(MatrixStore):  # type: ignore[misc]  # nio has no type
             moved.name,
         )
         return True
+
+    def _import(
+        self,
+        account: OlmAccount,
+        sessions: list[tuple[str, Session]],
+        group_sessions: list[InboundGroupSession],
+        devices: list[OlmDevice],
+        rooms: set[str],
+        requests: list[OutgoingKeyRequest],
+        token: str | None,
+    ) -> None:
+        with self._tx() as conn:
+            if self._find_account(conn) is not None:
+                raise SupersededError(self._superseded())
+            self._save_account(conn, account)
+            self._save_sessions(conn, sessions)
+            self._save_group_sessions(conn, group_sessions)
+            self._save_devices(conn, devices, with_trust=True)
+            self._save_rooms(conn, rooms)
+            self._add_requests(conn, requests)
+            if token is not None:
+                conn.execute(
+                    update(ACCOUNT).where(ACCOUNT.c.id == self._account_id).values(sync_token=token)
+                )
 
 
 def database_store(engine: Engine) -> type[DatabaseCryptoStore]:

@@ -31,6 +31,7 @@ from bot.config import MatrixConfig
 from bot.matrix.gateway import MatrixGateway
 from bot.matrix.pgstore import (
     DatabaseCryptoStore,
+    SupersededError,
     crypto_store_class,
     database_store,
     postgres_store,
@@ -272,6 +273,57 @@ def test_two_devices_share_the_database_without_seeing_each_other(
     assert list(first.load_device_keys()) == []
     assert not first.is_device_verified(_device())
     assert second.is_device_verified(_device())
+
+
+def test_an_instance_taken_over_can_no_longer_write(
+    store_cls: type[DatabaseCryptoStore],
+) -> None:
+    """A zombie (the old active instance, cut off but still running) must not overwrite
+    the new instance's ratchets and one-time keys with its stale ones."""
+    account = OlmAccount()
+    old = _store(store_cls)
+    old.save_account(account)
+    old.save_encrypted_rooms({ROOM})
+    new = _store(store_cls)  # the standby takes over
+    _, bob_curve, otk = _peer()
+    session = OutboundSession(account, bob_curve, otk)
+    writes = [
+        lambda: old.save_account(account),
+        lambda: old.save_session(bob_curve, session),
+        lambda: old.save_inbound_group_session(
+            InboundGroupSession(OutboundGroupSession().session_key, "ed", "curve", ROOM)
+        ),
+        lambda: old.save_device_keys({BOB: {"BOBDEV": _device()}}),
+        lambda: old.verify_device(_device()),
+        lambda: old.ignore_devices([_device()]),
+        lambda: old.save_encrypted_rooms({"!zwei:fk.test"}),
+        lambda: old.delete_encrypted_room(ROOM),
+        lambda: old.add_outgoing_key_request(OutgoingKeyRequest("r", "s", ROOM, "m")),
+        lambda: old.remove_outgoing_key_request(OutgoingKeyRequest("r", "s", ROOM, "m")),
+        lambda: old.save_sync_token("alt"),
+    ]
+    for write in writes:
+        with pytest.raises(SupersededError):
+            write()
+    # reads still work, and the new instance writes as before
+    assert old.load_encrypted_rooms() == {ROOM}
+    new.save_session(bob_curve, session)
+    new.save_encrypted_rooms({"!zwei:fk.test"})
+    assert _store(store_cls).load_encrypted_rooms() == {ROOM, "!zwei:fk.test"}
+    assert list(_store(store_cls).load_device_keys()) == []
+
+
+def test_two_instances_creating_the_device_at_once_cannot_both_win(
+    store_cls: type[DatabaseCryptoStore],
+) -> None:
+    first, second = _store(store_cls), _store(store_cls)
+    winner = OlmAccount()
+    first.save_account(winner)
+    with pytest.raises(SupersededError):
+        second.save_account(OlmAccount())
+    loaded = _store(store_cls).load_account()
+    assert loaded is not None
+    assert loaded.identity_keys == winner.identity_keys
 
 
 def test_a_write_before_the_account_is_refused(store_cls: type[DatabaseCryptoStore]) -> None:

@@ -2,7 +2,8 @@
 
 The Olm account, Olm and Megolm sessions, known devices with their trust marks,
 encrypted rooms and outgoing key requests of each Matrix device (user id, device id),
-written by bot.matrix.pgstore. Pickles stay encrypted with the pickle key, as in nio's
+written by bot.matrix.pgstore; ``crypto_account.epoch`` fences out an instance that
+another has taken the device over from. Pickles stay encrypted with the pickle key, as in nio's
 SQLite store. Created on SQLite too (unused there: nio keeps its own crypto.db) so
 that both backends have the same schema.
 
@@ -40,6 +41,7 @@ def upgrade() -> None:
         sa.Column("pickle", sa.Text, nullable=False),
         sa.Column("shared", sa.Boolean, nullable=False),
         sa.Column("sync_token", sa.Text),
+        sa.Column("epoch", sa.Integer, nullable=False),
         sa.UniqueConstraint("user_id", "device_id", name="uq_crypto_account_device"),
     )
     op.create_table(
