@@ -13,8 +13,12 @@ nio's SQLite store (:func:`nio.crypto.sessions.derive_pickle_key`); what the SQL
 keeps in clear (device keys, session and room ids, trust marks) is in clear here too.
 
 nio calls the store synchronously from its event loop, as it does its SQLite store; each
-call is one short transaction. A failing database raises out of nio (the sync fails and
-is retried) rather than losing a write.
+call is one short transaction. A failing database raises out of nio's call and, like any
+database error of the bot, ends the run (the next run, here or on the standby, starts
+from what was committed) rather than going on with a write lost. Each instance that
+takes the device over bumps ``crypto_account.epoch``; a write by an instance taken over
+since fails with :class:`SupersededError`, so a zombie cannot overwrite newer ratchets
+and one-time keys with the stale ones it holds in memory.
 
 :func:`crypto_store_class` picks the store for the configured database: this one on
 PostgreSQL, nio's :class:`~nio.store.SqliteStore` (file ``store_path/crypto.db``) on SQLite.
