@@ -117,7 +117,9 @@ class App:
                         "Rollen geändert seit dem letzten Start: %d Einträge im Audit", changes
                     )
                 gateway = MatrixGateway(
-                    matrix_cfg, pickle_key=matrix_cfg.pickle_key.get_secret_value()
+                    matrix_cfg,
+                    pickle_key=matrix_cfg.pickle_key.get_secret_value(),
+                    database_url=self.settings.database.url,
                 )
                 self.gateway = gateway
                 await self._start_health()

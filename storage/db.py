@@ -14,7 +14,7 @@ if TYPE_CHECKING:
 MIGRATIONS = Path(__file__).parent / "migrations"
 # The newest revision. Alembic (with mako and pygments, ~12 MiB) is imported only when
 # the database is not at it; tests/storage check that this names Alembic's head.
-HEAD = "0012_room_language"
+HEAD = "0013_crypto_store"
 
 
 def make_engine(url: str, *, echo: bool = False) -> Engine:

@@ -64,7 +64,7 @@ def cmd_identity_reset(args: argparse.Namespace) -> int:
     password = matrix.password.get_secret_value()
 
     async def reset() -> str:
-        gateway = MatrixGateway(matrix, pickle_key=pickle_key)
+        gateway = MatrixGateway(matrix, pickle_key=pickle_key, database_url=settings.database.url)
         try:
             await gateway.open(None)
             keys = await gateway.reset_identity(pickle_key, password)
