@@ -14,7 +14,7 @@ Texts keep ``%(name)s`` placeholders; pass the values as keywords::
 
 Declared texts (summaries, parameter descriptions) are marked with :func:`N_` where
 they are written and translated where they are shown. To re-extract and update the
-catalogs see docs/OPERATIONS.md ("Sprachen").
+catalogs see docs/OPERATIONS.md ("Languages").
 """
 
 from __future__ import annotations
