@@ -13,30 +13,36 @@ from __future__ import annotations
 
 import contextlib
 import re
-from datetime import UTC, date, datetime
+from dataclasses import replace
+from datetime import UTC, date, datetime, timedelta
 from enum import Enum
 from pathlib import Path
 
 import pytest
 
 from bot.cli import main
+from bot.clock import FakeClock
 from bot.config import ConfigError, load_config
 from bot.demo import (
     ALL_STEPS,
     DEMO_RRULE,
     DEMO_RULE,
     LANGUAGE_STEP,
+    OPENING_STEP,
+    TOPICS,
+    Step,
     day_text,
     typed_values,
     typo_of,
 )
+from bot.testing.harness import JA1, JA2, JC, MOD, ORG, Room
 from bot.testing.language import foreign_words, without_code
 from commands.core import build_registry
 from commands.dispatch import Dispatcher
 from commands.english import ENGLISH_NAMES, ENGLISH_OPTIONS, ENGLISH_VALUES
 from commands.framework import bind_arguments, tokenize
 from commands.i18n import locale_language, texts
-from domain.dates import parse_date
+from domain.dates import local_date, parse_date
 from domain.errors import UnknownCommand, UserError
 from domain.pseudonym import new_pseudonym
 from domain.series import parse_rule
@@ -369,3 +375,65 @@ def test_the_narration_and_the_day_are_in_the_demos_language() -> None:
     moment = datetime(2027, 1, 13, 9, 0, tzinfo=UTC)
     assert day_text(texts("de"), moment) == "Mittwoch, 13.01.2027 10:00"
     assert day_text(en, moment) == "Wednesday, 13 Jan 2027, 10:00"
+
+
+# -- the demo's script played in a room (no homeserver) --------------------------------
+
+PLAYERS = {"lehmann": MOD, "yilmaz": JA1, "kaya": JA2, "becker": JC}
+
+
+def _play(room: Room, language: str) -> list[tuple[Step, str]]:
+    """Every step of the demo in ``language`` as its participants type it, the clock
+    moved to the session's start before the session opens; (step, reply) each."""
+    today = local_date(room.clock.now())
+    values = {"kaya": JA2, "becker": JC} | typed_values(language, today, today)
+    played: list[tuple[Step, str]] = []
+    for step in ALL_STEPS:
+        text = step.text(language)
+        if text is None:
+            continue
+        if step is OPENING_STEP:
+            session = next(
+                s
+                for s in room.sessions()
+                if s.room_id == room.room_id
+                and s.starts_at > room.clock.now()
+                and room.agenda_ids(s.id)
+            )
+            room.clock.set(session.starts_at - timedelta(minutes=2))
+            review = local_date(session.starts_at) + timedelta(days=14)
+            values |= {
+                k: v
+                for k, v in typed_values(language, today, review).items()
+                if k.startswith("review")
+            }
+        reply = room.say(PLAYERS[step.who], text.format(**values).removeprefix("!fk "))
+        found = re.search(r"FK-[0-9A-Z]{4}-[0-9A-Z]{2}", reply)
+        if step.creates_case and found:
+            if "fall" not in values:
+                values |= {"fall": found.group(), "typo": typo_of(found.group())}
+            else:
+                values[f"fall{sum(k.startswith('fall') for k in values) + 1}"] = found.group()
+        played.append((step, reply))
+    return played
+
+
+def test_the_english_demo_plays_like_the_german_one(
+    sqlite_database: Database,
+) -> None:
+    """The same steps succeed and the same are refused (the typo, the name, the e-mail
+    address, the wrong institution, the same person twice) in both languages."""
+    clock = FakeClock(datetime(2026, 11, 23, 9, 0, tzinfo=UTC))
+    # The demo's topics: the German defaults it types, and those of TOPICS["en"].
+    org = replace(ORG, topics=("Ausbildung", "Wohnen", *TOPICS["en"]))
+    german_room = Room(sqlite_database, clock, org=org)
+    english_room = german_room.other_room("!english:fk.test")  # the same bot
+    german = _play(german_room, "de")
+    english = _play(english_room, "en")  # later, on its own days: rooms share nothing
+    assert english[0][0] is LANGUAGE_STEP
+    assert english[0][1] == "🌐 This room now speaks English."
+    refused_de = [step.narration for step, reply in german if reply.startswith("⚠️")]
+    refused_en = [step.narration for step, reply in english[1:] if reply.startswith("⚠️")]
+    assert refused_en == refused_de
+    assert len(refused_de) == 6, refused_de
+    assert [step for step, _ in english[1:]] == [step for step, _ in german]
