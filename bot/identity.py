@@ -42,7 +42,8 @@ ROLES = ("master", "self_signing", "user_signing")
 
 
 class IdentityError(BotError):
-    """The identity cannot be used as it is; the message says what to do, in German."""
+    """The identity cannot be used as it is; the message says what to do (``str()`` in
+    German for the logs, :meth:`render` in the operator's language)."""
 
 
 def _public(key: SigningKey) -> str:
