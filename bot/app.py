@@ -32,6 +32,7 @@ from bot.trust import SharingMode
 from commands.core import build_registry
 from commands.dispatch import Dispatcher
 from commands.framework import CommandRegistry
+from commands.i18n import N_
 from commands.people import record_role_changes
 from domain.org import Role
 from storage.db import make_engine, upgrade
@@ -102,7 +103,7 @@ class App:
     async def run(self) -> None:
         matrix_cfg = self.settings.matrix
         if matrix_cfg.pickle_key is None:
-            raise MatrixError("Kein Pickle-Schlüssel konfiguriert (FKBOT_MATRIX__PICKLE_KEY).")
+            raise MatrixError(N_("Kein Pickle-Schlüssel konfiguriert (FKBOT_MATRIX__PICKLE_KEY)."))
         with StoreLock(matrix_cfg.store_path):
             engine = make_engine(self.settings.database.url)
             try:

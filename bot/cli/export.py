@@ -7,7 +7,7 @@ import os
 import sys
 from datetime import UTC, datetime
 
-from bot.cli.common import CLI_ACTOR, load_settings, open_database, schema_outdated
+from bot.cli.common import CLI_ACTOR, cli_texts, load_settings, open_database, schema_outdated
 
 
 def cmd_export_minutes(args: argparse.Namespace) -> int:
@@ -15,6 +15,7 @@ def cmd_export_minutes(args: argparse.Namespace) -> int:
     from commands.export import file_name, to_json, to_markdown, to_pdf
     from commands.protokoll import collect
 
+    t = cli_texts()
     settings = load_settings(args.config)
     db = open_database(args, migrate=False)
     try:
@@ -27,8 +28,11 @@ def cmd_export_minutes(args: argparse.Namespace) -> int:
             session = uow.sessions.get(args.termin)
             if sitting is None or session is None or sitting.closed_at is None:
                 print(
-                    f"Zu Termin #{args.termin} gibt es kein Protokoll (Sitzung nicht beendet "
-                    "oder unbekannt).",
+                    t.gettext(
+                        "Zu Termin #%(id)s gibt es kein Protokoll (Sitzung nicht beendet "
+                        "oder unbekannt).",
+                        id=args.termin,
+                    ),
                     file=sys.stderr,
                 )
                 return 2
@@ -48,7 +52,10 @@ def cmd_export_minutes(args: argparse.Namespace) -> int:
                     with target.open("xb") as handle:
                         handle.write(renderings[ext])
                 except FileExistsError:
-                    print(f"{target} existiert bereits; nicht überschrieben.", file=sys.stderr)
+                    print(
+                        t.gettext("%(path)s existiert bereits; nicht überschrieben.", path=target),
+                        file=sys.stderr,
+                    )
                     return 2
                 written.append(target)
             uow.audit.append(

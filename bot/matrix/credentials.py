@@ -9,6 +9,7 @@ from pathlib import Path
 
 from bot.errors import CredentialsError
 from bot.secretfiles import private_file_problem
+from domain.text import Msg
 
 CREDENTIALS_FILE = "credentials.json"
 
@@ -26,7 +27,7 @@ def load_credentials(store_path: Path) -> Credentials | None:
     path = store_path / CREDENTIALS_FILE
     problem = private_file_problem(path)
     if problem is not None:
-        raise CredentialsError(f"Gespeicherte Anmeldung: {problem}")
+        raise CredentialsError(Msg("Gespeicherte Anmeldung: %(problem)s", problem=problem))
     try:
         data = json.loads(path.read_text(encoding="utf-8"))
     except FileNotFoundError:
