@@ -26,6 +26,8 @@ GERMAN_TERMS: Final = _words(
     heute morgen gestern woche wochen tag tage montag dienstag mittwoch donnerstag
     freitag samstag sonntag di mi fr sa ungültige ungültig unbekannter
     unbekannte fehlt erlaubt aufruf mehr dazu gekürzt seite
+    fallführend fallführende abgedeckt erfasst widerrufen unbefristet spätestens
+    teilnehmende eröffnet beendet gefiltert einzelheiten zugeordnet
     """
 )
 
@@ -36,6 +38,7 @@ ENGLISH_TERMS: Final = _words(
     revocation poll task tasks series caseworker moderators present excused postponed
     unknown invalid missing allowed usage page today tomorrow yesterday week weeks
     monday tuesday wednesday thursday friday saturday sunday mon tue wed thu fri sat sun
+    covered recorded expiry mandate ready waiting
     """
 )
 
