@@ -11,6 +11,8 @@ from datetime import date
 from typing import Any
 
 from commands.framework import CommandContext
+from commands.i18n import N_, Texts
+from commands.reply import Part, Span
 from domain.casework import (
     BASIS_CONSENT,
     LEGAL_BASIS_8A,
@@ -32,6 +34,36 @@ from domain.work import audit as work_audit
 from storage.models import CaseFile
 
 
+def spanned(t: Texts, msgid: str, **values: object) -> tuple[Part, ...]:
+    """``msgid`` translated by ``t`` with its values, where a value that is a
+    :class:`Span` (bold, code) stays one: the whole sentence is one catalog entry, and
+    the markup goes where the language puts the placeholder. Mark a literal ``msgid``
+    with ``N_`` so that it is extracted."""
+    return _split(t.gettext(msgid, **_markers(values)), values)
+
+
+def spanned_n(t: Texts, singular: str, plural: str, n: int, **values: object) -> tuple[Part, ...]:
+    """:func:`spanned` with a singular and a plural form (``%(count)d`` is ``n``)."""
+    return _split(t.ngettext(singular, plural, n, **_markers(values)), values)
+
+
+def _markers(values: dict[str, object]) -> dict[str, object]:
+    # NUL cannot be in a message (InputError refuses control characters).
+    return {k: f"\0{k}\0" if isinstance(v, Span) else v for k, v in values.items()}
+
+
+def _split(text: str, values: dict[str, object]) -> tuple[Part, ...]:
+    parts: list[Part] = []
+    for index, piece in enumerate(text.split("\0")):
+        if index % 2:
+            value = values[piece]
+            assert isinstance(value, Span)
+            parts.append(value)
+        elif piece:
+            parts.append(piece)
+    return tuple(parts)
+
+
 def get_case(ctx: CommandContext, pseudonym: Pseudonym) -> CaseFile:
     case = ctx.uow.cases.get(str(pseudonym))
     if case is None:
@@ -43,18 +75,16 @@ def institution_of(ctx: CommandContext) -> Institution:
     """The sender's institution; the dispatcher already refused senders without one."""
     institution = ctx.member.institution
     if institution is None:  # pragma: no cover - guarded by the dispatcher
-        raise PermissionDenied("Du bist keiner Institution zugeordnet.")
+        raise PermissionDenied(N_("Du bist keiner Institution zugeordnet."))
     return institution
 
 
-def require_owner(ctx: CommandContext, case: CaseFile, what: str) -> Institution:
+def require_owner(ctx: CommandContext, case: CaseFile, refusal: str) -> Institution:
+    """The sender's institution if it leads the case and the sender is a caseworker;
+    otherwise ``refusal`` (a msgid with ``%(owner)s``, the lead institution)."""
     institution = institution_of(ctx)
     if institution.key != case.owner_institution or not ctx.member.has(Role.FACHKRAFT):
-        owner = ctx.org.institutions.get(case.owner_institution)
-        raise PermissionDenied(
-            f"{what} erfasst nur eine Fachkraft der fallführenden Institution "
-            f"({owner.name if owner else case.owner_institution})."
-        )
+        raise PermissionDenied(refusal, owner=institution_name(ctx, case.owner_institution))
     return institution
 
 
@@ -81,9 +111,9 @@ def institution_name_in(org: Organisation, key: str) -> str:
     return found.name if found else key
 
 
-def member_label(member: Member) -> str:
-    inst = member.institution.name if member.institution else "keine Institution"
-    roles = ", ".join(sorted(r.value for r in member.roles)) or "keine Rolle"
+def member_label(member: Member, t: Texts) -> str:
+    inst = member.institution.name if member.institution else t.gettext("keine Institution")
+    roles = ", ".join(sorted(r.value for r in member.roles)) or t.gettext("keine Rolle")
     return f"{inst} – {roles}"
 
 

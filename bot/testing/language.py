@@ -29,6 +29,8 @@ GERMAN_TERMS: Final = _words(
     beschlussfähig beschlussfähigkeit anwesenheit vertreten angefragt teilnehmende
     eröffnet geschlossen frist lotsen vertagen
     übermorgen vorgestern tagen uhrzeit zeitumstellung mehrdeutig monat
+    fallführend fallführende abgedeckt erfasst widerrufen unbefristet spätestens
+    teilnehmende eröffnet beendet gefiltert einzelheiten zugeordnet
     """
 )
 
@@ -41,6 +43,7 @@ ENGLISH_TERMS: Final = _words(
     monday tuesday wednesday thursday friday saturday sunday mon tue wed thu fri sat sun
     attendance deadline postpone confirmed
     ambiguous clocks
+    covered recorded expiry mandate ready waiting
     """
 )
 
