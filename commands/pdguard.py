@@ -22,7 +22,8 @@ import unicodedata
 from dataclasses import dataclass
 from datetime import date
 
-from domain.errors import UserError
+from domain.errors import N_, UserError
+from domain.text import Joined, Msg
 
 _EMAIL = re.compile(r"[\w.+%-]+@[\w-]+(?:\.[\w-]+)*\.[a-z]{2,}", re.IGNORECASE)
 _AT = re.compile(
@@ -310,7 +311,17 @@ _NAME_PAIR = re.compile(r"\b([A-ZÄÖÜ][a-zäöüßşçğı]+)[\s\-]+([A-ZÄÖ�
 
 @dataclass(frozen=True)
 class Finding:
-    kind: str  # German label: what kind of personal data was found
+    kind: str  # German label (a msgid): what kind of personal data was found
+
+
+# The kinds of personal data, as the refusal names them (translated where shown).
+EMAIL = N_("E-Mail-Adresse")
+IBAN = N_("IBAN")
+PHONE = N_("Telefonnummer")
+BIRTH_DATE = N_("Geburtsdatum")
+FILE_REFERENCE = N_("Aktenzeichen")
+ADDRESS = N_("Anschrift")
+NAME = N_("Name")
 
 
 class PersonalDataRefused(UserError):
@@ -319,11 +330,14 @@ class PersonalDataRefused(UserError):
     show_usage = True
 
     def __init__(self, findings: list[Finding]) -> None:
-        kinds = ", ".join(sorted({f.kind for f in findings}))
+        kinds = Joined(*(Msg(k) for k in sorted({f.kind for f in findings})), separator=", ")
         super().__init__(
-            f"Die Eingabe sieht nach personenbezogenen Daten aus ({kinds}) und wurde nicht "
-            "gespeichert. Im Raum stehen nur Pseudonyme, Kategorien und Verweise ohne "
-            "Personenbezug. Bitte ohne diese Angaben erneut senden."
+            N_(
+                "Die Eingabe sieht nach personenbezogenen Daten aus (%(kinds)s) und wurde "
+                "nicht gespeichert. Im Raum stehen nur Pseudonyme, Kategorien und Verweise "
+                "ohne Personenbezug. Bitte ohne diese Angaben erneut senden."
+            ),
+            kinds=kinds,
         )
 
 
@@ -390,17 +404,17 @@ def scan(text: str, today: date) -> list[Finding]:
     findings: list[Finding] = []
     text = fold(text)
     if _EMAIL.search(text):
-        findings.append(Finding("E-Mail-Adresse"))
+        findings.append(Finding(EMAIL))
     numbers = _numbers(text)
     if any(sum(ch.isdigit() for ch in m.group()) >= 12 for m in _IBAN.finditer(numbers)):
-        findings.append(Finding("IBAN"))
+        findings.append(Finding(IBAN))
     phones = [m.group() for m in _PHONE.finditer(text)]
     if (
         any(sum(ch.isdigit() for ch in p) >= 7 for p in phones)
         or _COLLAPSED_PHONE.search(numbers)
         or _PHONE_WORD.search(numbers)
     ):
-        findings.append(Finding("Telefonnummer"))
+        findings.append(Finding(PHONE))
     dates = list(_DATE.finditer(text))
     birth_word = _BIRTH_WORD.search(text)
     if (
@@ -408,15 +422,15 @@ def scan(text: str, today: date) -> list[Finding]:
         or (dates and birth_word)
         or (birth_word and _SHORT_DATE.search(text))
     ):
-        findings.append(Finding("Geburtsdatum"))
+        findings.append(Finding(BIRTH_DATE))
     if _AZ_WORD.search(text) or _AZ_SHAPE.search(text):
-        findings.append(Finding("Aktenzeichen"))
+        findings.append(Finding(FILE_REFERENCE))
     if _STREET.search(text) or any(
         m.group("town").split()[0].split("-")[0] not in _NOT_TOWNS for m in _POSTCODE.finditer(text)
     ):
-        findings.append(Finding("Anschrift"))
+        findings.append(Finding(ADDRESS))
     if _names(text):
-        findings.append(Finding("Name"))
+        findings.append(Finding(NAME))
     return findings
 
 
