@@ -82,16 +82,15 @@ def hilfe(ctx: CommandContext, befehl: Annotated[str | None, REST] = None) -> Re
         doc.items([(code(p.shown_name(t)), ": ", _own(p.description, ctx)) for p in described])
     if spec.details:
         doc.para(_own(spec.details, ctx))
+    # The other words for it (German in an English room, English in a German one), shown
+    # as what one types.
     others = [w for w in (spec.name, *spec.aliases) if w != name]
     if others:
-        if name == spec.name:  # German: the aliases, as before
-            doc.para(t.gettext("Andere Namen: "), ", ".join(others))
-        else:  # the German words are understood too; shown as what one types
-            listed: list[Part] = [t.gettext("Andere Namen: ")]
-            for index, word in enumerate(others):
-                listed += [", "] if index else []
-                listed.append(code(word))
-            doc.para(*listed)
+        listed: list[Part] = [t.gettext("Andere Namen: ")]
+        for index, word in enumerate(others):
+            listed += [", "] if index else []
+            listed.append(code(word))
+        doc.para(*listed)
     if spec.role:
         doc.para(t.gettext("Rolle: "), role_name(spec.role, t))
     if spec.examples:
