@@ -427,3 +427,29 @@ def test_examples_are_shown_in_the_rooms_words() -> None:
         == "request FK-7QX2-M6 topic=Familie urgency=urgent"
     )
     assert command_line("ping", EN) == "ping"
+
+
+@pytest.mark.parametrize(
+    ("language", "start"),
+    [
+        ("en", "🔒 I could not decrypt this message: I do not have the room key."),
+        ("de", "🔒 Ich konnte diese Nachricht nicht entschlüsseln: mir fehlt der Raumschlüssel."),
+    ],
+)
+def test_the_undecryptable_notice_speaks_the_rooms_language(
+    sqlite_database: Database, clock: FakeClock, language: str, start: str
+) -> None:
+    from datetime import timedelta
+
+    from tests.unit.test_engine import Timeline, no_keys
+
+    room = Room(sqlite_database, clock)
+    if language == "en":
+        room.mod("sprache en")
+    locked = Timeline(clock).locked("sitzung-a", sender=JA1, room=ROOM)
+    room.engine.ingest(room._batch(locked))  # type: ignore[arg-type]
+    clock.advance(timedelta(minutes=2))
+    assert room.engine.process_pending(no_keys).outbox_added == 1
+    body = room.outbox()[-1].content["body"]
+    assert body.startswith(start), body
+    assert foreign_words(body, language) == set(), body
