@@ -314,14 +314,17 @@ class Finding:
     kind: str  # German label (a msgid): what kind of personal data was found
 
 
-# The kinds of personal data, as the refusal names them (translated where shown).
-EMAIL = N_("E-Mail-Adresse")
-IBAN = N_("IBAN")
-PHONE = N_("Telefonnummer")
-BIRTH_DATE = N_("Geburtsdatum")
-FILE_REFERENCE = N_("Aktenzeichen")
-ADDRESS = N_("Anschrift")
-NAME = N_("Name")
+# The kinds of personal data :func:`scan` finds, as the refusal names them: msgids,
+# translated where they are shown.
+KINDS = (
+    N_("E-Mail-Adresse"),
+    N_("IBAN"),
+    N_("Telefonnummer"),
+    N_("Geburtsdatum"),
+    N_("Aktenzeichen"),
+    N_("Anschrift"),
+    N_("Name"),
+)
 
 
 class PersonalDataRefused(UserError):
@@ -404,17 +407,17 @@ def scan(text: str, today: date) -> list[Finding]:
     findings: list[Finding] = []
     text = fold(text)
     if _EMAIL.search(text):
-        findings.append(Finding(EMAIL))
+        findings.append(Finding("E-Mail-Adresse"))
     numbers = _numbers(text)
     if any(sum(ch.isdigit() for ch in m.group()) >= 12 for m in _IBAN.finditer(numbers)):
-        findings.append(Finding(IBAN))
+        findings.append(Finding("IBAN"))
     phones = [m.group() for m in _PHONE.finditer(text)]
     if (
         any(sum(ch.isdigit() for ch in p) >= 7 for p in phones)
         or _COLLAPSED_PHONE.search(numbers)
         or _PHONE_WORD.search(numbers)
     ):
-        findings.append(Finding(PHONE))
+        findings.append(Finding("Telefonnummer"))
     dates = list(_DATE.finditer(text))
     birth_word = _BIRTH_WORD.search(text)
     if (
@@ -422,15 +425,15 @@ def scan(text: str, today: date) -> list[Finding]:
         or (dates and birth_word)
         or (birth_word and _SHORT_DATE.search(text))
     ):
-        findings.append(Finding(BIRTH_DATE))
+        findings.append(Finding("Geburtsdatum"))
     if _AZ_WORD.search(text) or _AZ_SHAPE.search(text):
-        findings.append(Finding(FILE_REFERENCE))
+        findings.append(Finding("Aktenzeichen"))
     if _STREET.search(text) or any(
         m.group("town").split()[0].split("-")[0] not in _NOT_TOWNS for m in _POSTCODE.finditer(text)
     ):
-        findings.append(Finding(ADDRESS))
+        findings.append(Finding("Anschrift"))
     if _names(text):
-        findings.append(Finding(NAME))
+        findings.append(Finding("Name"))
     return findings
 
 

@@ -453,3 +453,26 @@ def test_the_undecryptable_notice_speaks_the_rooms_language(
     body = room.outbox()[-1].content["body"]
     assert body.startswith(start), body
     assert foreign_words(body, language) == set(), body
+
+
+def test_every_kind_of_personal_data_is_named_in_the_rooms_language() -> None:
+    from datetime import date
+
+    from commands.pdguard import KINDS, PersonalDataRefused, scan
+
+    text = (
+        "a.b@example.org DE89 3704 0044 0532 0130 00 Tel. 0171 1234567 geb. 01.01.1980 "
+        "Az. 123/26 Hauptstraße 5 Frau Yilmaz"
+    )
+    findings = scan(text, date(2026, 11, 23))
+    assert {f.kind for f in findings} == set(KINDS)
+    refusal = PersonalDataRefused(findings)
+    english = refusal.render(EN)
+    assert "(file reference, postal address, email address, date of birth, IBAN, name, " in (
+        english
+    ), english
+    assert foreign_words(english, "en") == set()
+    assert refusal.message == refusal.render(DE)
+    assert "(Aktenzeichen, Anschrift, E-Mail-Adresse, Geburtsdatum, IBAN, Name, " in (
+        refusal.message
+    )
