@@ -476,3 +476,25 @@ def test_every_kind_of_personal_data_is_named_in_the_rooms_language() -> None:
     assert "(Aktenzeichen, Anschrift, E-Mail-Adresse, Geburtsdatum, IBAN, Name, " in (
         refusal.message
     )
+
+
+# Parameter words that are English already.
+SAME_IN_ENGLISH = frozenset(
+    {"name", "text", "status", "form", "institution", "code", "hh:mm-hh:mm", "institution,…"}
+)
+
+
+def test_every_parameter_has_an_english_name_and_label() -> None:
+    """A new parameter needs its English word in commands/english.py (ENGLISH_OPTIONS for
+    an option, ENGLISH_LABELS for a placeholder), or the English usage line shows German."""
+    missing = set()
+    for spec in build_registry():
+        for param in spec.params:
+            shown = param.shown_name(EN)
+            if shown == param.name and param.name not in SAME_IN_ENGLISH:
+                missing.add(param.name)
+            label = param.shown_type(EN).lower()
+            untranslated = param.kind == "option" and label == param.type_name.lower()
+            if untranslated and label not in SAME_IN_ENGLISH:
+                missing.add(param.type_name)
+    assert missing == set()
