@@ -137,9 +137,13 @@ def identitaet_bestaetigen(
         detail={"nutzer": str(nutzer), "alt": old, "neu": row.master_key},
     )
     t = ctx.t
+    # The member in bold inside the sentence: the sentence is one text, split at the name.
+    before, _, after = t.gettext(
+        "🔐 Neue Identität von %(user)s angenommen. Fingerabdruck:", user="\x00"
+    ).partition("\x00")
     return (
         Doc()
-        .para(t.gettext("🔐 Neue Identität von %(user)s angenommen. Fingerabdruck:", user=nutzer))
+        .para(before, b(nutzer), after)
         .para(code(new))
         .para(
             t.gettext(

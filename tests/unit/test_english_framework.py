@@ -498,3 +498,24 @@ def test_every_parameter_has_an_english_name_and_label() -> None:
             if untranslated and label not in SAME_IN_ENGLISH:
                 missing.add(param.type_name)
     assert missing == set()
+
+
+@pytest.mark.parametrize("language", ["en", "de"])
+def test_confirming_a_changed_identity_speaks_the_rooms_language(
+    sqlite_database: Database, clock: FakeClock, language: str
+) -> None:
+    room = _room(sqlite_database, clock, language)
+    with sqlite_database.uow() as uow:
+        uow.pins.pin(JA1, "A" * 43, clock.now())
+        uow.pins.saw(JA1, "B" * 43, clock.now())
+        uow.commit()
+    wrong = room.say(ADMIN, f"identity confirm {JA1} fingerprint=AAAA")
+    accepted = room.say(ADMIN, f"identität bestätigen {JA1} fingerabdruck=BBBB")
+    for reply in (wrong, accepted):
+        assert foreign_words(without_code(reply), language) == set(), reply
+    if language == "en":
+        assert wrong == ("⚠️ The fingerprint given does not match the new key. Nothing was changed.")
+        assert accepted.startswith(f"🔐 New identity of {JA1} accepted. Fingerprint:")
+        assert "Their verified devices receive keys again" in accepted
+    else:
+        assert accepted.startswith(f"🔐 Neue Identität von {JA1} angenommen. Fingerabdruck:")
