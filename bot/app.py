@@ -170,6 +170,7 @@ class App:
             org=self.org,
             prefix=cfg.bot.command_prefix,
             submit=sender.submit,
+            language=cfg.bot.language,
         )
         gateway.set_policy(keeper)
         if cfg.matrix.key_sharing is SharingMode.ALL_MEMBERS:

@@ -22,7 +22,8 @@ import unicodedata
 from dataclasses import dataclass
 from datetime import date
 
-from domain.errors import UserError
+from domain.errors import N_, UserError
+from domain.text import Joined, Msg
 
 _EMAIL = re.compile(r"[\w.+%-]+@[\w-]+(?:\.[\w-]+)*\.[a-z]{2,}", re.IGNORECASE)
 _AT = re.compile(
@@ -315,7 +316,20 @@ _NAME_PAIR = re.compile(r"\b([A-ZÄÖÜ][a-zäöüßşçğı]+)[\s\-]+([A-ZÄÖ�
 
 @dataclass(frozen=True)
 class Finding:
-    kind: str  # German label: what kind of personal data was found
+    kind: str  # German label (a msgid): what kind of personal data was found
+
+
+# The kinds of personal data :func:`scan` finds, as the refusal names them: msgids,
+# translated where they are shown.
+KINDS = (
+    N_("E-Mail-Adresse"),
+    N_("IBAN"),
+    N_("Telefonnummer"),
+    N_("Geburtsdatum"),
+    N_("Aktenzeichen"),
+    N_("Anschrift"),
+    N_("Name"),
+)
 
 
 class PersonalDataRefused(UserError):
@@ -324,11 +338,14 @@ class PersonalDataRefused(UserError):
     show_usage = True
 
     def __init__(self, findings: list[Finding]) -> None:
-        kinds = ", ".join(sorted({f.kind for f in findings}))
+        kinds = Joined(*(Msg(k) for k in sorted({f.kind for f in findings})), separator=", ")
         super().__init__(
-            f"Die Eingabe sieht nach personenbezogenen Daten aus ({kinds}) und wurde nicht "
-            "gespeichert. Im Raum stehen nur Pseudonyme, Kategorien und Verweise ohne "
-            "Personenbezug. Bitte ohne diese Angaben erneut senden."
+            N_(
+                "Die Eingabe sieht nach personenbezogenen Daten aus (%(kinds)s) und wurde "
+                "nicht gespeichert. Im Raum stehen nur Pseudonyme, Kategorien und Verweise "
+                "ohne Personenbezug. Bitte ohne diese Angaben erneut senden."
+            ),
+            kinds=kinds,
         )
 
 
