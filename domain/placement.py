@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 from datetime import date, datetime
 
 from domain.dates import local_date
+from domain.errors import N_
 
 
 @dataclass(frozen=True)
@@ -43,7 +44,7 @@ class Candidate:
 @dataclass(frozen=True)
 class Placement:
     assigned: dict[int, int] = field(default_factory=dict)  # request id → session id
-    unplaced: dict[int, str] = field(default_factory=dict)  # request id → reason (German)
+    unplaced: dict[int, str] = field(default_factory=dict)  # request id → reason (a msgid: German)
 
 
 Allowed = Callable[[int, date], bool]  # (request id, session day) → may the case be discussed
@@ -67,10 +68,12 @@ def place(
             result.assigned[candidate.id] = chosen.id
             free[chosen.id] -= 1
         elif not in_time:
-            reason = "kein Termin vor dem spätesten Datum" if candidate.latest else "kein Termin"
+            reason = (
+                N_("kein Termin vor dem spätesten Datum") if candidate.latest else N_("kein Termin")
+            )
             result.unplaced[candidate.id] = reason
         elif not with_room:
-            result.unplaced[candidate.id] = "alle Termine bis zum spätesten Datum sind voll"
+            result.unplaced[candidate.id] = N_("alle Termine bis zum spätesten Datum sind voll")
         else:
-            result.unplaced[candidate.id] = "die Einwilligung deckt keinen freien Termin ab"
+            result.unplaced[candidate.id] = N_("die Einwilligung deckt keinen freien Termin ab")
     return result

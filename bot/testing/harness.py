@@ -100,7 +100,7 @@ JUGENDAMT, JOBCENTER, AGENTUR = (
 
 NEW_CASE = re.compile(r"Neuer Fall: (FK-[" + ALPHABET + r"]{4}-[" + ALPHABET + r"]{2})\b")
 NEW_REQUEST = re.compile(r"📨 Anfrage #(\d+) für ")
-NEW_SESSION = re.compile(r"📅 Termin angelegt: #(\d+) ")
+NEW_SESSION = re.compile(r"📅 (?:Termin angelegt|Meeting created): #(\d+) ")
 TABLES: tuple[type[Any], ...] = (
     CaseFile,
     Consent,
