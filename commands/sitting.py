@@ -26,7 +26,7 @@ from storage.states import SessionState
 from storage.uow import UnitOfWork
 
 HAND_KEY = "✋"
-NOT_HANDLED = "nicht behandelt"
+NOT_HANDLED = N_("nicht behandelt")  # the reason of a carry-over (a msgid: German)
 REMINDER_HOUR = time(8, 0)  # the minutes and Wiedervorlage reminders go out at 08:00
 
 # -- lookups --------------------------------------------------------------------------

@@ -156,6 +156,8 @@ def _scenario(room: Room, language: str) -> Transcript:
     said.say(JA1, "agenda")
     said.run()  # the agenda of Thursday's meeting is due: posted to the room
     room.ack(txn_id_for(f"agenda:{meeting}", "agenda"), "$agenda")
+    [refused] = room.react(JC, "$agenda")  # only moderators confirm with ✅
+    said.keep("✅ by a caseworker", refused)
     said.refused(MOD, "agenda send")  # already in the room
     said.refused(MOD, f"agenda send {saturday}")  # nothing on it
     said.refused(MOD, "agenda confirm 999")
@@ -245,6 +247,7 @@ def test_an_english_room_plans_and_holds_its_meetings_in_english(room: Room) -> 
         "📋 Agenda: Case conference – meeting #",
         "requested by Jobcenter Wetteraukreis; taking part: ",
         "⏳ Not confirmed yet (version ",
+        "ℹ️ Your ✅ does not confirm the agenda: only moderators can do that.",
         "📎 Calendar file for meeting #",
         "meeting-",
         "🗳️ Poll #",
@@ -293,6 +296,7 @@ def test_a_german_room_says_the_same_in_german(room: Room) -> None:
         "Regel nicht erkannt. Beispiele: „jeden 2. Mittwoch im Monat“",
         "⏰ Erinnerung: Fallkonferenz (Termin #",
         "📋 Tagesordnung Fallkonferenz – Termin #",
+        "ℹ️ Dein ✅ bestätigt die Tagesordnung nicht: das kann nur die Moderation.",
         "📎 Kalenderdatei für Termin #",
         "termin-",
         "🟢 Sitzung eröffnet: Fallkonferenz – Termin #",
@@ -317,3 +321,23 @@ def test_english_series_rules_mean_the_german_ones() -> None:
         ("each first Mon", "jeden ersten Mo"),
     ):
         assert parse_rule(english) == parse_rule(german), english
+
+
+def test_fill_puts_the_parts_into_the_translated_sentence() -> None:
+    from commands.i18n import texts
+    from commands.reply import Doc, b, code, fill, holes
+
+    for language, expected in (
+        ("de", "❌ Termin **#3** am Mi 02.12.2026 10:00 abgesagt."),
+        ("en", "❌ Meeting **#3** on Wed 2 Dec 2026, 10:00 cancelled."),
+    ):
+        t = texts(language)
+        text = t.gettext(
+            "❌ Termin %(id)s am %(when)s abgesagt.",
+            when=t.when(datetime(2026, 12, 2, 9, 0, tzinfo=UTC)),
+            **holes("id"),
+        )
+        reply = Doc().para(*fill(text, id=b("#3"))).build()
+        assert reply.html == "<p>" + expected.replace("**#3**", "<b>#3</b>") + "</p>"
+        assert reply.plain == expected.replace("**", "")
+    assert fill(holes("x")["x"], x=code("c")) == (code("c"),)  # a hole alone
