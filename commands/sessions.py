@@ -487,7 +487,7 @@ def _moment(ctx: CommandContext, text: str, default: time | None = None) -> date
     try:
         return parse_when(text, ctx.sent_at).moment(default)
     except WhenError as err:
-        raise ArgumentError(err.text) from None  # the same text, in the room's language
+        raise ArgumentError(err.message) from None
 
 
 def _int_option(options: dict[str, str], key: str, default: int, top: int, error: str) -> int:

@@ -269,7 +269,7 @@ def test_an_english_room_plans_and_holds_its_meetings_in_english(room: Room) -> 
         "Quorate from 2 institutions.",
         "is present. Represented: 2 institutions",
         "is excused from meeting #",
-        "⏭️ Not dealt with and postponed: ",
+        "⏭️ Not discussed and postponed: ",
         "📊 Overview – as of ",
         "Overdue: 1 review, 0 tasks",
         "⏰ Review: ",
