@@ -125,7 +125,7 @@ def _changes(ctx: CommandContext, doc: Doc, pseudonym: str, *, still_waiting: bo
     changes = reevaluate(ctx.work, requests, facts)
     _report_changes(ctx, doc, requests, changes, facts, still_waiting=still_waiting)
     plan = replan(ctx.work, {pseudonym}, facts=facts, requests=requests)
-    report(doc, plan, prefix=ctx.prefix, case=pseudonym, changed_at=ctx.now)
+    report(doc, plan, prefix=ctx.prefix, case=pseudonym, changed_at=ctx.now, t=ctx.t)
 
 
 def _report_changes(
@@ -621,6 +621,7 @@ def anfrage(
         prefix=ctx.prefix,
         case=case.pseudonym,
         changed_at=ctx.now,
+        t=ctx.t,
     )
     return doc.build()
 

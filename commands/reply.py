@@ -39,6 +39,24 @@ def code(text: str) -> Span:
     return Span(text, "code")
 
 
+# A translated sentence with bold or code parts in it: the sentence is one catalog text
+# whose placeholders for the spans are filled with ``holes(...)``, then ``fill`` cuts it
+# at those holes and puts the spans in:
+#     doc.para(*fill(t.gettext("❌ Termin %(id)s abgesagt.", **holes("id")), id=b("#3")))
+_HOLE = "\x00"
+
+
+def holes(*names: str) -> dict[str, str]:
+    """Values for the placeholders that ``fill`` replaces with spans."""
+    return {name: f"{_HOLE}{name}{_HOLE}" for name in names}
+
+
+def fill(text: str, **spans: Part) -> tuple[Part, ...]:
+    """``text`` (already translated, with ``holes``) as parts, each hole its span."""
+    pieces = text.split(_HOLE)
+    return tuple(spans[p] if i % 2 else p for i, p in enumerate(pieces) if i % 2 or p)
+
+
 def _spans(parts: tuple[Part, ...]) -> list[Span]:
     return [p if isinstance(p, Span) else Span(p) for p in parts]
 

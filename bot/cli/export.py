@@ -13,6 +13,7 @@ from bot.cli.common import CLI_ACTOR, cli_texts, load_settings, open_database, s
 def cmd_export_minutes(args: argparse.Namespace) -> int:
     """``fkbot export protokoll``: the minutes of a held session as Markdown, PDF and JSON."""
     from commands.export import file_name, to_json, to_markdown, to_pdf
+    from commands.i18n import texts
     from commands.protokoll import collect
 
     t = cli_texts()
@@ -37,17 +38,19 @@ def cmd_export_minutes(args: argparse.Namespace) -> int:
                 )
                 return 2
             minutes = collect(uow, settings.agency.organisation(), session, sitting)
+            # The files speak the room's language, as the minutes in the room do.
+            room = texts(uow.sync.room_language(session.room_id) or settings.bot.language)
             renderings = {
-                "md": to_markdown(minutes).encode(),
-                "pdf": to_pdf(minutes),
-                "json": to_json(minutes).encode(),
+                "md": to_markdown(minutes, room).encode(),
+                "pdf": to_pdf(minutes, room),
+                "json": to_json(minutes, room).encode(),
             }
             wanted = list(renderings) if args.format == "alle" else [args.format]
             os.umask(0o077)  # minutes name staff and pseudonyms: the bot's user only
             args.out.mkdir(parents=True, exist_ok=True)
             written = []
             for ext in wanted:
-                target = args.out / file_name(minutes, ext)
+                target = args.out / file_name(minutes, ext, room)
                 try:
                     with target.open("xb") as handle:
                         handle.write(renderings[ext])

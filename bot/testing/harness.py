@@ -103,7 +103,7 @@ NEW_CASE = re.compile(
     r"(?:Neuer Fall|New case): (FK-[" + ALPHABET + r"]{4}-[" + ALPHABET + r"]{2})\b"
 )
 NEW_REQUEST = re.compile(r"📨 (?:Anfrage|Request) #(\d+) (?:für|for) ")
-NEW_SESSION = re.compile(r"📅 Termin angelegt: #(\d+) ")
+NEW_SESSION = re.compile(r"📅 (?:Termin angelegt|Meeting created): #(\d+) ")
 TABLES: tuple[type[Any], ...] = (
     CaseFile,
     Consent,

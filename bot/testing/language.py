@@ -18,6 +18,8 @@ def _words(text: str) -> frozenset[str]:
 
 GERMAN_TERMS: Final = _words(
     """
+    erinnerung abgesagt verschoben angelegt fassung übersicht einplanung kalenderdatei
+    feiertag entwurf stimme zurückgemeldet umfragen
     tagesordnung einwilligung einwilligungen sitzung sitzungen termin termine fall fälle
     falls beschluss beschlüsse lotse lotsin wiedervorlage wiedervorlagen protokoll
     anfrage anfragen widerruf schutzauftrag umfrage aufgabe aufgaben reihe fachkraft
@@ -36,6 +38,7 @@ GERMAN_TERMS: Final = _words(
 
 ENGLISH_TERMS: Final = _words(
     """
+    reminder cancelled overview scheduled apologies quorate
     the and not please meeting meetings session sessions consent consents case cases
     decision decisions navigator review reviews minutes request requests revoked
     revocation poll task tasks series caseworker moderators present excused postponed

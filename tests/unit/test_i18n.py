@@ -225,10 +225,11 @@ def test_the_reminder_speaks_the_rooms_language(room: Room) -> None:
     [en] = [b for b in bodies if f"#{english}" in b]
     [de] = [b for b in bodies if f"#{german}" in b]
     assert en.startswith("⏰ Reminder: "), en
-    assert f"(session #{english}) on Mon 28 Dec 2026, 10:00 – in 6 days." in en, (
+    # "meeting", as the English commands say it (`meetings`, `meeting cancel`)
+    assert f"Case conference (meeting #{english}) on Mon 28 Dec 2026, 10:00 – in 6 days." in en, (
         en
     )  # an hour late: the true distance
-    assert "(late – due since 21.12.2026 10:00)" in en, en
+    assert "(late – due since 21 Dec 2026, 10:00)" in en, en
     assert f"1 case on the agenda (!fk agenda {english})." in en, en
     assert "Institutions taking part: " in en
     text = en.replace("Fallkonferenz", "")  # the session's name is data, not a text
