@@ -213,9 +213,9 @@ def _reminders(room: Room) -> list[str]:
 
 def test_the_reminder_speaks_the_rooms_language(room: Room) -> None:
     other = room.other_room("!zweiter:fk.test")
+    room.mod("sprache en")
     english = room.adhoc("28.12.2026 10:00")
     room.ready_case()
-    room.mod("sprache en")  # after the set-up: the harness reads German replies
     german = other.adhoc("28.12.2026 11:00")
     other.ready_case()
     other.ready_case()
