@@ -437,3 +437,31 @@ def test_the_english_demo_plays_like_the_german_one(
     assert refused_en == refused_de
     assert len(refused_de) == 6, refused_de
     assert [step for step, _ in english[1:]] == [step for step, _ in german]
+
+
+def _room_text(reply: str, org_names: list[str]) -> str:
+    """A reply without what is data, not language: the institutions' names (configured),
+    the topics the demo types, Matrix ids and pseudonyms."""
+    text = _clean(reply)
+    for name in [*org_names, *TOPICS["en"], "Ausbildung", "Wohnen"]:
+        text = text.replace(name, " ")
+    return text
+
+
+def test_every_reply_of_the_demo_is_in_the_rooms_language(
+    sqlite_database: Database,
+) -> None:
+    """The whole conference, played in an English and a German room: not one of the
+    product's German terms in the English replies, nor an English one in the German."""
+    clock = FakeClock(datetime(2026, 11, 23, 9, 0, tzinfo=UTC))
+    org = replace(ORG, topics=("Ausbildung", "Wohnen", *TOPICS["en"]))
+    names = [i.name for i in org.institutions.values()]
+    german_room = Room(sqlite_database, clock, org=org)
+    english_room = german_room.other_room("!english:fk.test")
+    leaks = []
+    for room, language in ((german_room, "de"), (english_room, "en")):
+        for step, reply in _play(room, language):
+            found = foreign_words(_room_text(reply, names), language)
+            if found:
+                leaks.append((language, step.narration, sorted(found), reply))
+    assert leaks == []
