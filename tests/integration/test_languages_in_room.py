@@ -158,13 +158,10 @@ async def test_timed_messages_speak_each_rooms_language(
         assert case_de.group() in german_agenda, german_agenda
         assert f"#{found_en.group(1)}" in english_agenda, english_agenda
         assert case_en.group() in english_agenda, english_agenda
-        # TODO(issue 15, the meetings helper's commands/agenda.py): the posted agenda is
-        # still German on this branch ("📋 Tagesordnung …"). Once agenda.render speaks the
-        # room's language, the English room's post must read:
-        #     assert english_agenda.startswith("📋 Agenda"), english_agenda
-        #     assert "Tagesordnung" not in english_agenda, english_agenda
-        #     assert foreign_words(without_code(english_agenda), "en") == set()
-        # and the German room's stays "📋 Tagesordnung" (asserted above).
+        assert english_agenda.startswith("📋 Agenda"), english_agenda
+        assert f"meeting #{found_en.group(1)}" in english_agenda, english_agenda
+        assert "Tagesordnung" not in english_agenda, english_agenda
+        assert foreign_words(without_code(english_agenda), "en") == set(), english_agenda
 
         # Neither room received the other's messages.
         assert not [s for s in german_mod.seen if s.room_id == english_room]
