@@ -26,13 +26,12 @@ from commands.casework import (
     reevaluate,
     require_owner,
     revocation_facts,
-    spanned,
     state_label,
 )
 from commands.framework import REST, CommandContext, Label, Router
 from commands.i18n import N_
 from commands.pdguard import scan
-from commands.reply import Doc, Part, Reply, b, code
+from commands.reply import Doc, Part, Reply, b, code, spanned
 from commands.sessions import report
 from domain.dates import Towards, local_date
 from domain.errors import ArgumentError, PermissionDenied, StateConflict

@@ -12,7 +12,6 @@ from typing import Any
 
 from commands.framework import CommandContext
 from commands.i18n import N_, Texts
-from commands.reply import Part, Span
 from domain.casework import (
     BASIS_CONSENT,
     LEGAL_BASIS_8A,
@@ -32,36 +31,6 @@ from domain.org import Institution, Member, Organisation, Role
 from domain.pseudonym import Pseudonym
 from domain.work import audit as work_audit
 from storage.models import CaseFile
-
-
-def spanned(t: Texts, msgid: str, **values: object) -> tuple[Part, ...]:
-    """``msgid`` translated by ``t`` with its values, where a value that is a
-    :class:`Span` (bold, code) stays one: the whole sentence is one catalog entry, and
-    the markup goes where the language puts the placeholder. Mark a literal ``msgid``
-    with ``N_`` so that it is extracted."""
-    return _split(t.gettext(msgid, **_markers(values)), values)
-
-
-def spanned_n(t: Texts, singular: str, plural: str, n: int, **values: object) -> tuple[Part, ...]:
-    """:func:`spanned` with a singular and a plural form (``%(count)d`` is ``n``)."""
-    return _split(t.ngettext(singular, plural, n, **_markers(values)), values)
-
-
-def _markers(values: dict[str, object]) -> dict[str, object]:
-    # NUL cannot be in a message (InputError refuses control characters).
-    return {k: f"\0{k}\0" if isinstance(v, Span) else v for k, v in values.items()}
-
-
-def _split(text: str, values: dict[str, object]) -> tuple[Part, ...]:
-    parts: list[Part] = []
-    for index, piece in enumerate(text.split("\0")):
-        if index % 2:
-            value = values[piece]
-            assert isinstance(value, Span)
-            parts.append(value)
-        elif piece:
-            parts.append(piece)
-    return tuple(parts)
 
 
 def get_case(ctx: CommandContext, pseudonym: Pseudonym) -> CaseFile:

@@ -10,6 +10,8 @@ import html
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
+from domain.text import Translator
+
 
 @dataclass(frozen=True)
 class Span:
@@ -55,6 +57,24 @@ def fill(text: str, **spans: Part) -> tuple[Part, ...]:
     """``text`` (already translated, with ``holes``) as parts, each hole its span."""
     pieces = text.split(_HOLE)
     return tuple(spans[p] if i % 2 else p for i, p in enumerate(pieces) if i % 2 or p)
+
+
+def spanned(t: Translator, msgid: str, **values: object) -> tuple[Part, ...]:
+    """``msgid`` translated with its values, where a value that is a :class:`Span`
+    (bold, code) stays one — ``holes`` and ``fill`` in one step. Mark a literal
+    ``msgid`` with ``N_`` so that it is extracted."""
+    spans = {k: v for k, v in values.items() if isinstance(v, Span)}
+    plain = {k: v for k, v in values.items() if k not in spans}
+    return fill(t.gettext(msgid, **plain, **holes(*spans)), **spans)
+
+
+def spanned_n(
+    t: Translator, singular: str, plural: str, n: int, **values: object
+) -> tuple[Part, ...]:
+    """:func:`spanned` with a singular and a plural form (``%(count)d`` is ``n``)."""
+    spans = {k: v for k, v in values.items() if isinstance(v, Span)}
+    plain = {k: v for k, v in values.items() if k not in spans}
+    return fill(t.ngettext(singular, plural, n, **plain, **holes(*spans)), **spans)
 
 
 def _spans(parts: tuple[Part, ...]) -> list[Span]:

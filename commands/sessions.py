@@ -19,9 +19,9 @@ from commands.casework import (
     audit,
     date_arg,
 )
-from commands.english import ENGLISH_NAMES, option_name
-from commands.framework import REST, CommandContext, Label, Router
-from commands.i18n import GERMAN, N_, SOURCE_LANGUAGE, Texts
+from commands.english import option_name
+from commands.framework import REST, CommandContext, Label, Router, command_word
+from commands.i18n import GERMAN, N_, Texts
 from commands.reply import Doc, Reply, b, code, fill, holes
 from domain.dates import LOCAL_TZ, Towards, local_date
 from domain.errors import ArgumentError, RepeatedOption, SessionNotFound, UserError
@@ -44,8 +44,7 @@ def when_text(moment: datetime, t: Texts = GERMAN) -> str:
 def command_text(t: Texts, prefix: str, name: str, *args: object) -> str:
     """A command as a user types it in the room's language: ``!fk termin neu`` in German,
     ``!fk meeting new`` in any other (the English words, commands/english.py)."""
-    word = name if t.language == SOURCE_LANGUAGE else ENGLISH_NAMES.get(name, name)
-    return " ".join([prefix, word, *(str(a) for a in args)])
+    return " ".join([prefix, command_word(name, t), *(str(a) for a in args)])
 
 
 def session_line(session: Session, taken: int, t: Texts = GERMAN) -> str:
