@@ -95,7 +95,7 @@ def hilfe(ctx: CommandContext, befehl: Annotated[str | None, REST] = None) -> Re
         doc.para(t.gettext("Rolle: "), role_name(spec.role, t))
     if spec.examples:
         doc.para(t.gettext("Beispiele:"))
-        doc.items([(code(f"{ctx.prefix} {command_line(e, t)}"),) for e in spec.examples])
+        doc.items([(code(f"{ctx.prefix} {command_line(t.gettext(e), t)}"),) for e in spec.examples])
     return doc.build()
 
 

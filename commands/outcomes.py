@@ -126,7 +126,7 @@ router = Router("outcomes")
         "fall": N_("Pseudonym"),
         "text": N_("der Beschluss – ohne Namen oder Daten der Familie"),
     },
-    examples=("beschluss FK-7QX2-M6 Teilnahme am Jugendberufshilfe-Projekt ab Januar",),
+    examples=(N_("beschluss FK-7QX2-M6 Teilnahme am Jugendberufshilfe-Projekt ab Januar"),),
 )
 def beschluss(ctx: CommandContext, fall: Pseudonym, text: Annotated[str, REST]) -> Reply:
     sitting, session = open_sitting(ctx)
@@ -216,7 +216,7 @@ def lotse(ctx: CommandContext, fall: Pseudonym, nutzer: Annotated[str, Label("@n
         "nutzer": N_("verantwortliche Person (Matrix-ID)"),
         "text": N_("was zu tun ist, optional am Ende: bis <datum>"),
     },
-    examples=("aufgabe FK-7QX2-M6 @ben:kreis.example Termin Berufsberatung bis 15.01.2027",),
+    examples=(N_("aufgabe FK-7QX2-M6 @ben:kreis.example Termin Berufsberatung bis 15.01.2027"),),
 )
 def aufgabe(
     ctx: CommandContext,
@@ -354,7 +354,7 @@ def wiedervorlage_erledigt(ctx: CommandContext, fall: Pseudonym) -> Reply:
     summary=N_("Vertagt einen Fall auf den nächsten Termin der Reihe (mit Grund)."),
     role=Role.MODERATION,
     params={"fall": N_("Pseudonym"), "grund": N_("kurzer Grund, ohne Daten der Familie")},
-    examples=("vertagen FK-7QX2-M6 grund=Schule fehlte",),
+    examples=(N_("vertagen FK-7QX2-M6 grund=Schule fehlte"),),
 )
 def vertagen(
     ctx: CommandContext, fall: Pseudonym, grund: Annotated[str, REST, Label("grund=<text>")]

@@ -258,8 +258,10 @@ _HOLIDAYS = {
         "feiertage": N_("auslassen oder verschieben (auf den nächsten Werktag)"),
     },
     examples=(
-        'reihe neu Schnittstellengespräch regel="jeden 2. Mittwoch im Monat" '
-        "zeit=10:00-12:00 plätze=6 minuten=20",
+        N_(
+            'reihe neu Schnittstellengespräch regel="jeden 2. Mittwoch im Monat" '
+            "zeit=10:00-12:00 plätze=6 minuten=20"
+        ),
     ),
 )
 def reihe_neu(
@@ -335,7 +337,7 @@ def reihe_neu(
         "wann": N_("Datum und Uhrzeit, z. B. 25.11.2026 14:30, Mi 10:00, morgen 9 Uhr"),
     },
     details=N_("Optionen dahinter: dauer=<minuten> plätze=<anzahl> minuten=<je fall>."),
-    examples=("termin neu 25.11.2026 14:30", "termin neu morgen 9 Uhr dauer=60 plätze=2"),
+    examples=("termin neu 25.11.2026 14:30", N_("termin neu morgen 9 Uhr dauer=60 plätze=2")),
 )
 def termin_neu(ctx: CommandContext, wann: Annotated[str, REST]) -> Reply:
     t = ctx.t

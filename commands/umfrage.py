@@ -173,7 +173,7 @@ def umfrage(ctx: CommandContext, anfrage: int) -> Reply:
         "umfrage": N_("Nummer der Umfrage"),
         "auswahl": N_("Nummern der passenden Termine, z. B. 1,3 – oder „keine“"),
     },
-    examples=("abstimmen 4 1,3", "abstimmen 4 keine"),
+    examples=("abstimmen 4 1,3", N_("abstimmen 4 keine")),
 )
 def abstimmen(ctx: CommandContext, umfrage: int, auswahl: Annotated[str, REST]) -> Reply:
     poll = _open_poll(ctx, umfrage)

@@ -512,3 +512,26 @@ def test_confirming_a_changed_identity_speaks_the_rooms_language(
         assert "Their verified devices receive keys again" in accepted
     else:
         assert accepted.startswith(f"🔐 Neue Identität von {JA1} angenommen. Fingerabdruck:")
+
+
+EXAMPLES = [(spec, example) for spec in build_registry() for example in spec.examples]
+
+
+@pytest.mark.parametrize(("spec", "example"), EXAMPLES, ids=[f"{s.name}: {e}" for s, e in EXAMPLES])
+def test_every_example_is_shown_in_english_and_means_the_same_command(
+    spec: object, example: str
+) -> None:
+    """The help's examples in an English room: English words, free text included (a
+    decision, a series name, "tomorrow 9:00"), and each still names its command with
+    the same arguments bound as the German example."""
+    from commands.framework import CommandSpec, bind_arguments
+
+    assert isinstance(spec, CommandSpec)
+    english = texts("en")
+    shown = command_line(english.gettext(example), english)
+    dispatcher = Dispatcher(build_registry(), "!fk", 4000)
+    found, rest = dispatcher.find(shown)
+    assert found.name == spec.name, shown
+    _, german_rest = dispatcher.find(example)
+    assert sorted(bind_arguments(found, rest)) == sorted(bind_arguments(spec, german_rest))
+    assert foreign_words(shown, "en") == set(), shown
