@@ -40,6 +40,7 @@ from bot.trust import SharingMode
 from commands.core import build_registry
 from commands.dispatch import Dispatcher
 from commands.framework import CommandRegistry
+from commands.i18n import N_
 from commands.people import record_role_changes
 from domain.org import Role
 from storage.db import make_engine, upgrade
@@ -117,7 +118,7 @@ class App:
         active one until stopped or fenced (:class:`FencedError` on lock loss)."""
         matrix_cfg = self.settings.matrix
         if matrix_cfg.pickle_key is None:
-            raise MatrixError("Kein Pickle-Schlüssel konfiguriert (FKBOT_MATRIX__PICKLE_KEY).")
+            raise MatrixError(N_("Kein Pickle-Schlüssel konfiguriert (FKBOT_MATRIX__PICKLE_KEY)."))
         engine = make_engine(self.settings.database.url)
         try:
             if engine.dialect.name == "postgresql":
@@ -189,13 +190,15 @@ class App:
                     self.fenced = True
                     self.metrics.fenced()
                     raise FencedError(
-                        f"Datenbanksperre vor dem Start verloren ({early})."
+                        N_("Datenbanksperre vor dem Start verloren (%(reason)s)."),
+                        reason=str(early),
                     ) from early
             gateway = MatrixGateway(
                 matrix_cfg,
                 pickle_key=pickle_key,
                 login_store=login_store,
                 may_send=lambda: not self.fenced,
+                database_url=self.settings.database.url,
             )
             self.gateway = gateway
             try:
@@ -215,8 +218,10 @@ class App:
                     with contextlib.suppress(asyncio.CancelledError, Exception):
                         await work
                     raise FencedError(
-                        "Aktive Instanz hat die Datenbanksperre verloren und hält an; "
-                        "eine andere Instanz übernimmt."
+                        N_(
+                            "Aktive Instanz hat die Datenbanksperre verloren und hält an; "
+                            "eine andere Instanz übernimmt."
+                        )
                     )
                 work.result()
             finally:
@@ -267,6 +272,7 @@ class App:
             org=self.org,
             prefix=cfg.bot.command_prefix,
             submit=sender.submit,
+            language=cfg.bot.language,
         )
         gateway.set_policy(keeper)
         if cfg.matrix.key_sharing is SharingMode.ALL_MEMBERS:

@@ -31,7 +31,7 @@ from sqlalchemy.engine import make_url
 from bot.secretfiles import private_file_problem
 from bot.trust import SharingMode
 from commands.circle import Circles, RoomPolicy
-from commands.i18n import languages
+from commands.i18n import GERMAN, N_, languages
 from domain.calendar import Calendar
 from domain.org import (
     Assignment,
@@ -41,20 +41,38 @@ from domain.org import (
     Role,
     canonical_user_id,
 )
+from domain.text import Joined, Msg, Plural, Translator
 
 ENV_PREFIX = "FKBOT_"
 SECRET_KEYS = ("password", "pickle_key")
 
 
 class ConfigError(Exception):
-    """The configuration cannot be used; the message says what to fix, in German."""
+    """The configuration cannot be used; the message says what to fix. ``str()`` is
+    German; :meth:`render` speaks the operator's language (``fkbot`` prints that)."""
+
+    def __init__(self, text: str | Msg, **values: object) -> None:
+        self.text: Msg = text if isinstance(text, Msg) else Msg(text, **values)
+        super().__init__(self.text.render(GERMAN))
+
+    def render(self, t: Translator) -> str:
+        return self.text.render(t)
+
+
+class ConfigProblem(ValueError):
+    """A validator's complaint as a catalog text: pydantic keeps the exception, and
+    :func:`format_validation_error` renders it in the operator's language."""
+
+    def __init__(self, text: str | Msg, **values: object) -> None:
+        self.text: Msg = text if isinstance(text, Msg) else Msg(text, **values)
+        super().__init__(self.text.render(GERMAN))
 
 
 PICKLE_KEY_MIN_BYTES = 32
 PICKLE_KEY_MIN_BITS = 128  # by the key's own character frequencies; a floor, not a measure
 
 
-def pickle_key_problem(key: str) -> str | None:
+def pickle_key_problem(key: str) -> Msg | None:
     """Refuse keys that are obviously weak: short, or made of few repeated characters.
 
     Entropy cannot be measured from one sample; this estimates it from the key's own
@@ -63,14 +81,16 @@ def pickle_key_problem(key: str) -> str | None:
     """
     size = len(key.encode("utf-8"))
     if size < PICKLE_KEY_MIN_BYTES:
-        return (
-            f"Pickle-Schlüssel zu kurz ({size} Bytes, mindestens {PICKLE_KEY_MIN_BYTES}); "
-            "einen zufälligen erzeugen: openssl rand -base64 32"
+        return Msg(
+            "Pickle-Schlüssel zu kurz (%(size)d Bytes, mindestens %(minimum)d); "
+            "einen zufälligen erzeugen: openssl rand -base64 32",
+            size=size,
+            minimum=PICKLE_KEY_MIN_BYTES,
         )
     counts = Counter(key)
     per_char = -sum(n / len(key) * math.log2(n / len(key)) for n in counts.values())
     if per_char * len(key) < PICKLE_KEY_MIN_BITS or len(counts) < 8:
-        return (
+        return Msg(
             "Pickle-Schlüssel zu einfach (zu wenige verschiedene Zeichen, z. B. ein "
             "wiederholtes Zeichen); einen zufälligen erzeugen: openssl rand -base64 32"
         )
@@ -103,14 +123,14 @@ class MatrixConfig(_Section):
     @model_validator(mode="after")
     def _pinned_devices_need_their_mode(self) -> MatrixConfig:
         if self.key_sharing is SharingMode.PINNED_DEVICES and not self.pinned_devices:
-            raise ValueError("key_sharing = pinned-devices braucht matrix.pinned_devices")
+            raise ConfigProblem(N_("key_sharing = pinned-devices braucht matrix.pinned_devices"))
         return self
 
     @field_validator("homeserver")
     @classmethod
     def _url(cls, value: str) -> str:
         if not value.startswith(("http://", "https://")):
-            raise ValueError("muss mit http:// oder https:// beginnen")
+            raise ConfigProblem(N_("muss mit http:// oder https:// beginnen"))
         return value.rstrip("/")
 
     @field_validator("allowed_homeservers")
@@ -126,15 +146,20 @@ class MatrixConfig(_Section):
             if getattr(self, key) is None and path is not None:
                 problem = private_file_problem(path)
                 if problem is not None:
-                    raise ValueError(f"{key}_file {problem}")
+                    raise ConfigProblem(Joined(f"{key}_file", problem))
                 try:
                     text = path.read_text(encoding="utf-8").strip()
                 except OSError as exc:
-                    raise ValueError(
-                        f"{key}_file {path} kann nicht gelesen werden: {exc.strerror}"
+                    raise ConfigProblem(
+                        N_("%(key)s_file %(path)s kann nicht gelesen werden: %(reason)s"),
+                        key=key,
+                        path=str(path),
+                        reason=exc.strerror,
                     ) from exc
                 if not text:
-                    raise ValueError(f"{key}_file {path} ist leer")
+                    raise ConfigProblem(
+                        N_("%(key)s_file %(path)s ist leer"), key=key, path=str(path)
+                    )
                 updates[key] = SecretStr(text)
         if updates:
             # frozen model: rebuild via object.__setattr__ inside the validator only
@@ -143,7 +168,7 @@ class MatrixConfig(_Section):
         if self.pickle_key is not None:
             problem = pickle_key_problem(self.pickle_key.get_secret_value())
             if problem is not None:
-                raise ValueError(problem)
+                raise ConfigProblem(problem)
         return self
 
     @property
@@ -161,7 +186,10 @@ class BotConfig(_Section):
     @classmethod
     def _known_language(cls, value: str) -> str:
         if value not in languages():
-            raise ValueError(f"unbekannte Sprache; verfügbar: {', '.join(languages())}")
+            raise ConfigProblem(
+                N_("unbekannte Sprache; verfügbar: %(languages)s"),
+                languages=", ".join(languages()),
+            )
         return value
 
 
@@ -188,7 +216,7 @@ class AssignmentConfig(_Section):
     @model_validator(mode="after")
     def _one_subject(self) -> AssignmentConfig:
         if (self.user is None) == (self.server is None):
-            raise ValueError("genau eines von user oder server angeben")
+            raise ConfigProblem(N_("genau eines von user oder server angeben"))
         return self
 
     @property
@@ -224,7 +252,9 @@ class AgencyConfig(_Section):
     def _keys(cls, value: dict[str, InstitutionConfig]) -> dict[str, InstitutionConfig]:
         for key in value:
             if not re.fullmatch(_KEY, key):
-                raise ValueError(f"Institutionskürzel {key!r}: nur a–z, 0–9, - und _")
+                raise ConfigProblem(
+                    N_("Institutionskürzel %(key)s: nur a–z, 0–9, - und _"), key=repr(key)
+                )
         return value
 
     @model_validator(mode="after")
@@ -232,9 +262,15 @@ class AgencyConfig(_Section):
         seen: set[str] = set()
         for entry in self.people:
             if entry.institution not in self.institutions:
-                raise ValueError(f"{entry.subject}: unbekannte Institution {entry.institution!r}")
+                raise ConfigProblem(
+                    N_("%(subject)s: unbekannte Institution %(institution)s"),
+                    subject=entry.subject,
+                    institution=repr(entry.institution),
+                )
             if entry.subject in seen:
-                raise ValueError(f"{entry.subject} ist doppelt eingetragen")
+                raise ConfigProblem(
+                    N_("%(subject)s ist doppelt eingetragen"), subject=entry.subject
+                )
             seen.add(entry.subject)
         return self
 
@@ -281,7 +317,7 @@ class ScheduleConfig(_Section):
     @classmethod
     def _offsets(cls, value: tuple[int, ...]) -> tuple[int, ...]:
         if any(not 1 <= v <= 60 * 24 * 60 for v in value) or len(set(value)) != len(value):
-            raise ValueError("verschiedene Minutenwerte zwischen 1 und 86400")
+            raise ConfigProblem(N_("verschiedene Minutenwerte zwischen 1 und 86400"))
         return tuple(sorted(value, reverse=True))
 
     # The agenda is posted this many working days before a session, at agenda_post_time
@@ -298,7 +334,7 @@ class ScheduleConfig(_Section):
     @classmethod
     def _times(cls, value: tuple[str, ...]) -> tuple[str, ...]:
         if any(re.fullmatch(_HHMM, v) is None for v in value) or len(set(value)) != len(value):
-            raise ValueError("verschiedene Uhrzeiten im Format HH:MM")
+            raise ConfigProblem(N_("verschiedene Uhrzeiten im Format HH:MM"))
         return tuple(sorted(value))
 
     def calendar(self) -> Calendar:
@@ -333,7 +369,7 @@ class ConferenceConfig(_Section):
     @classmethod
     def _days(cls, value: tuple[int, ...]) -> tuple[int, ...]:
         if any(not 0 <= v <= 90 for v in value) or len(set(value)) != len(value):
-            raise ValueError("verschiedene Tageszahlen zwischen 0 und 90")
+            raise ConfigProblem(N_("verschiedene Tageszahlen zwischen 0 und 90"))
         return tuple(sorted(value, reverse=True))
 
 
@@ -369,7 +405,7 @@ class HealthConfig(_Section):
             return value
         host, sep, port = value.rpartition(":")
         if not sep or not host or not port.isdigit() or not 0 <= int(port) <= 65535:
-            raise ValueError("erwartet host:port, z. B. 127.0.0.1:9464 (leer: aus)")
+            raise ConfigProblem(N_("erwartet host:port, z. B. 127.0.0.1:9464 (leer: aus)"))
         return value
 
     @property
@@ -404,7 +440,9 @@ class RoomConfig(_Section):
     def _user_ids(cls, value: tuple[str, ...]) -> tuple[str, ...]:
         for user in value:
             if not re.fullmatch(r"@[^:\s]+:[^\s]+", user):
-                raise ValueError(f"{user!r} ist keine Matrix-ID (@name:server)")
+                raise ConfigProblem(
+                    N_("%(user)s ist keine Matrix-ID (@name:server)"), user=repr(user)
+                )
         return tuple(canonical_user_id(u) for u in value)
 
 
@@ -449,11 +487,20 @@ class Settings(BaseSettings):
     def _rooms_name_known_institutions(self) -> Settings:
         for room_id, spec in self.rooms.items():
             if not room_id.startswith("!"):
-                raise ValueError(f"rooms: {room_id!r} ist keine Raum-ID (!…:server)")
+                raise ConfigProblem(
+                    N_("rooms: %(room)s ist keine Raum-ID (!…:server)"), room=repr(room_id)
+                )
             unknown = set(spec.institutions or ()) - set(self.agency.institutions)
             if unknown:
-                words = "unbekannte Institution" + ("en" if len(unknown) > 1 else "")
-                raise ValueError(f"rooms.{room_id}: {words} {', '.join(sorted(unknown))}")
+                raise ConfigProblem(
+                    Plural(
+                        "rooms.%(room)s: unbekannte Institution %(names)s",
+                        "rooms.%(room)s: unbekannte Institutionen %(names)s",
+                        len(unknown),
+                        room=room_id,
+                        names=", ".join(sorted(unknown)),
+                    )
+                )
             if spec.schedule:
                 ScheduleConfig(**(self.schedule.model_dump() | spec.schedule))
         return self
@@ -478,9 +525,12 @@ class Settings(BaseSettings):
         for entry in self.agency.people:
             server = (entry.server or entry.subject.split(":", 1)[1]).lower()
             if server not in self.matrix.allowed_homeservers:
-                raise ValueError(
-                    f"agency.people: {entry.subject} ist auf keinem erlaubten Homeserver "
-                    "(matrix.allowed_homeservers)"
+                raise ConfigProblem(
+                    N_(
+                        "agency.people: %(subject)s ist auf keinem erlaubten Homeserver "
+                        "(matrix.allowed_homeservers)"
+                    ),
+                    subject=entry.subject,
                 )
         return self
 
@@ -527,17 +577,26 @@ def load_config(path: Path | None) -> Settings:
             with path.open("rb") as fh:
                 data = tomllib.load(fh)
         except FileNotFoundError as exc:
-            raise ConfigError(f"Konfigurationsdatei {path} nicht gefunden.") from exc
+            raise ConfigError(
+                N_("Konfigurationsdatei %(path)s nicht gefunden."), path=str(path)
+            ) from exc
         except tomllib.TOMLDecodeError as exc:
-            raise ConfigError(f"{path}: kein gültiges TOML: {exc}") from exc
+            raise ConfigError(
+                N_("%(path)s: kein gültiges TOML: %(problem)s"), path=str(path), problem=str(exc)
+            ) from exc
         base = path.resolve().parent
         matrix = data.get("matrix")
         if isinstance(matrix, dict):
             for key in SECRET_KEYS:
                 if key in matrix:
                     raise ConfigError(
-                        f"{path}: matrix.{key} darf nicht in der TOML-Datei stehen. "
-                        f"Setze {ENV_PREFIX}MATRIX__{key.upper()} oder matrix.{key}_file."
+                        N_(
+                            "%(path)s: matrix.%(key)s darf nicht in der TOML-Datei stehen. "
+                            "Setze %(variable)s oder matrix.%(key)s_file."
+                        ),
+                        path=str(path),
+                        key=key,
+                        variable=f"{ENV_PREFIX}MATRIX__{key.upper()}",
                     )
                 file_key = f"{key}_file"
                 if isinstance(matrix.get(file_key), str):
@@ -551,30 +610,43 @@ def load_config(path: Path | None) -> Settings:
 
 
 _MESSAGES = {
-    "missing": "fehlt",
-    "extra_forbidden": "unbekannter Schlüssel",
-    "string_pattern_mismatch": "hat nicht das erwartete Format",
-    "greater_than_equal": "ist zu klein",
-    "less_than_equal": "ist zu groß",
-    "too_short": "darf nicht leer sein",
-    "literal_error": "ist keiner der erlaubten Werte",
-    "enum": "ist keiner der erlaubten Werte",
-    "bool_parsing": "muss true oder false sein",
-    "int_parsing": "muss eine ganze Zahl sein",
-    "float_parsing": "muss eine Zahl sein",
+    "missing": N_("fehlt"),
+    "extra_forbidden": N_("unbekannter Schlüssel"),
+    "string_pattern_mismatch": N_("hat nicht das erwartete Format"),
+    "greater_than_equal": N_("ist zu klein"),
+    "less_than_equal": N_("ist zu groß"),
+    "too_short": N_("darf nicht leer sein"),
+    "literal_error": N_("ist keiner der erlaubten Werte"),
+    "enum": N_("ist keiner der erlaubten Werte"),
+    "bool_parsing": N_("muss true oder false sein"),
+    "int_parsing": N_("muss eine ganze Zahl sein"),
+    "float_parsing": N_("muss eine Zahl sein"),
 }
 
 
-def format_validation_error(exc: ValidationError, path: Path | None) -> str:
-    where = str(path) if path else "Konfiguration"
-    lines = [f"{where}: {exc.error_count()} Fehler in der Konfiguration:"]
+def format_validation_error(exc: ValidationError, path: Path | None) -> Msg:
+    """Every problem on its own line, each a catalog text where the bot wrote it (a
+    message of pydantic's own stays English, as pydantic writes it)."""
+    heading = Plural(
+        "%(where)s: %(count)d Fehler in der Konfiguration:",
+        "%(where)s: %(count)d Fehler in der Konfiguration:",
+        exc.error_count(),
+        where=str(path) if path else Msg("Konfiguration"),
+    )
+    lines: list[Msg | str] = [heading]
     for err in exc.errors():
         loc = ".".join(str(p) for p in err["loc"])
-        text = _MESSAGES.get(err["type"])
-        if text is None:
+        error = err.get("ctx", {}).get("error")
+        msgid = _MESSAGES.get(err["type"])
+        text: Msg | str
+        if isinstance(error, ConfigProblem):
+            text = error.text
+        elif msgid is None:
             text = str(err["msg"]).removeprefix("Value error, ")
         elif err["type"] in ("literal_error", "enum"):
-            text = f"{text} ({err.get('ctx', {}).get('expected', '')})"
+            text = Joined(Msg(msgid), f"({err.get('ctx', {}).get('expected', '')})")
+        else:
+            text = Msg(msgid)
         # a check across sections (e.g. agency.people vs. matrix) has no location
-        lines.append(f"  - {loc}: {text}" if loc else f"  - {text}")
-    return "\n".join(lines)
+        lines.append(Joined(f"  - {loc}:", text) if loc else Joined("  -", text))
+    return Joined(*lines, separator="\n")

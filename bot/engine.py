@@ -35,7 +35,7 @@ from bot.txn import txn_id_for
 from commands.circle import Circles
 from commands.dispatch import Dispatcher, Outcome, invocation
 from commands.framework import CommandContext, ReactionContext
-from commands.i18n import SOURCE_LANGUAGE, texts
+from commands.i18n import GERMAN, N_, SOURCE_LANGUAGE, Texts, texts
 from commands.reply import Doc, Reply, code
 from domain.calendar import Calendar
 from domain.errors import UserError
@@ -84,25 +84,29 @@ class IngestResult:
     key_requests: list[tuple[dict[str, Any], RoomId]] = field(default_factory=list)
 
 
-def internal_error_reply(ref: str) -> Reply:
-    return (
-        Doc()
-        .para(
-            "❌ Interner Fehler (Ref ",
-            code(ref),
-            "). Es wurde nichts geändert. Bitte der Administration die Referenz nennen.",
-        )
-        .build()
-    )
+def internal_error_reply(ref: str, t: Texts = GERMAN) -> Reply:
+    """The room's only word about a bug: its reference number, in the room's language."""
+    before, _, after = t.gettext(
+        "❌ Interner Fehler (Ref %(ref)s). Es wurde nichts geändert. Bitte der "
+        "Administration die Referenz nennen.",
+        ref="\x00",
+    ).partition("\x00")
+    return Doc().para(before, code(ref), after).build()
 
 
 # Matrix refuses events over 64 KiB (after encryption, which adds a third); every text
 # the bot sends stays under this, whatever the data.
 MAX_TEXT_BYTES = 32 * 1024
-CUT_NOTE = "\n\n… gekürzt: zu lang für eine Nachricht. Bitte gezielter fragen (z. B. seite=)."
+_CUT = N_("… gekürzt: zu lang für eine Nachricht. Bitte gezielter fragen (z. B. seite=).")
+CUT_NOTE = "\n\n" + _CUT  # as German rooms read it
 
 
-def _bounded(reply: Reply) -> dict[str, str]:
+def cut_note(t: Texts = GERMAN) -> str:
+    """What ends a text cut to fit one message, in the room's language."""
+    return "\n\n" + t.gettext(_CUT)
+
+
+def _bounded(reply: Reply, t: Texts = GERMAN) -> dict[str, str]:
     """Body and HTML; when together they would exceed the limit, the plain text alone
     (whole if it fits), else the plain text cut at a line and marked as cut (HTML
     cannot be cut safely, so it is left out)."""
@@ -114,26 +118,30 @@ def _bounded(reply: Reply) -> dict[str, str]:
         }
     if len(reply.plain.encode()) <= MAX_TEXT_BYTES:
         return {"body": reply.plain}
-    budget = MAX_TEXT_BYTES - len(CUT_NOTE.encode())
+    note = cut_note(t)
+    budget = MAX_TEXT_BYTES - len(note.encode())
     cut = reply.plain.encode()[:budget].decode("utf-8", errors="ignore")
     cut = cut[: cut.rfind("\n")] if "\n" in cut else cut
-    return {"body": cut + CUT_NOTE}
+    return {"body": cut + note}
 
 
-def reply_content(reply: Reply, *, in_reply_to: EventId, mention: UserId) -> dict[str, Any]:
+def reply_content(
+    reply: Reply, *, in_reply_to: EventId, mention: UserId, t: Texts = GERMAN
+) -> dict[str, Any]:
     return {
         "msgtype": "m.notice" if reply.notice else "m.text",
-        **_bounded(reply),
+        **_bounded(reply, t),
         "m.relates_to": {"m.in_reply_to": {"event_id": in_reply_to}},
         "m.mentions": {"user_ids": list(dict.fromkeys([mention, *reply.mentions]))},
     }
 
 
-def notice_content(reply: Reply, *, mentions: list[str]) -> dict[str, Any]:
-    """A message of the bot's own (not a reply), mentioning ``mentions``."""
+def notice_content(reply: Reply, *, mentions: list[str], t: Texts = GERMAN) -> dict[str, Any]:
+    """A message of the bot's own (not a reply), mentioning ``mentions``; ``t`` is the
+    room's language (for the note on a text cut to fit)."""
     return {
         "msgtype": "m.notice",
-        **_bounded(reply),
+        **_bounded(reply, t),
         "m.mentions": {"user_ids": mentions},
     }
 
@@ -313,7 +321,7 @@ class Engine:
         except Exception as exc:
             error_ref = log_internal_error(exc, f"Ereignis {msg.event_id}")
             outcome = Outcome(
-                internal_error_reply(error_ref),
+                internal_error_reply(error_ref, ctx.t),
                 self._dispatcher.command_name(msg.body),
                 "internal_error",
             )
@@ -344,6 +352,7 @@ class Engine:
             outcome.reply,
             "reply",
             requires_encryption=outcome.case_data,
+            t=ctx.t,
         )
         result.commands += 1
 
@@ -368,7 +377,7 @@ class Engine:
                 reply = self._dispatcher.render_error(err, None, ctx.t)
             except Exception as exc:
                 error_ref = log_internal_error(exc, f"Reaktion {reaction.event_id}")
-                reply = internal_error_reply(error_ref)
+                reply = internal_error_reply(error_ref, ctx.t)
             if reply is None:
                 continue
             outcome = "internal_error" if error_ref else "ok"
@@ -382,6 +391,7 @@ class Engine:
                 reply,
                 f"reaction:{reaction.event_id}",
                 requires_encryption=True,
+                t=ctx.t,
             )
             return  # the first handler that answers owns the reaction
 
@@ -464,12 +474,13 @@ class Engine:
         purpose: str,
         *,
         requires_encryption: bool = False,
+        t: Texts = GERMAN,
     ) -> None:
         row = uow.outbox.add(
             txn_id=txn_id_for(event_id, purpose),
             room_id=room_id,
             event_type="m.room.message",
-            content=reply_content(reply, in_reply_to=event_id, mention=sender),
+            content=reply_content(reply, in_reply_to=event_id, mention=sender, t=t),
             requires_encryption=requires_encryption,
             now=self._clock.now(),
         )
@@ -536,6 +547,7 @@ class Engine:
                 if session in notified:
                     continue  # one notice per key session, not one per message
                 notified.add(session)
+                t = texts(self._room_language(uow, row.room_id) or self._language)
                 self._enqueue_reply(
                     result,
                     uow,
@@ -543,11 +555,14 @@ class Engine:
                     EventId(row.event_id),
                     UserId(row.sender),
                     Reply.text(
-                        "🔒 Ich konnte diese Nachricht nicht entschlüsseln: mir fehlt der "
-                        "Raumschlüssel. Bitte prüfe, ob dein Gerät verifiziert ist, und sende "
-                        "den Befehl dann erneut."
+                        t.gettext(
+                            "🔒 Ich konnte diese Nachricht nicht entschlüsseln: mir fehlt der "
+                            "Raumschlüssel. Bitte prüfe, ob dein Gerät verifiziert ist, und "
+                            "sende den Befehl dann erneut."
+                        )
                     ),
                     "undecryptable",
+                    t=t,
                 )
             uow.commit()
             if "known_room" in uow.touched:

@@ -34,13 +34,16 @@ from signedjson.types import SigningKey
 
 from bot.errors import BotError
 from bot.secretfiles import private_file_problem
+from commands.i18n import N_
+from domain.text import Msg
 
 IDENTITY_FILE = "cross_signing.json"
 ROLES = ("master", "self_signing", "user_signing")
 
 
 class IdentityError(BotError):
-    """The identity cannot be used as it is; the message says what to do, in German."""
+    """The identity cannot be used as it is; the message says what to do (``str()`` in
+    German for the logs, :meth:`render` in the operator's language)."""
 
 
 def _public(key: SigningKey) -> str:
@@ -113,11 +116,14 @@ class CrossSigningKeys:
             seeds = json.loads(box.decrypt(bytes.fromhex(data["sealed"])))
         except nacl.exceptions.CryptoError:
             raise IdentityError(
-                f"{where} lässt sich mit dem konfigurierten Pickle-Schlüssel nicht öffnen."
+                N_("%(path)s lässt sich mit dem konfigurierten Pickle-Schlüssel nicht öffnen."),
+                path=where,
             ) from None
         keys = cls(*(_named(seeds[role]) for role in ROLES))
         if keys.master_public != data["master_public"]:
-            raise IdentityError(f"{where} ist beschädigt (Master-Schlüssel passt nicht).")
+            raise IdentityError(
+                N_("%(path)s ist beschädigt (Master-Schlüssel passt nicht)."), path=where
+            )
         return keys
 
     def save(self, store_path: Path, pickle_key: str) -> None:
@@ -137,7 +143,7 @@ class CrossSigningKeys:
         path = store_path / IDENTITY_FILE
         problem = private_file_problem(path)
         if problem is not None:
-            raise IdentityError(f"Cross-Signing-Schlüssel: {problem}")
+            raise IdentityError(Msg("Cross-Signing-Schlüssel: %(problem)s", problem=problem))
         try:
             data = json.loads(path.read_text(encoding="utf-8"))
         except FileNotFoundError:

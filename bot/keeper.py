@@ -22,6 +22,8 @@ from bot.identity import fingerprint
 from bot.outbox import OutboxItem
 from bot.trust import Decision, Pin, SharingMode, decide
 from bot.txn import txn_id_for
+from commands.framework import command_word
+from commands.i18n import SOURCE_LANGUAGE, Texts, texts
 from commands.reply import Doc, b, code
 from domain.org import Organisation, Role
 from storage.uow import Database, UnitOfWork
@@ -52,8 +54,10 @@ class TrustKeeper:
         org: Organisation,
         prefix: str,
         submit: Callable[[list[OutboxItem]], None] = lambda items: None,
+        language: str = SOURCE_LANGUAGE,
     ) -> None:
         self._db = db
+        self._language = language  # of rooms that chose none
         self._clock = clock
         self._mode = mode
         self._own = own_user
@@ -110,6 +114,7 @@ class TrustKeeper:
                 uow.pins.pin(user, master, now)
                 log.info("Identität von %s beim ersten Kontakt festgehalten", user)
             moderators = self._moderators(gateway, room_id, cached.members)
+            t = texts(uow.sync.room_language(room_id) or self._language)
             for user, master in decision.unconfirmed.items():
                 if user in decision.changed:
                     uow.pins.saw(user, master, now)
@@ -122,11 +127,13 @@ class TrustKeeper:
                         detail={"nutzer": user, "neu": master},
                     )
                 # Told once per room: every room the member shares learns why.
-                text = _changed_text(user, master, self._prefix)
-                items += self._notice(uow, room_id, f"identity:{user}:{master}", moderators, text)
+                text = _changed_text(user, master, self._prefix, t)
+                key = f"identity:{user}:{master}"
+                items += self._notice(uow, room_id, key, moderators, text, t)
             for user, device in sorted(decision.unsigned):
-                text = _unsigned_text(user, device)
-                items += self._notice(uow, room_id, f"unsigned:{user}:{device}", moderators, text)
+                text = _unsigned_text(user, device, t)
+                key = f"unsigned:{user}:{device}"
+                items += self._notice(uow, room_id, key, moderators, text, t)
             uow.commit()
         if items:
             self.submit(items)
@@ -142,45 +149,61 @@ class TrustKeeper:
         ]
 
     def _notice(
-        self, uow: UnitOfWork, room_id: str, key: str, moderators: list[str], doc: Doc
+        self,
+        uow: UnitOfWork,
+        room_id: str,
+        key: str,
+        moderators: list[str],
+        doc: Doc,
+        t: Texts,
     ) -> list[OutboxItem]:
         txn_id = txn_id_for(f"{room_id}\x00{key}", "trust")
         if uow.outbox.exists(txn_id):
             return []
         if moderators:
-            doc.para("An die Moderation: ", ", ".join(moderators))
+            doc.para(t.gettext("An die Moderation: %(users)s", users=", ".join(moderators)))
         row = uow.outbox.add(
             txn_id=txn_id,
             room_id=room_id,
             event_type="m.room.message",
-            content=notice_content(doc.build(), mentions=moderators),
+            content=notice_content(doc.build(), mentions=moderators, t=t),
             requires_encryption=False,
             now=self._clock.now(),
         )
         return [OutboxItem.of(row)]
 
 
-def _changed_text(user: str, master: str, prefix: str) -> Doc:
+def _changed_text(user: str, master: str, prefix: str, t: Texts) -> Doc:
+    confirm = command_word("identität bestätigen", t)
     return (
         Doc()
         .para(
             "⚠️ ",
-            b("Sicherheitshinweis:"),
-            f" Die Identität (Master-Schlüssel) von {user} hat sich geändert.",
+            b(t.gettext("Sicherheitshinweis:")),
+            " ",
+            t.gettext(
+                "Die Identität (Master-Schlüssel) von %(user)s hat sich geändert.", user=user
+            ),
         )
         .para(
-            "Ich teile keine Raumschlüssel mehr mit ihren bzw. seinen Geräten, bis eine "
-            "Admin-Person den neuen Schlüssel auf anderem Weg (Telefon, persönlich) geprüft "
-            "und bestätigt hat: ",
-            code(f"{prefix} identität bestätigen {user}"),
+            t.gettext(
+                "Ich teile keine Raumschlüssel mehr mit ihren bzw. seinen Geräten, bis eine "
+                "Admin-Person den neuen Schlüssel auf anderem Weg (Telefon, persönlich) "
+                "geprüft und bestätigt hat: "
+            ),
+            code(f"{prefix} {confirm} {user}"),
         )
-        .para("Neuer Fingerabdruck: ", code(fingerprint(master)))
+        .para(t.gettext("Neuer Fingerabdruck: "), code(fingerprint(master)))
     )
 
 
-def _unsigned_text(user: str, device: str) -> Doc:
+def _unsigned_text(user: str, device: str, t: Texts) -> Doc:
     return Doc().para(
-        f"ℹ️ {user} nutzt ein Gerät ({device}), das nicht mit der eigenen Identität "
-        "verifiziert ist (Cross-Signing). Es erhält keine Raumschlüssel und kann meine "
-        "Nachrichten nicht lesen, bis es verifiziert ist (in Element: Gerät bestätigen)."
+        t.gettext(
+            "ℹ️ %(user)s nutzt ein Gerät (%(device)s), das nicht mit der eigenen Identität "
+            "verifiziert ist (Cross-Signing). Es erhält keine Raumschlüssel und kann meine "
+            "Nachrichten nicht lesen, bis es verifiziert ist (in Element: Gerät bestätigen).",
+            user=user,
+            device=device,
+        )
     )

@@ -32,8 +32,8 @@ from commands.casework import GateFacts, institution_name_in, reevaluate
 from commands.circle import Circles
 from commands.i18n import GERMAN, SOURCE_LANGUAGE, Texts, texts
 from commands.protokoll import collect, render_minutes
-from commands.reply import Doc, Reply, b, code
-from commands.sessions import when_text
+from commands.reply import Doc, Reply, b, code, fill, holes
+from commands.sessions import command_text, when_text
 from commands.sitting import recheck_agenda
 from domain.calendar import Calendar
 from domain.dates import LOCAL_TZ, local_date
@@ -288,19 +288,17 @@ class ReminderRunner:
             {k for _, request in uow.sessions.agenda(session.id) for k in request.participants}
         )
         t = self._texts(uow, session.room_id)
-        doc = Doc().para(
-            "⏰ ",
-            b(t.gettext("Erinnerung:")),
-            t.gettext(
-                " %(name)s (Termin #%(id)s) am %(when)s – in %(remaining)s.",
-                name=session.name,
-                id=session.id,
-                when=when_text(session.starts_at, t),
-                remaining=_remaining(session, row, now, t),
-            ),
+        text = t.gettext(
+            "⏰ %(title)s %(name)s (Termin #%(id)s) am %(when)s – in %(remaining)s.",
+            name=session.name,
+            id=session.id,
+            when=when_text(session.starts_at, t),
+            remaining=_remaining(session, row, now, t),
+            **holes("title"),
         )
+        doc = Doc().para(*fill(text, title=b(t.gettext("Erinnerung:"))))
         count = len(uow.sessions.placements(session.id))
-        command = f"{self._prefix} agenda {session.id}"
+        command = command_text(t, self._prefix, "agenda", session.id)
         doc.para(
             t.ngettext(
                 "%(count)d Fall auf der Tagesordnung (%(command)s).",
@@ -311,8 +309,10 @@ class ReminderRunner:
         )
         if participants:
             doc.para(
-                t.gettext("Beteiligte Institutionen: "),
-                ", ".join(institution_name_in(self._org, k) for k in participants),
+                t.gettext(
+                    "Beteiligte Institutionen: %(institutions)s",
+                    institutions=", ".join(institution_name_in(self._org, k) for k in participants),
+                )
             )
         _late(doc, row, now, t)
         row.state, row.sent_at = JobState.SENT, now
@@ -353,7 +353,9 @@ class ReminderRunner:
             )
             row.due_at = later
             return []
-        reply = render(uow, self._org, session, agenda, self._prefix, now)
+        reply = render(
+            uow, self._org, session, agenda, self._prefix, now, self._texts(uow, session.room_id)
+        )
         moderators = self._moderators(session.room_id)
         item = self._post(
             uow,
@@ -385,15 +387,19 @@ class ReminderRunner:
         ):
             row.state = JobState.OBSOLETE
             return []
-        doc = Doc().para(
-            "⏳ ",
-            b("Tagesordnung nicht bestätigt:"),
-            f" {session.name} (Termin #{session.id}) am {when_text(session.starts_at)}. "
-            "Bitte prüfen und bestätigen: ✅ auf die Tagesordnung oder ",
-            code(f"{self._prefix} agenda bestätigen {session.id}"),
-            ".",
+        t = self._texts(uow, session.room_id)
+        text = t.gettext(
+            "⏳ %(title)s %(name)s (Termin #%(id)s) am %(when)s. Bitte prüfen und bestätigen: "
+            "✅ auf die Tagesordnung oder %(command)s.",
+            name=session.name,
+            id=session.id,
+            when=when_text(session.starts_at, t),
+            **holes("title", "command"),
         )
-        _late(doc, row, now)
+        confirm = code(command_text(t, self._prefix, "agenda bestätigen", session.id))
+        title = b(t.gettext("Tagesordnung nicht bestätigt:"))
+        doc = Doc().para(*fill(text, title=title, command=confirm))
+        _late(doc, row, now, t)
         row.state, row.sent_at = JobState.SENT, now
         return [
             self._to_moderation(
@@ -403,6 +409,7 @@ class ReminderRunner:
                 "reminder",
                 doc,
                 now,
+                t,
                 reply_to=self._agenda_event(uow, session.id),
             )
         ]
@@ -418,14 +425,15 @@ class ReminderRunner:
         removed = recheck_agenda(uow, session, now, actor=SYSTEM_ACTOR)
         if not removed:
             return []
-        doc = Doc().para(
-            "🔎 ",
-            b("Prüfung zu Sitzungsbeginn:"),
-            f" Termin #{session.id} – die Einwilligung deckt diese Fälle heute nicht mehr, "
-            "sie sind von der Tagesordnung genommen und werden nicht besprochen: ",
-            ", ".join(removed),
-            ".",
+        t = self._texts(uow, session.room_id)
+        text = t.gettext(
+            "🔎 %(title)s Termin #%(id)s – die Einwilligung deckt diese Fälle heute nicht mehr, "
+            "sie sind von der Tagesordnung genommen und werden nicht besprochen: %(cases)s.",
+            id=session.id,
+            cases=", ".join(removed),
+            **holes("title"),
         )
+        doc = Doc().para(*fill(text, title=b(t.gettext("Prüfung zu Sitzungsbeginn:"))))
         return [
             self._to_moderation(
                 uow,
@@ -434,6 +442,7 @@ class ReminderRunner:
                 "agenda",
                 doc,
                 now,
+                t,
                 reply_to=self._agenda_event(uow, session.id),
             )
         ]
@@ -445,15 +454,19 @@ class ReminderRunner:
         if sitting is None or sitting.confirmed_at is not None:
             row.state = JobState.OBSOLETE
             return []
-        doc = Doc().para(
-            "📝 ",
-            b("Protokoll nicht bestätigt:"),
-            f" {session.name} (Termin #{session.id}) vom {when_text(session.starts_at)}. "
-            "Bitte prüfen und bestätigen: ✅ auf das Protokoll oder ",
-            code(f"{self._prefix} protokoll bestätigen {session.id}"),
-            ".",
+        t = self._texts(uow, session.room_id)
+        text = t.gettext(
+            "📝 %(title)s %(name)s (Termin #%(id)s) vom %(when)s. Bitte prüfen und bestätigen: "
+            "✅ auf das Protokoll oder %(command)s.",
+            name=session.name,
+            id=session.id,
+            when=when_text(session.starts_at, t),
+            **holes("title", "command"),
         )
-        _late(doc, row, now)
+        confirm = code(command_text(t, self._prefix, "protokoll bestätigen", session.id))
+        title = b(t.gettext("Protokoll nicht bestätigt:"))
+        doc = Doc().para(*fill(text, title=title, command=confirm))
+        _late(doc, row, now, t)
         row.state, row.sent_at = JobState.SENT, now
         return [
             self._to_moderation(
@@ -463,6 +476,7 @@ class ReminderRunner:
                 "reminder",
                 doc,
                 now,
+                t,
                 reply_to=uow.outcomes.minutes_event(sitting),
             )
         ]
@@ -483,33 +497,57 @@ class ReminderRunner:
                 continue
             navigator = uow.outcomes.active_navigator(review.case_pseudonym)
             lotse = [navigator.user_id] if navigator else []
+            t = self._texts(uow, review.room_id)
             if kind == "überfällig":
                 review.state = ReviewState.OVERDUE
                 mentions = self._moderators(review.room_id)
-                doc = Doc().para(
-                    "⚠️ ",
-                    b("Wiedervorlage überfällig:"),
-                    f" {review.case_pseudonym} – fällig am {review.due:%d.%m.%Y}, es wurde "
-                    "nichts zurückgemeldet.",
+                text = t.gettext(
+                    "⚠️ %(title)s %(case)s – fällig am %(day)s, es wurde nichts zurückgemeldet.",
+                    case=review.case_pseudonym,
+                    day=t.day(review.due),
+                    **holes("title"),
                 )
+                doc = Doc().para(*fill(text, title=b(t.gettext("Wiedervorlage überfällig:"))))
                 if navigator:
-                    doc.para(f"Lotse: {navigator.user_id}")
-                doc.para("An die Moderation: ", ", ".join(mentions) or "–")
+                    doc.para(t.gettext("Lotse: %(user)s", user=navigator.user_id))
+                doc.para(
+                    t.gettext("An die Moderation: %(users)s", users=", ".join(mentions) or "–")
+                )
                 mentions = list(dict.fromkeys(mentions + lotse))
             else:
                 mentions = lotse
                 days = (review.due - local_date(now)).days
-                doc = Doc().para(
-                    "⏰ ",
-                    b("Wiedervorlage:"),
-                    f" {review.case_pseudonym} am {review.due:%d.%m.%Y}"
-                    + (f" (in {days} Tagen)." if days > 1 else " (morgen)." if days == 1 else "."),
+                values = {"case": review.case_pseudonym, "day": t.day(review.due)}
+                if days > 1:
+                    text = t.ngettext(
+                        "⏰ %(title)s %(case)s am %(day)s (in %(count)d Tag).",
+                        "⏰ %(title)s %(case)s am %(day)s (in %(count)d Tagen).",
+                        days,
+                        **values,
+                        **holes("title"),
+                    )
+                elif days == 1:
+                    text = t.gettext(
+                        "⏰ %(title)s %(case)s am %(day)s (morgen).", **values, **holes("title")
+                    )
+                else:
+                    text = t.gettext(
+                        "⏰ %(title)s %(case)s am %(day)s.", **values, **holes("title")
+                    )
+                doc = Doc().para(*fill(text, title=b(t.gettext("Wiedervorlage:"))))
+                done = code(
+                    command_text(t, self._prefix, "wiedervorlage erledigt", review.case_pseudonym)
                 )
-                doc.para(
-                    (f"{navigator.user_id}, " if navigator else "") + "bitte zurückmelden: ",
-                    code(f"{self._prefix} wiedervorlage erledigt {review.case_pseudonym}"),
-                )
-            _late(doc, latest, now)
+                if navigator:
+                    back = t.gettext(
+                        "%(user)s, bitte zurückmelden: %(command)s",
+                        user=navigator.user_id,
+                        **holes("command"),
+                    )
+                else:
+                    back = t.gettext("bitte zurückmelden: %(command)s", **holes("command"))
+                doc.para(*fill(back, command=done))
+            _late(doc, latest, now, t)
             latest.state, latest.sent_at = JobState.SENT, now
             items.append(
                 self._post(
@@ -530,7 +568,11 @@ class ReminderRunner:
             session = uow.sessions.get(sitting.session_id)
             if original is None or session is None:
                 continue
-            reply = render_minutes(collect(uow, self._org, session, sitting), self._prefix)
+            reply = render_minutes(
+                collect(uow, self._org, session, sitting),
+                self._prefix,
+                self._texts(uow, session.room_id),
+            )
             digest = content_hash(reply)
             if digest != sitting.minutes_hash:
                 sitting.minutes_edits += 1
@@ -565,7 +607,8 @@ class ReminderRunner:
             session = uow.sessions.get(agenda.session_id)
             if original is None or session is None:
                 continue  # not acknowledged yet: the next run edits it
-            reply = render(uow, self._org, session, agenda, self._prefix, now)
+            t = self._texts(uow, session.room_id)
+            reply = render(uow, self._org, session, agenda, self._prefix, now, t)
             digest = content_hash(reply)
             if digest != agenda.published_hash:
                 agenda.edits += 1
@@ -585,14 +628,16 @@ class ReminderRunner:
                 and session.state == SessionState.PLANNED
                 and session.starts_at > now
             ):
-                doc = Doc().para(
-                    "🔓 ",
-                    b("Tagesordnung geändert:"),
-                    f" Termin #{session.id} (Fassung {agenda.revision}). Die Bestätigung ist "
-                    "aufgehoben – bitte neu prüfen und bestätigen: ✅ oder ",
-                    code(f"{self._prefix} agenda bestätigen {session.id}"),
-                    ".",
+                text = t.gettext(
+                    "🔓 %(title)s Termin #%(id)s (Fassung %(revision)s). Die Bestätigung ist "
+                    "aufgehoben – bitte neu prüfen und bestätigen: ✅ oder %(command)s.",
+                    id=session.id,
+                    revision=agenda.revision,
+                    **holes("title", "command"),
                 )
+                confirm = code(command_text(t, self._prefix, "agenda bestätigen", session.id))
+                title = b(t.gettext("Tagesordnung geändert:"))
+                doc = Doc().para(*fill(text, title=title, command=confirm))
                 items.append(
                     self._to_moderation(
                         uow,
@@ -601,6 +646,7 @@ class ReminderRunner:
                         "agenda",
                         doc,
                         now,
+                        t,
                         reply_to=original,
                     )
                 )
@@ -617,6 +663,7 @@ class ReminderRunner:
         purpose: str,
         doc: Doc,
         now: datetime,
+        t: Texts = GERMAN,
         *,
         reply_to: str | None = None,
         also: tuple[str, ...] = (),
@@ -624,7 +671,7 @@ class ReminderRunner:
         """A notice that names and mentions the room's moderators (and ``also``)."""
         moderators = self._moderators(room_id)
         if moderators:
-            doc.para("An die Moderation: ", ", ".join(moderators))
+            doc.para(t.gettext("An die Moderation: %(users)s", users=", ".join(moderators)))
         mentions = list(dict.fromkeys([*moderators, *also]))
         content = notice_content(doc.build(), mentions=mentions)
         return self._post(uow, room_id, key, purpose, content, now, reply_to=reply_to)
@@ -691,8 +738,13 @@ def _ahead_of(session: Session, now: datetime) -> bool:
     return session.state == SessionState.PLANNED and session.starts_at > now
 
 
-def _late(doc: Doc, row: Reminder | CaseReminder, now: datetime, t: Texts = GERMAN) -> None:
+def _late(doc: Doc, row: Reminder | CaseReminder, now: datetime, t: Texts) -> None:
     if now - row.due_at > LATE_AFTER:
         since = row.due_at.astimezone(LOCAL_TZ)
-        when = f"{since:%d.%m.%Y %H:%M}"
-        doc.para(t.gettext("(verspätet – fällig seit %(when)s Uhr)", when=when))
+        doc.para(
+            t.gettext(
+                "(verspätet – fällig seit %(day)s %(time)s Uhr)",
+                day=t.day(since.date()),
+                time=t.time(since),
+            )
+        )

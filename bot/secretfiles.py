@@ -9,8 +9,10 @@ from __future__ import annotations
 import stat
 from pathlib import Path
 
+from domain.text import Msg
 
-def private_file_problem(path: Path) -> str | None:
+
+def private_file_problem(path: Path) -> Msg | None:
     """Like ssh with a private key: a secret file must not be readable by group or others.
 
     None if the file is private (or does not exist: reading it reports that).
@@ -20,8 +22,10 @@ def private_file_problem(path: Path) -> str | None:
     except OSError:
         return None
     if mode & 0o077:
-        return (
-            f"{path} ist für Gruppe oder andere lesbar (Modus {stat.S_IMODE(mode):04o}); "
-            f"Geheimnisse nur für den Bot-Benutzer: chmod 600 {path}"
+        return Msg(
+            "%(path)s ist für Gruppe oder andere lesbar (Modus %(mode)s); "
+            "Geheimnisse nur für den Bot-Benutzer: chmod 600 %(path)s",
+            path=str(path),
+            mode=format(stat.S_IMODE(mode), "04o"),
         )
     return None

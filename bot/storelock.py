@@ -9,6 +9,7 @@ from types import TracebackType
 from typing import Self
 
 from bot.errors import StoreLockedError
+from commands.i18n import N_
 
 
 class StoreLock:
@@ -25,8 +26,12 @@ class StoreLock:
             holder = os.read(fd, 32).decode(errors="replace").strip() or "?"
             os.close(fd)
             raise StoreLockedError(
-                f"Der Speicher {self.path.parent} wird schon von einem anderen Prozess "
-                f"(PID {holder}) benutzt. Es darf nur ein Bot je Speicher laufen."
+                N_(
+                    "Der Speicher %(store)s wird schon von einem anderen Prozess "
+                    "(PID %(pid)s) benutzt. Es darf nur ein Bot je Speicher laufen."
+                ),
+                store=str(self.path.parent),
+                pid=holder,
             ) from None
         os.ftruncate(fd, 0)
         os.write(fd, str(os.getpid()).encode())

@@ -24,8 +24,9 @@ from urllib.parse import quote
 from bot.upload import UPLOAD_KEY
 from commands.casework import LEGAL_BASIS_8A, institution_name_in
 from commands.framework import CommandContext, ReactionContext, Router
-from commands.reply import Doc, Part, Reply, Span, b, code
-from commands.sessions import get_session, report, when_text
+from commands.i18n import GERMAN, N_, Texts
+from commands.reply import Doc, Part, Reply, Span, b, code, fill, holes
+from commands.sessions import command_text, get_session, report, when_text
 from domain.dates import LOCAL_TZ
 from domain.errors import SessionNotFound, UserError
 from domain.org import Organisation, Role
@@ -38,22 +39,25 @@ CONFIRM_KEY = "✅"
 
 
 def agenda_rows(
-    org: Organisation, session: Session, items: Sequence[tuple[Placement, ConferenceRequest]]
+    org: Organisation,
+    session: Session,
+    items: Sequence[tuple[Placement, ConferenceRequest]],
+    t: Texts = GERMAN,
 ) -> list[tuple[Part, ...]]:
     rows: list[tuple[Part, ...]] = []
     for index, (_, request) in enumerate(items):
         slot = session.starts_at + timedelta(minutes=index * session.slot_minutes)
         mark = " · § 8a SGB VIII" if request.basis == LEGAL_BASIS_8A else ""
-        rows.append(
-            (
-                f"{slot.astimezone(LOCAL_TZ):%H:%M} ",
-                b(request.case_pseudonym),
-                f" – {request.topic}, angefragt von "
-                f"{institution_name_in(org, request.requesting_institution)}; Teilnehmende: "
-                + ", ".join(institution_name_in(org, k) for k in request.participants)
-                + mark,
-            )
+        text = t.gettext(
+            "%(time)s %(case)s – %(topic)s, angefragt von %(institution)s; Teilnehmende: "
+            "%(participants)s",
+            time=t.time(slot),
+            topic=request.topic,
+            institution=institution_name_in(org, request.requesting_institution),
+            participants=", ".join(institution_name_in(org, k) for k in request.participants),
+            **holes("case"),
         )
+        rows.append((*fill(text, case=b(request.case_pseudonym)), mark))
     return rows
 
 
@@ -64,37 +68,52 @@ def render(
     agenda: Agenda | None,
     prefix: str,
     now: datetime,
+    t: Texts = GERMAN,
 ) -> Reply:
     """The agenda as posted (and as shown by ``!fk agenda``): pseudonyms and institutions."""
-    end = session.ends_at.astimezone(LOCAL_TZ)
-    doc = Doc().para(
-        "📋 ",
-        b(f"Tagesordnung {session.name}"),
-        f" – Termin #{session.id}, {when_text(session.starts_at)}–{end:%H:%M}",
+    heading = t.gettext(
+        "📋 %(title)s – Termin #%(id)s, %(when)s–%(end)s",
+        id=session.id,
+        when=when_text(session.starts_at, t),
+        end=t.time(session.ends_at),
+        **holes("title"),
     )
+    title = b(t.gettext("Tagesordnung %(name)s", name=session.name))
+    doc = Doc().para(*fill(heading, title=title))
     if session.state != SessionState.PLANNED:
-        return doc.para("❌ Dieser Termin ist abgesagt.").build()
+        return doc.para(t.gettext("❌ Dieser Termin ist abgesagt.")).build()
     items = uow.sessions.agenda(session.id)
     if not items:
-        doc.para("Noch keine Fälle eingeplant.")
+        doc.para(t.gettext("Noch keine Fälle eingeplant."))
     else:
-        doc.items(agenda_rows(org, session, items))
+        doc.items(agenda_rows(org, session, items, t))
     revision = agenda.revision if agenda else 0
     if agenda is not None and agenda.confirmed and agenda.confirmed_at is not None:
-        confirmed = agenda.confirmed_at.astimezone(LOCAL_TZ)
         doc.para(
-            f"✅ Bestätigt von {agenda.confirmed_by} am {confirmed:%d.%m.%Y %H:%M} Uhr "
-            f"(Fassung {revision})."
+            t.gettext(
+                "✅ Bestätigt von %(user)s am %(day)s %(time)s Uhr (Fassung %(revision)s).",
+                user=agenda.confirmed_by,
+                day=t.day(agenda.confirmed_at.astimezone(LOCAL_TZ).date()),
+                time=t.time(agenda.confirmed_at),
+                revision=revision,
+            )
         )
     elif items and session.starts_at <= now:
-        doc.para(f"Die Sitzung hat begonnen; nicht bestätigt (Fassung {revision}).")
-    elif items:
         doc.para(
-            f"⏳ Noch nicht bestätigt (Fassung {revision}). Moderation: ✅ auf diese "
-            "Nachricht oder ",
-            code(f"{prefix} agenda bestätigen {session.id}"),
-            ".",
+            t.gettext(
+                "Die Sitzung hat begonnen; nicht bestätigt (Fassung %(revision)s).",
+                revision=revision,
+            )
         )
+    elif items:
+        text = t.gettext(
+            "⏳ Noch nicht bestätigt (Fassung %(revision)s). Moderation: ✅ auf diese "
+            "Nachricht oder %(command)s.",
+            revision=revision,
+            **holes("command"),
+        )
+        confirm = code(command_text(t, prefix, "agenda bestätigen", session.id))
+        doc.para(*fill(text, command=confirm))
     return doc.build()
 
 
@@ -102,16 +121,20 @@ def session_ics(ctx: CommandContext, session: Session) -> bytes:
     """The session as an iTIP message: the room organises, institutions attend."""
     from commands.ical import CalendarEntry, render_ics  # on use: icalendar is heavy
 
+    t = ctx.t
     server = ctx.room_id.partition(":")[2] or "localhost"
     items = ctx.uow.sessions.agenda(session.id) if session.state == SessionState.PLANNED else []
     lines = [
         "".join(part.plain() if isinstance(part, Span) else part for part in row)
-        for row in agenda_rows(ctx.org, session, items)
+        for row in agenda_rows(ctx.org, session, items, t)
     ]
     description = "\n".join(
-        ["Tagesordnung (nur Pseudonyme):", *lines] if lines else ["Noch keine Fälle eingeplant."]
+        [t.gettext("Tagesordnung (nur Pseudonyme):"), *lines]
+        if lines
+        else [t.gettext("Noch keine Fälle eingeplant.")]
     )
-    description += f"\n\nAktuell im Raum: {ctx.prefix} agenda {session.id}"
+    current = command_text(t, ctx.prefix, "agenda", session.id)
+    description += "\n\n" + t.gettext("Aktuell im Raum: %(command)s", command=current)
     keys = sorted({k for _, request in items for k in request.participants})
     room_uri = "matrix:roomid/" + quote(ctx.room_id.removeprefix("!"), safe=":")
     attendees = [
@@ -125,12 +148,12 @@ def session_ics(ctx: CommandContext, session: Session) -> bytes:
         ends_at=session.ends_at,
         description=description,
         cancelled=session.state == SessionState.CANCELLED,
-        location="Matrix-Raum der Fallkonferenz",
+        location=t.gettext("Matrix-Raum der Fallkonferenz"),
     )
     return render_ics(
         entry,
         organizer=room_uri,
-        attendees=attendees or [(room_uri, "Fallkonferenz-Raum")],
+        attendees=attendees or [(room_uri, t.gettext("Fallkonferenz-Raum"))],
         stamp=ctx.now,
     )
 
@@ -152,29 +175,39 @@ def content_hash(reply: Reply) -> str:
 
 def confirm(ctx: CommandContext, session: Session) -> Reply:
     """Confirm (lock) a session's agenda after re-checking the consent gate."""
+    t = ctx.t
     if session.state != SessionState.PLANNED or session.starts_at <= ctx.now:
         raise UserError(
-            f"Termin #{session.id} ist abgesagt oder hat schon begonnen; seine Tagesordnung "
-            "wird nicht mehr bestätigt."
+            N_(
+                "Termin #%(id)s ist abgesagt oder hat schon begonnen; seine Tagesordnung "
+                "wird nicht mehr bestätigt."
+            ),
+            id=session.id,
         )
     agenda = ctx.uow.agendas.ensure(session.id, session.room_id)
     before = agenda.revision
     plan = replan(ctx.work)  # touches the agenda if the gate took a case off or put one on
     if agenda.revision != before:
-        doc = Doc().para(
-            "⚠️ Die Tagesordnung von Termin ",
-            b(f"#{session.id}"),
-            " hat sich bei der Prüfung der Einwilligungen geändert. Bitte die neue Fassung "
-            "prüfen und dann erneut bestätigen:",
+        text = t.gettext(
+            "⚠️ Die Tagesordnung von Termin %(id)s hat sich bei der Prüfung der Einwilligungen "
+            "geändert. Bitte die neue Fassung prüfen und dann erneut bestätigen:",
+            **holes("id"),
         )
-        report(doc, plan, prefix=ctx.prefix)
-        doc.append(render(ctx.uow, ctx.org, session, agenda, ctx.prefix, ctx.now))
+        doc = Doc().para(*fill(text, id=b(f"#{session.id}")))
+        report(doc, plan, prefix=ctx.prefix, t=t)
+        doc.append(render(ctx.uow, ctx.org, session, agenda, ctx.prefix, ctx.now, t))
         return doc.build()
     if agenda.confirmed and agenda.confirmed_at is not None:
-        at = agenda.confirmed_at.astimezone(LOCAL_TZ)
         return Reply.text(
-            f"Die Tagesordnung von Termin #{session.id} ist bereits bestätigt "
-            f"(von {agenda.confirmed_by} am {at:%d.%m.%Y %H:%M} Uhr, Fassung {agenda.revision})."
+            t.gettext(
+                "Die Tagesordnung von Termin #%(id)s ist bereits bestätigt (von %(user)s am "
+                "%(day)s %(time)s Uhr, Fassung %(revision)s).",
+                id=session.id,
+                user=agenda.confirmed_by,
+                day=t.day(agenda.confirmed_at.astimezone(LOCAL_TZ).date()),
+                time=t.time(agenda.confirmed_at),
+                revision=agenda.revision,
+            )
         )
     agenda.confirmed_revision = agenda.revision
     agenda.confirmed_by, agenda.confirmed_at = ctx.sender, ctx.now
@@ -188,19 +221,17 @@ def confirm(ctx: CommandContext, session: Session) -> Reply:
         detail={"termin": session.id, "fassung": agenda.revision},
     )
     count = len(ctx.uow.sessions.placements(session.id))
-    return Reply.text(
-        "✅ Tagesordnung von Termin ",
-        b(f"#{session.id}"),
-        ctx.t.ngettext(
-            " (%(when)s, %(count)d Fall) bestätigt, Fassung %(revision)s. "
-            "Jede Änderung hebt die Bestätigung auf.",
-            " (%(when)s, %(count)d Fälle) bestätigt, Fassung %(revision)s. "
-            "Jede Änderung hebt die Bestätigung auf.",
-            count,
-            when=when_text(session.starts_at),
-            revision=agenda.revision,
-        ),
+    text = t.ngettext(
+        "✅ Tagesordnung von Termin %(id)s (%(when)s, %(count)d Fall) bestätigt, Fassung "
+        "%(revision)s. Jede Änderung hebt die Bestätigung auf.",
+        "✅ Tagesordnung von Termin %(id)s (%(when)s, %(count)d Fälle) bestätigt, Fassung "
+        "%(revision)s. Jede Änderung hebt die Bestätigung auf.",
+        count,
+        when=when_text(session.starts_at, t),
+        revision=agenda.revision,
+        **holes("id"),
     )
+    return Reply.text(*fill(text, id=b(f"#{session.id}")))
 
 
 router = Router("agenda")
@@ -208,21 +239,22 @@ router = Router("agenda")
 
 @router.command(
     "agenda",
-    summary="Zeigt die Tagesordnung eines Termins: nur Pseudonyme und Institutionen.",
-    params={"nr": "Nummer des Termins (Standard: der nächste)"},
+    summary=N_("Zeigt die Tagesordnung eines Termins: nur Pseudonyme und Institutionen."),
+    params={"nr": N_("Nummer des Termins (Standard: der nächste)")},
     examples=("agenda", "agenda 12"),
 )
 def agenda(ctx: CommandContext, nr: int | None = None) -> Reply:
     session = get_session(ctx, nr)
-    return render(ctx.uow, ctx.org, session, ctx.uow.agendas.get(session.id), ctx.prefix, ctx.now)
+    agenda = ctx.uow.agendas.get(session.id)
+    return render(ctx.uow, ctx.org, session, agenda, ctx.prefix, ctx.now, ctx.t)
 
 
 @router.command(
     "agenda bestätigen",
-    summary="Bestätigt die Tagesordnung (prüft vorher die Einwilligungen erneut).",
+    summary=N_("Bestätigt die Tagesordnung (prüft vorher die Einwilligungen erneut)."),
     role=Role.MODERATION,
-    params={"nr": "Nummer des Termins (Standard: der nächste)"},
-    details="Gleichwertig: ein ✅ auf die Tagesordnung im Raum (nur Moderation).",
+    params={"nr": N_("Nummer des Termins (Standard: der nächste)")},
+    details=N_("Gleichwertig: ein ✅ auf die Tagesordnung im Raum (nur Moderation)."),
     examples=("agenda bestätigen", "agenda bestätigen 12"),
 )
 def agenda_bestaetigen(ctx: CommandContext, nr: int | None = None) -> Reply:
@@ -231,9 +263,9 @@ def agenda_bestaetigen(ctx: CommandContext, nr: int | None = None) -> Reply:
 
 @router.command(
     "agenda senden",
-    summary="Stellt die Tagesordnung jetzt in den Raum (sonst automatisch vorher).",
+    summary=N_("Stellt die Tagesordnung jetzt in den Raum (sonst automatisch vorher)."),
     role=Role.MODERATION,
-    params={"nr": "Nummer des Termins (Standard: der nächste)"},
+    params={"nr": N_("Nummer des Termins (Standard: der nächste)")},
     examples=("agenda senden", "agenda senden 12"),
 )
 def agenda_senden(ctx: CommandContext, nr: int | None = None) -> Reply:
@@ -241,26 +273,38 @@ def agenda_senden(ctx: CommandContext, nr: int | None = None) -> Reply:
     agenda = ctx.uow.agendas.get(session.id)
     if agenda is not None and agenda.post_txn_id is not None:
         raise UserError(
-            f"Die Tagesordnung von Termin #{session.id} steht schon im Raum; "
-            f"Änderungen bearbeite ich dort. Anzeigen: {ctx.prefix} agenda {session.id}"
+            N_(
+                "Die Tagesordnung von Termin #%(id)s steht schon im Raum; Änderungen "
+                "bearbeite ich dort. Anzeigen: %(prefix)s agenda %(id)s"
+            ),
+            id=session.id,
+            prefix=ctx.prefix,
         )
     if not ctx.uow.sessions.placements(session.id):
         raise UserError(
-            f"Auf Termin #{session.id} ist noch kein Fall eingeplant; eine leere "
-            "Tagesordnung stelle ich nicht ein."
+            N_(
+                "Auf Termin #%(id)s ist noch kein Fall eingeplant; eine leere Tagesordnung "
+                "stelle ich nicht ein."
+            ),
+            id=session.id,
         )
     ctx.uow.sessions.arm_once(session.id, "tagesordnung", ctx.now, ctx.now, catch_up=True)
     return Reply.text(
-        f"📋 Die Tagesordnung von Termin #{session.id} kommt gleich als eigene Nachricht."
+        ctx.t.gettext(
+            "📋 Die Tagesordnung von Termin #%(id)s kommt gleich als eigene Nachricht.",
+            id=session.id,
+        )
     )
 
 
 @router.command(
     "kalender",
-    summary="Schickt die Kalenderdatei (iCalendar) eines Termins als verschlüsselten Anhang.",
-    params={"nr": "Nummer des Termins (Standard: der nächste; auch abgesagte)"},
-    details="Ein verschobener Termin kommt mit höherer SEQUENCE, ein abgesagter als "
-    "Absage (METHOD:CANCEL): Kalender-Apps ersetzen dann den alten Eintrag.",
+    summary=N_("Schickt die Kalenderdatei (iCalendar) eines Termins als verschlüsselten Anhang."),
+    params={"nr": N_("Nummer des Termins (Standard: der nächste; auch abgesagte)")},
+    details=N_(
+        "Ein verschobener Termin kommt mit höherer SEQUENCE, ein abgesagter als "
+        "Absage (METHOD:CANCEL): Kalender-Apps ersetzen dann den alten Eintrag."
+    ),
     examples=("kalender", "kalender 12"),
 )
 def kalender(ctx: CommandContext, nr: int | None = None) -> Reply:
@@ -273,7 +317,7 @@ def kalender(ctx: CommandContext, nr: int | None = None) -> Reply:
         session = found
     data = session_ics(ctx, session)
     method = "CANCEL" if session.state == SessionState.CANCELLED else "REQUEST"
-    filename = f"termin-{session.id}.ics"
+    filename = ctx.t.gettext("termin-%(id)s.ics", id=session.id)
     ctx.post(
         "ics",
         "m.room.message",
@@ -287,8 +331,15 @@ def kalender(ctx: CommandContext, nr: int | None = None) -> Reply:
         detail={"termin": session.id, "sequence": session.sequence},
     )
     return Reply.text(
-        f"📎 Kalenderdatei für Termin #{session.id} ({when_text(session.starts_at)}): "
-        f"{filename}, METHOD:{method}, SEQUENCE {session.sequence}."
+        ctx.t.gettext(
+            "📎 Kalenderdatei für Termin #%(id)s (%(when)s): %(file)s, METHOD:%(method)s, "
+            "SEQUENCE %(sequence)s.",
+            id=session.id,
+            when=when_text(session.starts_at, ctx.t),
+            file=filename,
+            method=method,
+            sequence=session.sequence,
+        )
     )
 
 
@@ -302,8 +353,10 @@ def confirm_by_reaction(ctx: ReactionContext) -> Reply | None:
             return None  # said once per person and agenda
         agenda.refused_reactors = [*agenda.refused_reactors, ctx.sender]
         return Reply.text(
-            "ℹ️ Dein ✅ bestätigt die Tagesordnung nicht: das kann nur die Moderation. "
-            "Ich sage das nur einmal."
+            ctx.t.gettext(
+                "ℹ️ Dein ✅ bestätigt die Tagesordnung nicht: das kann nur die Moderation. "
+                "Ich sage das nur einmal."
+            )
         )
     session = ctx.uow.sessions.require(agenda.session_id)
     return confirm(ctx, session)

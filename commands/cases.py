@@ -29,15 +29,17 @@ from commands.casework import (
     state_label,
 )
 from commands.framework import REST, CommandContext, Label, Router
+from commands.i18n import N_
 from commands.pdguard import scan
-from commands.reply import Doc, Reply, b, code
-from commands.sessions import report, when_text
-from domain.dates import Towards, format_date, local_date
+from commands.reply import Doc, Part, Reply, b, code, spanned
+from commands.sessions import report
+from domain.dates import Towards, local_date
 from domain.errors import ArgumentError, PermissionDenied, StateConflict
 from domain.gate import PURPOSE_CONFERENCE, Form, GateResult, Grantor, covered_until
 from domain.org import Institution, Role
 from domain.planning import replan
 from domain.pseudonym import Pseudonym, new_pseudonym
+from domain.text import Msg
 from storage.models import (
     CaseFile,
     ConferenceRequest,
@@ -55,6 +57,7 @@ DateText = Annotated[str, Label("datum")]
 
 
 PAGE_SIZE = 50  # requests per page of `anfragen`: a page stays far below 32 KiB
+# (the help text of ``seite`` names the number: change both together)
 
 
 class RequestFilter(StrEnum):
@@ -73,15 +76,44 @@ class Urgency(StrEnum):
     URGENT = "dringend"
 
 
+# How stored words read in the room: catalog msgids (German, the stored word itself
+# where it reads well), translated with ctx.t.gettext where they are shown.
+_LABELS: dict[str, str] = {
+    Grantor.BETROFFENE_PERSON: N_("betroffene_person"),
+    Grantor.SORGEBERECHTIGTE: N_("sorgeberechtigte"),
+    Grantor.ANVERTRAUENDE_PERSON: N_("anvertrauende_person"),
+    Form.SCHRIFTLICH: N_("schriftlich"),
+    Form.ELEKTRONISCH: N_("elektronisch"),
+    PURPOSE_CONFERENCE: N_("fallkonferenz"),
+    Urgency.REGULAR: N_("regulär"),
+    Urgency.URGENT: N_("dringend"),
+}
+_CASE_STATES: dict[str, str] = {CaseState.OPEN: N_("offen"), CaseState.CLOSED: N_("erledigt")}
+_SCHUTZAUFTRAG_STATES: dict[str, str] = {
+    SchutzauftragState.OPEN: N_("offen"),
+    SchutzauftragState.CONFIRMED: N_("bestätigt"),
+    SchutzauftragState.ENDED: N_("beendet"),
+}
+
+
+def _label(ctx: CommandContext, value: str, labels: dict[str, str] = _LABELS) -> str:
+    """A stored word as the room reads it; words without a label (a purpose the user
+    typed) as they are."""
+    label = labels.get(value)
+    return ctx.t.gettext(label) if label is not None else value
+
+
 def _gate_lines(ctx: CommandContext, gate: GateResult) -> list[tuple[str, ...]]:
-    return [
-        (
-            institution_name(ctx, m.institution),
-            ": ",
-            m.reason.value + (f" (Einwilligung v{m.consent_version})" if m.consent_version else ""),
-        )
-        for m in gate.missing
-    ]
+    """Per institution the consent does not cover: its name and why."""
+    rows: list[tuple[str, ...]] = []
+    for m in gate.missing:
+        reason = ctx.t.gettext(m.reason.value)
+        if m.consent_version:
+            reason = ctx.t.gettext(
+                "%(reason)s (Einwilligung v%(version)s)", reason=reason, version=m.consent_version
+            )
+        rows.append((institution_name(ctx, m.institution), ": ", reason))
+    return rows
 
 
 def _changes(ctx: CommandContext, doc: Doc, pseudonym: str, *, still_waiting: bool = False) -> None:
@@ -92,7 +124,7 @@ def _changes(ctx: CommandContext, doc: Doc, pseudonym: str, *, still_waiting: bo
     changes = reevaluate(ctx.work, requests, facts)
     _report_changes(ctx, doc, requests, changes, facts, still_waiting=still_waiting)
     plan = replan(ctx.work, {pseudonym}, facts=facts, requests=requests)
-    report(doc, plan, prefix=ctx.prefix, case=pseudonym, changed_at=ctx.now)
+    report(doc, plan, prefix=ctx.prefix, case=pseudonym, changed_at=ctx.now, t=ctx.t)
 
 
 def _report_changes(
@@ -106,11 +138,21 @@ def _report_changes(
 ) -> None:
     for change in changes:
         request = change.request
+        number = b(f"#{request.id}")
         if request.state == RequestState.READY:
-            basis = " (Schutzauftrag § 8a)" if request.basis == LEGAL_BASIS_8A else ""
-            doc.para("✅ Anfrage ", b(f"#{request.id}"), f" ist jetzt bereit{basis}.")
+            if request.basis == LEGAL_BASIS_8A:
+                ready = N_("✅ Anfrage %(request)s ist jetzt bereit (Schutzauftrag § 8a).")
+            else:
+                ready = N_("✅ Anfrage %(request)s ist jetzt bereit.")
+            doc.para(*spanned(ctx.t, ready, request=number))
         else:
-            doc.para("⏸️ Anfrage ", b(f"#{request.id}"), " wartet wieder auf Einwilligung:")
+            doc.para(
+                *spanned(
+                    ctx.t,
+                    N_("⏸️ Anfrage %(request)s wartet wieder auf Einwilligung:"),
+                    request=number,
+                )
+            )
             doc.items(_gate_lines(ctx, change.gate))
     if not still_waiting:
         return
@@ -120,7 +162,13 @@ def _report_changes(
         if request.id in changed or request.state != RequestState.WAITING:
             continue
         gate = facts.gate(request, local_date(ctx.now))
-        doc.para("⏸️ Anfrage ", b(f"#{request.id}"), " wartet weiterhin auf Einwilligung:")
+        doc.para(
+            *spanned(
+                ctx.t,
+                N_("⏸️ Anfrage %(request)s wartet weiterhin auf Einwilligung:"),
+                request=b(f"#{request.id}"),
+            )
+        )
         doc.items(_gate_lines(ctx, gate))
 
 
@@ -129,9 +177,9 @@ router = Router("cases")
 
 @router.command(
     "fall neu",
-    summary="Legt einen Fall an und vergibt ein Pseudonym.",
+    summary=N_("Legt einen Fall an und vergibt ein Pseudonym."),
     role=Role.FACHKRAFT,
-    details=(
+    details=N_(
         "Der Bot speichert keine Namen, Geburtsdaten, Anschriften oder Aktenzeichen – nur "
         "das Pseudonym, die fallführende Institution und wer es angelegt hat. Die "
         "Zuordnung zur echten Akte bleibt in der eigenen Fachanwendung."
@@ -159,12 +207,28 @@ def fall_neu(ctx: CommandContext) -> Reply:
         )
     )
     audit(ctx, "fall_angelegt", pseudonym)
+    next_step = ctx.t.gettext(
+        "%(prefix)s einwilligung %(case)s …", prefix=ctx.prefix, case=pseudonym
+    )
     return (
         Doc()
-        .para("📁 Neuer Fall: ", b(pseudonym), f" (fallführend: {institution.name})")
         .para(
-            "Bitte das Pseudonym in der eigenen Akte vermerken. Nächster Schritt: ",
-            code(f"{ctx.prefix} einwilligung {pseudonym} …"),
+            *spanned(
+                ctx.t,
+                N_("📁 Neuer Fall: %(case)s (fallführend: %(institution)s)"),
+                case=b(pseudonym),
+                institution=institution.name,
+            )
+        )
+        .para(
+            *spanned(
+                ctx.t,
+                N_(
+                    "Bitte das Pseudonym in der eigenen Akte vermerken. "
+                    "Nächster Schritt: %(command)s"
+                ),
+                command=code(next_step),
+            )
         )
         .build()
     )
@@ -172,19 +236,19 @@ def fall_neu(ctx: CommandContext) -> Reply:
 
 @router.command(
     "einwilligung",
-    summary="Erfasst eine Einwilligung (Schweigepflichtentbindung) für einen Fall.",
+    summary=N_("Erfasst eine Einwilligung (Schweigepflichtentbindung) für einen Fall."),
     role=Role.FACHKRAFT,
     params={
-        "fall": "Pseudonym, z. B. FK-7QX2-M6",
-        "von": "wer eingewilligt hat (anvertrauende_person: Daten nach § 65 SGB VIII)",
-        "an": "die genannten Institutionen, durch Komma getrennt",
-        "form": "schriftlich oder elektronisch",
-        "datum": "wann sie erteilt wurde (nicht in der Zukunft)",
-        "dok": "Verweis auf das Dokument in der eigenen Akte, ohne Personenbezug",
-        "zweck": "Zweck, Standard: fallkonferenz",
-        "bis": "gilt bis einschließlich (optional)",
+        "fall": N_("Pseudonym, z. B. FK-7QX2-M6"),
+        "von": N_("wer eingewilligt hat (anvertrauende_person: Daten nach § 65 SGB VIII)"),
+        "an": N_("die genannten Institutionen, durch Komma getrennt"),
+        "form": N_("schriftlich oder elektronisch"),
+        "datum": N_("wann sie erteilt wurde (nicht in der Zukunft)"),
+        "dok": N_("Verweis auf das Dokument in der eigenen Akte, ohne Personenbezug"),
+        "zweck": N_("Zweck, Standard: fallkonferenz"),
+        "bis": N_("gilt bis einschließlich (optional)"),
     },
-    details=(
+    details=N_(
         "Einwilligungen werden nie überschrieben: jede Erfassung ist eine neue Version. "
         "Mehrere Einwilligungen je Fall sind möglich (z. B. beider Sorgeberechtigten)."
     ),
@@ -206,24 +270,32 @@ def einwilligung(
     bis: DateText | None = None,
 ) -> Reply:
     case = get_case(ctx, fall)
-    institution = require_owner(ctx, case, "Einwilligungen")
+    institution = require_owner(
+        ctx,
+        case,
+        N_("Einwilligungen erfasst nur eine Fachkraft der fallführenden Institution (%(owner)s)."),
+    )
     recipients = ctx.org.institution_list(an)
-    given_on = date_arg("datum", datum, ctx.today, Towards.PAST)
+    given_on = date_arg("datum", datum, ctx.today, Towards.PAST, language=ctx.t.language)
     if given_on > ctx.today:
-        raise ArgumentError("Das Datum der Einwilligung darf nicht in der Zukunft liegen.")
-    expires_on = date_arg("bis", bis, ctx.today, Towards.FUTURE) if bis else None
+        raise ArgumentError(N_("Das Datum der Einwilligung darf nicht in der Zukunft liegen."))
+    expires_on = (
+        date_arg("bis", bis, ctx.today, Towards.FUTURE, language=ctx.t.language) if bis else None
+    )
     if expires_on is not None and expires_on < given_on:
-        raise ArgumentError("„bis“ liegt vor dem Datum der Einwilligung.")
+        raise ArgumentError(N_("„bis“ liegt vor dem Datum der Einwilligung."))
     if not _DOC_REF.fullmatch(dok) or not re.search(r"\d", dok) or _WORDY.search(dok):
         raise ArgumentError(
-            "Der Dokumentverweis ist ein kurzes Kürzel mit Nummer, z. B. EW-17 oder "
-            "Ordner-3-Blatt-12: Buchstaben, Ziffern, Punkt, Binde- und Unterstrich, "
-            "mindestens eine Ziffer, keine Wörter über acht Buchstaben (ein Name gehört "
-            "nicht hierher)."
+            N_(
+                "Der Dokumentverweis ist ein kurzes Kürzel mit Nummer, z. B. EW-17 oder "
+                "Ordner-3-Blatt-12: Buchstaben, Ziffern, Punkt, Binde- und Unterstrich, "
+                "mindestens eine Ziffer, keine Wörter über acht Buchstaben (ein Name gehört "
+                "nicht hierher)."
+            )
         )
     purpose = zweck.casefold()
     if not re.fullmatch(r"[a-zäöüß_]{1,32}", purpose):
-        raise ArgumentError("Der Zweck ist ein Wort, z. B. fallkonferenz.")
+        raise ArgumentError(N_("Der Zweck ist ein Wort, z. B. fallkonferenz."))
     version = ctx.uow.cases.next_consent_version(case.pseudonym)
     ctx.uow.cases.add_consent(
         Consent(
@@ -251,16 +323,27 @@ def einwilligung(
         zweck=purpose,
         bis=expires_on.isoformat() if expires_on else None,
     )
+    recorded = (
+        N_(
+            "📝 Einwilligung %(version)s für %(case)s erfasst: %(institutions)s – erteilt am "
+            "%(given)s, gültig bis %(until)s."
+        )
+        if expires_on
+        else N_(
+            "📝 Einwilligung %(version)s für %(case)s erfasst: %(institutions)s – erteilt am "
+            "%(given)s, unbefristet."
+        )
+    )
     doc = Doc().para(
-        "📝 Einwilligung ",
-        b(f"v{version}"),
-        " für ",
-        b(case.pseudonym),
-        " erfasst: ",
-        ", ".join(i.name for i in recipients),
-        f" – erteilt am {format_date(given_on)}",
-        f", gültig bis {format_date(expires_on)}" if expires_on else ", unbefristet",
-        ".",
+        *spanned(
+            ctx.t,
+            recorded,
+            version=b(f"v{version}"),
+            case=b(case.pseudonym),
+            institutions=", ".join(i.name for i in recipients),
+            given=ctx.t.day(given_on),
+            until=ctx.t.day(expires_on) if expires_on else "",
+        )
     )
     _changes(ctx, doc, case.pseudonym, still_waiting=True)
     return doc.build()
@@ -268,9 +351,9 @@ def einwilligung(
 
 @router.command(
     "einwilligung zeigen",
-    summary="Zeigt, welche Institutionen die Einwilligungen eines Falls abdecken.",
-    params={"fall": "Pseudonym"},
-    details=(
+    summary=N_("Zeigt, welche Institutionen die Einwilligungen eines Falls abdecken."),
+    params={"fall": N_("Pseudonym")},
+    details=N_(
         "Die fallführende Institution sieht alle Angaben (wer, Form, Datum, Verweis); "
         "andere Institutionen sehen nur, wer bis wann abgedeckt ist."
     ),
@@ -283,39 +366,47 @@ def einwilligung_zeigen(ctx: CommandContext, fall: Pseudonym) -> Reply:
     facts, rfacts = consent_facts(consents), revocation_facts(revocations)
     today = local_date(ctx.now)
     named = sorted({k for c in consents for k in c.recipients})
-    doc = Doc().para(b(f"Einwilligungen für {case.pseudonym}"), f" (Stand {format_date(today)})")
+    title = b(ctx.t.gettext("Einwilligungen für %(case)s", case=case.pseudonym))
+    doc = Doc().para(
+        *spanned(ctx.t, N_("%(title)s (Stand %(day)s)"), title=title, day=ctx.t.day(today))
+    )
     if not consents:
-        return doc.para("Noch keine Einwilligung erfasst.").build()
+        return doc.para(ctx.t.gettext("Noch keine Einwilligung erfasst.")).build()
     rows = []
     for key in named:
         covered, until = covered_until(facts, rfacts, key, today)
-        status = (
-            ("abgedeckt" + (f" bis {format_date(until)}" if until else ", unbefristet"))
-            if covered
-            else "nicht abgedeckt"
-        )
+        if not covered:
+            status = ctx.t.gettext("nicht abgedeckt")
+        elif until:
+            status = ctx.t.gettext("abgedeckt bis %(until)s", until=ctx.t.day(until))
+        else:
+            status = ctx.t.gettext("abgedeckt, unbefristet")
         rows.append((institution_name(ctx, key), ": ", status))
     doc.items(rows)
     own = ctx.member.institution
     if own is not None and own.key == case.owner_institution:
-        doc.para(b("Einzelheiten"), " (nur für die fallführende Institution):")
-        doc.items(
-            [
-                (
-                    f"v{c.version}: {c.grantor}, {c.form}, erteilt {format_date(c.given_on)}, ",
-                    "bis " + format_date(c.expires_on) if c.expires_on else "unbefristet",
-                    f", Zweck {c.purpose}, an {', '.join(c.recipients)}, Verweis ",
-                    code(c.document_ref),
-                )
-                for c in consents
-            ]
+        doc.para(
+            *spanned(
+                ctx.t,
+                N_("%(details)s (nur für die fallführende Institution):"),
+                details=b(ctx.t.gettext("Einzelheiten")),
+            )
         )
+        doc.items([_consent_line(ctx, c) for c in consents])
         if revocations:
             doc.items(
                 [
                     (
-                        f"Widerruf vom {format_date(r.effective_on)}: ",
-                        ", ".join(r.institutions) if r.institutions else "alle Institutionen",
+                        ctx.t.gettext(
+                            "Widerruf vom %(day)s: %(institutions)s",
+                            day=ctx.t.day(r.effective_on),
+                            institutions=", ".join(r.institutions),
+                        )
+                        if r.institutions
+                        else ctx.t.gettext(
+                            "Widerruf vom %(day)s: alle Institutionen",
+                            day=ctx.t.day(r.effective_on),
+                        ),
                     )
                     for r in revocations
                 ]
@@ -323,12 +414,39 @@ def einwilligung_zeigen(ctx: CommandContext, fall: Pseudonym) -> Reply:
     return doc.build()
 
 
+def _consent_line(ctx: CommandContext, consent: Consent) -> tuple[Part, ...]:
+    """A consent's details, for the lead institution only."""
+    line = (
+        N_(
+            "v%(version)s: %(grantor)s, %(form)s, erteilt %(given)s, bis %(until)s, Zweck "
+            "%(purpose)s, an %(recipients)s, Verweis %(reference)s"
+        )
+        if consent.expires_on
+        else N_(
+            "v%(version)s: %(grantor)s, %(form)s, erteilt %(given)s, unbefristet, Zweck "
+            "%(purpose)s, an %(recipients)s, Verweis %(reference)s"
+        )
+    )
+    return spanned(
+        ctx.t,
+        line,
+        version=consent.version,
+        grantor=_label(ctx, consent.grantor),
+        form=_label(ctx, consent.form),
+        given=ctx.t.day(consent.given_on),
+        until=ctx.t.day(consent.expires_on) if consent.expires_on else "",
+        purpose=_label(ctx, consent.purpose),
+        recipients=", ".join(consent.recipients),
+        reference=code(consent.document_ref),
+    )
+
+
 @router.command(
     "widerruf",
-    summary="Erfasst den Widerruf einer Einwilligung – für alle oder einzelne Institutionen.",
+    summary=N_("Erfasst den Widerruf einer Einwilligung – für alle oder einzelne Institutionen."),
     role=Role.FACHKRAFT,
-    params={"fall": "Pseudonym", "institutionen": "optional: nur diese Institutionen"},
-    details=(
+    params={"fall": N_("Pseudonym"), "institutionen": N_("optional: nur diese Institutionen")},
+    details=N_(
         "Der Widerruf gilt sofort für die Zukunft. Frühere Einträge bleiben erhalten. "
         "Betroffene Anfragen warten danach wieder auf Einwilligung."
     ),
@@ -340,7 +458,11 @@ def widerruf(
     institutionen: Annotated[str | None, REST, Label("institution …")] = None,
 ) -> Reply:
     case = get_case(ctx, fall)
-    institution = require_owner(ctx, case, "Widerrufe")
+    institution = require_owner(
+        ctx,
+        case,
+        N_("Widerrufe erfasst nur eine Fachkraft der fallführenden Institution (%(owner)s)."),
+    )
     keys = [i.key for i in ctx.org.institution_list(institutionen)] if institutionen else None
     ctx.uow.cases.add_revocation(
         Revocation(
@@ -353,23 +475,35 @@ def widerruf(
         )
     )
     audit(ctx, "widerruf_erfasst", case.pseudonym, institutionen=keys or "alle")
-    scope = ", ".join(institution_name(ctx, k) for k in keys) if keys else "alle Institutionen"
-    doc = Doc().para("🛑 Widerruf für ", b(case.pseudonym), f" erfasst ({scope}), gilt ab sofort.")
+    if keys:
+        recorded = spanned(
+            ctx.t,
+            N_("🛑 Widerruf für %(case)s erfasst (%(institutions)s), gilt ab sofort."),
+            case=b(case.pseudonym),
+            institutions=", ".join(institution_name(ctx, k) for k in keys),
+        )
+    else:
+        recorded = spanned(
+            ctx.t,
+            N_("🛑 Widerruf für %(case)s erfasst (alle Institutionen), gilt ab sofort."),
+            case=b(case.pseudonym),
+        )
+    doc = Doc().para(*recorded)
     _changes(ctx, doc, case.pseudonym)
     return doc.build()
 
 
 @router.command(
     "anfrage",
-    summary="Beantragt eine Fallkonferenz; der Bot prüft die Einwilligung.",
+    summary=N_("Beantragt eine Fallkonferenz; der Bot prüft die Einwilligung."),
     role=Role.FACHKRAFT,
     params={
-        "fall": "Pseudonym",
-        "thema": "Themenkategorie",
-        "dringlichkeit": "regulär oder dringend",
-        "teilnehmer": "teilnehmende Institutionen (die eigene kommt automatisch dazu)",
-        "bis": "spätestes Datum (optional)",
-        "anvertraut": "ja, wenn nach § 65 SGB VIII anvertraute Daten besprochen werden",
+        "fall": N_("Pseudonym"),
+        "thema": N_("Themenkategorie"),
+        "dringlichkeit": N_("regulär oder dringend"),
+        "teilnehmer": N_("teilnehmende Institutionen (die eigene kommt automatisch dazu)"),
+        "bis": N_("spätestes Datum (optional)"),
+        "anvertraut": N_("ja, wenn nach § 65 SGB VIII anvertraute Daten besprochen werden"),
     },
     examples=(
         "anfrage FK-7QX2-M6 thema=Ausbildung dringlichkeit=regulär "
@@ -389,12 +523,14 @@ def anfrage(
     case = get_case(ctx, fall)
     institution = institution_of(ctx)
     if case.state != CaseState.OPEN:
-        raise StateConflict("Dieser Fall ist abgeschlossen; Anfragen sind nicht mehr möglich.")
+        raise StateConflict(N_("Dieser Fall ist abgeschlossen; Anfragen sind nicht mehr möglich."))
     topic = ctx.org.topic(thema)
     participants = {i.key for i in ctx.org.institution_list(teilnehmer)} | {institution.key}
-    latest = date_arg("bis", bis, ctx.today, Towards.FUTURE) if bis else None
+    latest = (
+        date_arg("bis", bis, ctx.today, Towards.FUTURE, language=ctx.t.language) if bis else None
+    )
     if latest is not None and latest < ctx.today:
-        raise ArgumentError("Das späteste Datum liegt in der Vergangenheit.")
+        raise ArgumentError(N_("Das späteste Datum liegt in der Vergangenheit."))
     request = ConferenceRequest(
         case_pseudonym=case.pseudonym,
         requested_by=ctx.sender,
@@ -420,24 +556,41 @@ def anfrage(
         dringlichkeit=dringlichkeit.value,
         teilnehmer=request.participants,
     )
+    made = (
+        N_(
+            "📨 Anfrage %(request)s für %(case)s: %(topic)s, %(urgency)s, Teilnehmende: "
+            "%(institutions)s, spätestens %(latest)s."
+        )
+        if latest
+        else N_(
+            "📨 Anfrage %(request)s für %(case)s: %(topic)s, %(urgency)s, Teilnehmende: "
+            "%(institutions)s."
+        )
+    )
     doc = Doc().para(
-        "📨 Anfrage ",
-        b(f"#{request.id}"),
-        " für ",
-        b(case.pseudonym),
-        f": {topic}, {dringlichkeit.value}, Teilnehmende: ",
-        ", ".join(institution_name(ctx, k) for k in request.participants),
-        f", spätestens {format_date(latest)}" if latest else "",
-        ".",
+        *spanned(
+            ctx.t,
+            made,
+            request=b(f"#{request.id}"),
+            case=b(case.pseudonym),
+            topic=topic,
+            urgency=_label(ctx, dringlichkeit),
+            institutions=", ".join(institution_name(ctx, k) for k in request.participants),
+            latest=ctx.t.day(latest) if latest else "",
+        )
     )
     if request.state == RequestState.READY:
         if request.basis == LEGAL_BASIS_8A:
             doc.para(
-                "✅ Bereit für die Planung – ohne Einwilligung (Schutzauftrag § 8a SGB VIII "
-                "bestätigt)."
+                ctx.t.gettext(
+                    "✅ Bereit für die Planung – ohne Einwilligung (Schutzauftrag § 8a SGB VIII "
+                    "bestätigt)."
+                )
             )
         else:
-            doc.para("✅ Einwilligung geprüft: die Anfrage ist bereit für die Planung.")
+            doc.para(
+                ctx.t.gettext("✅ Einwilligung geprüft: die Anfrage ist bereit für die Planung.")
+            )
     else:
         audit(
             ctx,
@@ -448,13 +601,18 @@ def anfrage(
             gruende=[m.reason.name for m in result.gate.missing],
         )
         doc.para(
-            "⏸️ Status: ",
-            b(RequestState.WAITING.label),
-            ". Es fehlt:",
+            *spanned(
+                ctx.t,
+                N_("⏸️ Status: %(state)s. Es fehlt:"),
+                state=b(ctx.t.gettext(RequestState.WAITING.label)),
+            )
         )
         doc.items(_gate_lines(ctx, result.gate))
         doc.para(
-            "Sobald eine passende Einwilligung erfasst ist, wird die Anfrage automatisch bereit."
+            ctx.t.gettext(
+                "Sobald eine passende Einwilligung erfasst ist, wird die Anfrage automatisch "
+                "bereit."
+            )
         )
     report(
         doc,
@@ -462,18 +620,19 @@ def anfrage(
         prefix=ctx.prefix,
         case=case.pseudonym,
         changed_at=ctx.now,
+        t=ctx.t,
     )
     return doc.build()
 
 
 @router.command(
     "anfragen",
-    summary="Listet die offenen Anfragen (nur Pseudonyme), seitenweise und gefiltert.",
+    summary=N_("Listet die offenen Anfragen (nur Pseudonyme), seitenweise und gefiltert."),
     params={
-        "seite": f"Seite der Liste ({PAGE_SIZE} Anfragen je Seite)",
-        "status": "nur wartende (wartet) oder bereite (bereit) Anfragen",
-        "termin": "nur Anfragen auf der Tagesordnung dieses Termins",
-        "institution": "nur Anfragen, an denen diese Institution beteiligt ist",
+        "seite": N_("Seite der Liste (50 Anfragen je Seite)"),  # PAGE_SIZE
+        "status": N_("nur wartende (wartet) oder bereite (bereit) Anfragen"),
+        "termin": N_("nur Anfragen auf der Tagesordnung dieses Termins"),
+        "institution": N_("nur Anfragen, an denen diese Institution beteiligt ist"),
     },
     examples=("anfragen", "anfragen status=wartet", "anfragen termin=12 seite=2"),
 )
@@ -487,7 +646,7 @@ def anfragen(
 ) -> Reply:
     page = seite or 1
     if page < 1:
-        raise ArgumentError("Die Seite ist eine Zahl ab 1.")
+        raise ArgumentError(N_("Die Seite ist eine Zahl ab 1."))
     key = ctx.org.institution(institution).key if institution is not None else None
     total, requests = ctx.uow.cases.open_requests_page(
         state=status.state if status is not None else None,
@@ -497,61 +656,94 @@ def anfragen(
         limit=PAGE_SIZE,
     )
     filtered = any(v is not None for v in (status, termin, institution))
-    doc = Doc().para(b("Offene Anfragen"), f" ({total}{', gefiltert' if filtered else ''})")
+    title = b(ctx.t.gettext("Offene Anfragen"))
+    heading = N_("%(title)s (%(total)s, gefiltert)") if filtered else N_("%(title)s (%(total)s)")
+    doc = Doc().para(*spanned(ctx.t, heading, title=title, total=total))
+    pages = -(-total // PAGE_SIZE)
     if not requests:
         if total:
-            pages = -(-total // PAGE_SIZE)
-            return doc.para(f"Seite {page} gibt es nicht; es gibt {pages}.").build()
-        return doc.para("Keine offenen Anfragen.").build()
+            return doc.para(
+                ctx.t.ngettext(
+                    "Seite %(page)s gibt es nicht; es gibt %(count)d.",
+                    "Seite %(page)s gibt es nicht; es gibt %(count)d.",
+                    pages,
+                    page=page,
+                )
+            ).build()
+        return doc.para(ctx.t.gettext("Keine offenen Anfragen.")).build()
     doc.items(_request_lines(ctx, requests))
-    pages = -(-total // PAGE_SIZE)
     if pages > 1:
-        more = f" Weiter: {ctx.prefix} anfragen seite={page + 1}" if page < pages else ""
-        doc.para(f"Seite {page} von {pages}.{more}")
+        if page < pages:
+            doc.para(
+                ctx.t.gettext(
+                    "Seite %(page)s von %(pages)s. Weiter: %(prefix)s anfragen seite=%(next)s",
+                    page=page,
+                    pages=pages,
+                    prefix=ctx.prefix,
+                    next=page + 1,
+                )
+            )
+        else:
+            doc.para(ctx.t.gettext("Seite %(page)s von %(pages)s.", page=page, pages=pages))
     return doc.build()
 
 
 @router.command(
     "status",
-    summary="Zeigt den Stand eines Falls: Einwilligung, Anfragen, Schutzauftrag.",
-    params={"fall": "Pseudonym"},
+    summary=N_("Zeigt den Stand eines Falls: Einwilligung, Anfragen, Schutzauftrag."),
+    params={"fall": N_("Pseudonym")},
     examples=("status FK-7QX2-M6",),
 )
 def status(ctx: CommandContext, fall: Pseudonym) -> Reply:
     case = get_case(ctx, fall)
     today = local_date(ctx.now)
     doc = Doc().para(
-        b(f"Fall {case.pseudonym}"),
-        f" – fallführend: {institution_name(ctx, case.owner_institution)}, {case.state}",
+        *spanned(
+            ctx.t,
+            N_("%(case)s – fallführend: %(institution)s, %(state)s"),
+            case=b(ctx.t.gettext("Fall %(case)s", case=case.pseudonym)),
+            institution=institution_name(ctx, case.owner_institution),
+            state=_label(ctx, case.state, _CASE_STATES),
+        )
     )
     named = sorted({k for c in ctx.uow.cases.consents(case.pseudonym) for k in c.recipients})
     facts = GateFacts(ctx.uow, [case.pseudonym])
     gate = facts.gate_for(case.pseudonym, named, today, entrusted=False)
     uncovered = {m.institution for m in gate.missing}
     covered = [institution_name(ctx, k) for k in named if k not in uncovered]
-    doc.para("Einwilligung heute: ", ", ".join(covered) if covered else "keine Institution")
+    doc.para(
+        ctx.t.gettext("Einwilligung heute: %(institutions)s", institutions=", ".join(covered))
+        if covered
+        else ctx.t.gettext("Einwilligung heute: keine Institution")
+    )
     for row in ctx.uow.cases.schutzauftraege(case.pseudonym):
-        doc.para(f"Schutzauftrag (§ 8a SGB VIII, Grund {row.reason_code}): {row.state}")
+        doc.para(
+            ctx.t.gettext(
+                "Schutzauftrag (§ 8a SGB VIII, Grund %(reason)s): %(state)s",
+                reason=row.reason_code,
+                state=_label(ctx, row.state, _SCHUTZAUFTRAG_STATES),
+            )
+        )
     requests = ctx.uow.cases.requests(case.pseudonym)
     if requests:
-        doc.para("Anfragen:")
+        doc.para(ctx.t.gettext("Anfragen:"))
         doc.items(_request_lines(ctx, requests))
         for request in requests:
             if request.state == RequestState.WAITING:
                 waiting = facts.gate(request, today)
-                doc.para(f"Für #{request.id} fehlt:")
+                doc.para(ctx.t.gettext("Für #%(request)s fehlt:", request=request.id))
                 doc.items(_gate_lines(ctx, waiting))
     else:
-        doc.para("Keine Anfragen.")
+        doc.para(ctx.t.gettext("Keine Anfragen."))
     return doc.build()
 
 
 @router.command(
     "schutzauftrag",
-    summary="Eröffnet den Schutzauftrag nach § 8a SGB VIII (nur Jugendamt).",
+    summary=N_("Eröffnet den Schutzauftrag nach § 8a SGB VIII (nur Jugendamt)."),
     role=Role.FACHKRAFT,
-    params={"fall": "Pseudonym", "grund": "Grund-Code (siehe Konfiguration)"},
-    details=(
+    params={"fall": N_("Pseudonym"), "grund": N_("Grund-Code (siehe Konfiguration)")},
+    details=N_(
         "Nur Fachkräfte des Jugendamts. Der Schutzauftrag gilt erst, wenn eine andere "
         "Fachkraft des Jugendamts ihn bestätigt (Vier-Augen-Prinzip). Dann sind die "
         "Anfragen des Falls ohne Einwilligung planbar und als § 8a markiert."
@@ -571,7 +763,9 @@ def schutzauftrag(
     ]
     if current:
         raise StateConflict(
-            f"Für {case.pseudonym} besteht bereits ein Schutzauftrag ({current[-1].state})."
+            N_("Für %(case)s besteht bereits ein Schutzauftrag (%(state)s)."),
+            case=case.pseudonym,
+            state=Msg(_SCHUTZAUFTRAG_STATES[SchutzauftragState(current[-1].state)]),
         )
     row = Schutzauftrag(
         case_pseudonym=case.pseudonym,
@@ -584,16 +778,28 @@ def schutzauftrag(
     )
     ctx.uow.cases.add_schutzauftrag(row)
     audit(ctx, "schutzauftrag_eroeffnet", case.pseudonym, grund=reason, id=row.id)
+    confirm = ctx.t.gettext(
+        "%(prefix)s schutzauftrag bestätigen %(case)s", prefix=ctx.prefix, case=case.pseudonym
+    )
     return (
         Doc()
         .para(
-            "🛡️ Schutzauftrag (§ 8a SGB VIII) für ",
-            b(case.pseudonym),
-            f" eröffnet, Grund {reason}.",
+            *spanned(
+                ctx.t,
+                N_("🛡️ Schutzauftrag (§ 8a SGB VIII) für %(case)s eröffnet, Grund %(reason)s."),
+                case=b(case.pseudonym),
+                reason=reason,
+            )
         )
         .para(
-            "Er gilt erst nach Bestätigung durch eine andere Fachkraft des Jugendamts: ",
-            code(f"{ctx.prefix} schutzauftrag bestätigen {case.pseudonym}"),
+            *spanned(
+                ctx.t,
+                N_(
+                    "Er gilt erst nach Bestätigung durch eine andere Fachkraft des Jugendamts: "
+                    "%(command)s"
+                ),
+                command=code(confirm),
+            )
         )
         .build()
     )
@@ -602,9 +808,9 @@ def schutzauftrag(
 @router.command(
     "schutzauftrag bestätigen",
     aliases=("schutzauftrag bestaetigen",),
-    summary="Bestätigt einen eröffneten Schutzauftrag (zweite Fachkraft des Jugendamts).",
+    summary=N_("Bestätigt einen eröffneten Schutzauftrag (zweite Fachkraft des Jugendamts)."),
     role=Role.FACHKRAFT,
-    params={"fall": "Pseudonym"},
+    params={"fall": N_("Pseudonym")},
     examples=("schutzauftrag bestätigen FK-7QX2-M6",),
 )
 def schutzauftrag_bestaetigen(ctx: CommandContext, fall: Pseudonym) -> Reply:
@@ -616,12 +822,16 @@ def schutzauftrag_bestaetigen(ctx: CommandContext, fall: Pseudonym) -> Reply:
         if s.state == SchutzauftragState.OPEN
     ]
     if not pending:
-        raise StateConflict(f"Für {case.pseudonym} wartet kein Schutzauftrag auf Bestätigung.")
+        raise StateConflict(
+            N_("Für %(case)s wartet kein Schutzauftrag auf Bestätigung."), case=case.pseudonym
+        )
     row = pending[-1]
     if row.opened_by == ctx.sender:
         raise PermissionDenied(
-            "Vier-Augen-Prinzip: den Schutzauftrag muss eine andere Fachkraft des "
-            "Jugendamts bestätigen als die, die ihn eröffnet hat."
+            N_(
+                "Vier-Augen-Prinzip: den Schutzauftrag muss eine andere Fachkraft des "
+                "Jugendamts bestätigen als die, die ihn eröffnet hat."
+            )
         )
     row.state, row.confirmed_by, row.confirmed_at = (
         SchutzauftragState.CONFIRMED,
@@ -636,16 +846,23 @@ def schutzauftrag_bestaetigen(ctx: CommandContext, fall: Pseudonym) -> Reply:
         grund=row.reason_code,
         rechtsgrundlage=row.legal_basis,
     )
-    doc = Doc().para("🛡️ Schutzauftrag für ", b(case.pseudonym), f" bestätigt ({row.legal_basis}).")
+    doc = Doc().para(
+        *spanned(
+            ctx.t,
+            N_("🛡️ Schutzauftrag für %(case)s bestätigt (%(basis)s)."),
+            case=b(case.pseudonym),
+            basis=row.legal_basis,
+        )
+    )
     _changes(ctx, doc, case.pseudonym)
     return doc.build()
 
 
 @router.command(
     "schutzauftrag beenden",
-    summary="Beendet den Schutzauftrag eines Falls (Jugendamt).",
+    summary=N_("Beendet den Schutzauftrag eines Falls (Jugendamt)."),
     role=Role.FACHKRAFT,
-    params={"fall": "Pseudonym"},
+    params={"fall": N_("Pseudonym")},
     examples=("schutzauftrag beenden FK-7QX2-M6",),
 )
 def schutzauftrag_beenden(ctx: CommandContext, fall: Pseudonym) -> Reply:
@@ -657,11 +874,13 @@ def schutzauftrag_beenden(ctx: CommandContext, fall: Pseudonym) -> Reply:
         if s.state != SchutzauftragState.ENDED
     ]
     if not current:
-        raise StateConflict(f"Für {case.pseudonym} besteht kein Schutzauftrag.")
+        raise StateConflict(N_("Für %(case)s besteht kein Schutzauftrag."), case=case.pseudonym)
     for row in current:
         row.state = SchutzauftragState.ENDED
         audit(ctx, "schutzauftrag_beendet", case.pseudonym, id=row.id)
-    doc = Doc().para("Schutzauftrag für ", b(case.pseudonym), " beendet.")
+    doc = Doc().para(
+        *spanned(ctx.t, N_("Schutzauftrag für %(case)s beendet."), case=b(case.pseudonym))
+    )
     _changes(ctx, doc, case.pseudonym)
     return doc.build()
 
@@ -670,7 +889,7 @@ def _require_jugendamt(ctx: CommandContext) -> Institution:
     institution = institution_of(ctx)
     if not institution.is_jugendamt:
         raise PermissionDenied(
-            "Den Schutzauftrag nach § 8a SGB VIII führen nur Fachkräfte des Jugendamts."
+            N_("Den Schutzauftrag nach § 8a SGB VIII führen nur Fachkräfte des Jugendamts.")
         )
     return institution
 
@@ -685,11 +904,37 @@ def _request_lines(
 def _request_line(
     ctx: CommandContext, request: ConferenceRequest, session: Session | None
 ) -> tuple[str, ...]:
-    marks = " · § 8a" if request.basis == LEGAL_BASIS_8A else ""
-    latest = f", bis {format_date(request.latest_date)}" if request.latest_date else ""
-    planned = f" → Termin #{session.id} am {when_text(session.starts_at)}" if session else ""
+    if request.latest_date and session:
+        line = N_(
+            "#%(id)s %(case)s – %(topic)s, %(urgency)s, von %(institution)s, bis %(latest)s: "
+            "%(state)s%(marks)s → Termin #%(session)s am %(when)s"
+        )
+    elif request.latest_date:
+        line = N_(
+            "#%(id)s %(case)s – %(topic)s, %(urgency)s, von %(institution)s, bis %(latest)s: "
+            "%(state)s%(marks)s"
+        )
+    elif session:
+        line = N_(
+            "#%(id)s %(case)s – %(topic)s, %(urgency)s, von %(institution)s: "
+            "%(state)s%(marks)s → Termin #%(session)s am %(when)s"
+        )
+    else:
+        line = N_(
+            "#%(id)s %(case)s – %(topic)s, %(urgency)s, von %(institution)s: %(state)s%(marks)s"
+        )
     return (
-        f"#{request.id} {request.case_pseudonym} – {request.topic}, {request.urgency}, "
-        f"von {institution_name(ctx, request.requesting_institution)}{latest}: "
-        f"{state_label(request.state)}{marks}{planned}",
+        ctx.t.gettext(
+            line,
+            id=request.id,
+            case=request.case_pseudonym,
+            topic=request.topic,
+            urgency=_label(ctx, request.urgency),
+            institution=institution_name(ctx, request.requesting_institution),
+            latest=ctx.t.day(request.latest_date) if request.latest_date else "",
+            state=ctx.t.gettext(state_label(request.state)),
+            marks=" · § 8a" if request.basis == LEGAL_BASIS_8A else "",
+            session=session.id if session else "",
+            when=ctx.t.when(session.starts_at) if session else "",
+        ),
     )

@@ -11,6 +11,7 @@ from datetime import date
 from typing import Any
 
 from commands.framework import CommandContext
+from commands.i18n import N_, Texts
 from domain.casework import (
     BASIS_CONSENT,
     LEGAL_BASIS_8A,
@@ -43,26 +44,26 @@ def institution_of(ctx: CommandContext) -> Institution:
     """The sender's institution; the dispatcher already refused senders without one."""
     institution = ctx.member.institution
     if institution is None:  # pragma: no cover - guarded by the dispatcher
-        raise PermissionDenied("Du bist keiner Institution zugeordnet.")
+        raise PermissionDenied(N_("Du bist keiner Institution zugeordnet."))
     return institution
 
 
-def require_owner(ctx: CommandContext, case: CaseFile, what: str) -> Institution:
+def require_owner(ctx: CommandContext, case: CaseFile, refusal: str) -> Institution:
+    """The sender's institution if it leads the case and the sender is a caseworker;
+    otherwise ``refusal`` (a msgid with ``%(owner)s``, the lead institution)."""
     institution = institution_of(ctx)
     if institution.key != case.owner_institution or not ctx.member.has(Role.FACHKRAFT):
-        owner = ctx.org.institutions.get(case.owner_institution)
-        raise PermissionDenied(
-            f"{what} erfasst nur eine Fachkraft der fallführenden Institution "
-            f"({owner.name if owner else case.owner_institution})."
-        )
+        raise PermissionDenied(refusal, owner=institution_name(ctx, case.owner_institution))
     return institution
 
 
-def date_arg(name: str, text: str, today: date, towards: Towards) -> date:
+def date_arg(name: str, text: str, today: date, towards: Towards, *, language: str = "de") -> date:
+    """The date option or word ``name``; ``language`` is the room's (``ctx.t.language``):
+    its words (``tomorrow``, ``in 2 weeks``) are read besides the German ones."""
     try:
-        return parse_date(text, today, towards)
+        return parse_date(text, today, towards, language=language)
     except DateError as err:
-        raise BadArgument(name, err.message) from None
+        raise BadArgument(name, err.text) from None
 
 
 def audit(ctx: CommandContext, action: str, pseudonym: str | None, **detail: Any) -> None:
@@ -79,9 +80,9 @@ def institution_name_in(org: Organisation, key: str) -> str:
     return found.name if found else key
 
 
-def member_label(member: Member) -> str:
-    inst = member.institution.name if member.institution else "keine Institution"
-    roles = ", ".join(sorted(r.value for r in member.roles)) or "keine Rolle"
+def member_label(member: Member, t: Texts) -> str:
+    inst = member.institution.name if member.institution else t.gettext("keine Institution")
+    roles = ", ".join(sorted(r.value for r in member.roles)) or t.gettext("keine Rolle")
     return f"{inst} – {roles}"
 
 

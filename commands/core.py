@@ -17,10 +17,17 @@ from commands import (
     umfrage,
 )
 from commands.english import ENGLISH_NAMES
-from commands.framework import REST, CommandContext, CommandRegistry, Router
+from commands.framework import (
+    REST,
+    CommandContext,
+    CommandRegistry,
+    Router,
+    command_line,
+    command_word,
+    role_name,
+)
 from commands.i18n import N_
-from commands.reply import Doc, Reply, b, code
-from domain.errors import UnknownCommand
+from commands.reply import Doc, Part, Reply, b, code
 
 
 def _own(text: str, ctx: CommandContext) -> str:
@@ -34,21 +41,27 @@ router = Router("core")
 
 @router.command(
     "hilfe",
-    aliases=("help", "?"),
+    aliases=("?",),
     summary=N_("Zeigt alle Befehle oder die Hilfe zu einem Befehl."),
     case_data=False,
     params={"befehl": N_("Name eines Befehls, z. B. ping")},
     examples=("hilfe", "hilfe ping", "hilfe fall neu"),
 )
 def hilfe(ctx: CommandContext, befehl: Annotated[str | None, REST] = None) -> Reply:
+    """In a room that does not speak German every command word, option, placeholder and
+    example is shown in English (commands/english.py): what the room reads it can type."""
     t = ctx.t
     if befehl is None:
         doc = Doc().para(b(t.gettext("Befehle des Fallkonferenz-Bots")))
         doc.items(
             [
-                (code(spec.usage(ctx.prefix)), " — ", _own(spec.summary, ctx))
-                + ((t.gettext(" (Rolle: %(role)s)", role=spec.role.value),) if spec.role else ())
-                for spec in ctx.registry
+                (code(spec.usage(ctx.prefix, t)), " — ", _own(spec.summary, ctx))
+                + (
+                    (t.gettext(" (Rolle: %(role)s)", role=role_name(spec.role, t)),)
+                    if spec.role
+                    else ()
+                )
+                for spec in sorted(ctx.registry, key=lambda s: command_word(s.name, t))
             ]
         )
         doc.para(
@@ -60,21 +73,29 @@ def hilfe(ctx: CommandContext, befehl: Annotated[str | None, REST] = None) -> Re
         befehl.split()[0]
     )
     if spec is None:
-        raise UnknownCommand(ctx.registry.suggest(befehl), ctx.prefix)
-    doc = Doc().para(b(f"{ctx.prefix} {spec.name}"), " — ", _own(spec.summary, ctx))
-    doc.para(t.gettext("Aufruf: "), code(spec.usage(ctx.prefix)))
+        raise ctx.registry.unknown(befehl, ctx.prefix)
+    name = command_word(spec.name, t)
+    doc = Doc().para(b(f"{ctx.prefix} {name}"), " — ", _own(spec.summary, ctx))
+    doc.para(t.gettext("Aufruf: "), code(spec.usage(ctx.prefix, t)))
     described = [p for p in spec.params if p.description]
     if described:
-        doc.items([(code(p.name), ": ", _own(p.description, ctx)) for p in described])
+        doc.items([(code(p.shown_name(t)), ": ", _own(p.description, ctx)) for p in described])
     if spec.details:
         doc.para(_own(spec.details, ctx))
-    if spec.aliases:
-        doc.para(t.gettext("Andere Namen: "), ", ".join(spec.aliases))
+    # The other words for it (German in an English room, English in a German one), shown
+    # as what one types.
+    others = [w for w in (spec.name, *spec.aliases) if w != name]
+    if others:
+        listed: list[Part] = [t.gettext("Andere Namen: ")]
+        for index, word in enumerate(others):
+            listed += [", "] if index else []
+            listed.append(code(word))
+        doc.para(*listed)
     if spec.role:
-        doc.para(t.gettext("Rolle: "), spec.role.value)
+        doc.para(t.gettext("Rolle: "), role_name(spec.role, t))
     if spec.examples:
         doc.para(t.gettext("Beispiele:"))
-        doc.items([(code(f"{ctx.prefix} {e}"),) for e in spec.examples])
+        doc.items([(code(f"{ctx.prefix} {command_line(t.gettext(e), t)}"),) for e in spec.examples])
     return doc.build()
 
 

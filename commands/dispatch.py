@@ -10,9 +10,11 @@ from commands.framework import (
     CommandContext,
     CommandRegistry,
     CommandSpec,
+    Shown,
     bind_arguments,
+    shown_command,
 )
-from commands.i18n import GERMAN, Texts
+from commands.i18n import GERMAN, N_, Texts
 from commands.pdguard import guard
 from commands.reply import Doc, Reply, code
 from domain.errors import (
@@ -20,9 +22,9 @@ from domain.errors import (
     InvalidInput,
     NotAllowedHere,
     PermissionDenied,
-    UnknownCommand,
     UserError,
 )
+from domain.text import Msg
 
 ALLOWED_CONTROL = {"\n", "\t"}
 # Format characters that ordinary text needs: joiners inside emoji (👩‍⚕️) and
@@ -91,7 +93,9 @@ def invocation(body: str, prefix: str) -> str | None:
 def check_text(text: str, max_length: int) -> None:
     if len(text) > max_length:
         raise InvalidInput(
-            f"Die Nachricht ist zu lang ({len(text)} Zeichen, höchstens {max_length})."
+            N_("Die Nachricht ist zu lang (%(length)s Zeichen, höchstens %(max)s)."),
+            length=len(text),
+            max=max_length,
         )
     for char in text:
         if char in ALLOWED_CONTROL or char in ALLOWED_FORMAT:
@@ -101,8 +105,11 @@ def check_text(text: str, max_length: int) -> None:
         # unassigned in older Unicode tables.
         if unicodedata.category(char) in ("Cc", "Cf", "Co", "Cs"):
             raise InvalidInput(
-                "Die Nachricht enthält unsichtbare Steuer- oder Richtungszeichen "
-                f"(U+{ord(char):04X}). Bitte ohne diese Zeichen erneut senden."
+                N_(
+                    "Die Nachricht enthält unsichtbare Steuer- oder Richtungszeichen "
+                    "(U+%(code)s). Bitte ohne diese Zeichen erneut senden."
+                ),
+                code=f"{ord(char):04X}",
             )
 
 
@@ -152,7 +159,7 @@ class Dispatcher:
         word = parts[0] if parts else "hilfe"
         spec = self.registry.lookup(word)
         if spec is None:
-            raise UnknownCommand(self.registry.suggest(word), self.prefix)
+            raise self.registry.unknown(word, self.prefix)
         return spec, text.split(None, 1)[1] if len(parts) > 1 else ""
 
     def run(
@@ -167,30 +174,45 @@ class Dispatcher:
             spec, rest = self.find(text)
             if spec.case_data and ctx.room_direct:
                 raise NotAllowedHere(
-                    "Das hier ist ein Direktchat mit mir, kein Konferenzraum. Fälle, "
-                    "Einwilligungen, Termine und Beschlüsse gehören in den verschlüsselten Raum "
-                    "eurer Fallkonferenz und sind nur dort sichtbar. Hier gehen "
-                    f"{self.prefix} hilfe, {self.prefix} ping und {self.prefix} wer."
+                    N_(
+                        "Das hier ist ein Direktchat mit mir, kein Konferenzraum. Fälle, "
+                        "Einwilligungen, Termine und Beschlüsse gehören in den verschlüsselten "
+                        "Raum eurer Fallkonferenz und sind nur dort sichtbar. Hier gehen "
+                        "%(help)s, %(ping)s und %(whoami)s."
+                    ),
+                    help=shown_command(self.prefix, "hilfe"),
+                    ping=shown_command(self.prefix, "ping"),
+                    whoami=shown_command(self.prefix, "wer"),
                 )
             if spec.case_data and require_encryption and not room_encrypted:
                 raise NotAllowedHere(
-                    "Dieser Raum oder diese Nachricht ist nicht verschlüsselt. Falldaten gibt "
-                    "es nur in Ende-zu-Ende-verschlüsselten Räumen."
+                    N_(
+                        "Dieser Raum oder diese Nachricht ist nicht verschlüsselt. Falldaten "
+                        "gibt es nur in Ende-zu-Ende-verschlüsselten Räumen."
+                    )
                 )
             if spec.case_data and ctx.member.institution is None:
                 guest = ctx.org.member(ctx.sender).institution
                 if guest is not None:
                     raise PermissionDenied(
-                        f"{guest.name} nimmt an der Fallkonferenz dieses Raums nicht teil; "
-                        "Falldaten gibt es hier nur für die beteiligten Institutionen."
+                        N_(
+                            "%(institution)s nimmt an der Fallkonferenz dieses Raums nicht "
+                            "teil; Falldaten gibt es hier nur für die beteiligten Institutionen."
+                        ),
+                        institution=guest.name,
                     )
                 raise PermissionDenied(
-                    "Du bist keiner Institution zugeordnet; Falldaten gibt es nur für "
-                    f"eingetragene Fachkräfte. Deine Zuordnung zeigt {self.prefix} wer."
+                    N_(
+                        "Du bist keiner Institution zugeordnet; Falldaten gibt es nur für "
+                        "eingetragene Fachkräfte. Deine Zuordnung zeigt %(whoami)s."
+                    ),
+                    whoami=shown_command(self.prefix, "wer"),
                 )
             if spec.role is not None and not ctx.member.has(spec.role):
                 raise PermissionDenied(
-                    f"„{self.prefix} {spec.name}“ ist der Rolle „{spec.role.value}“ vorbehalten."
+                    N_("„%(command)s“ ist der Rolle „%(role)s“ vorbehalten."),
+                    command=shown_command(self.prefix, spec.name),
+                    role=spec.role.text(),
                 )
             # Before any argument is looked at: nothing personal reaches a handler,
             # the database or an error message.
@@ -201,7 +223,8 @@ class Dispatcher:
             except OverflowError:
                 # A date so far out that arithmetic on it overflows: a typo, never meant.
                 raise BadArgument(
-                    "Datum", "liegt außerhalb des Kalenders, den der Bot rechnen kann"
+                    Shown("Datum", "date"),
+                    Msg(N_("liegt außerhalb des Kalenders, den der Bot rechnen kann")),
                 ) from None
             return Outcome(reply, spec.name, "ok", spec.case_data)
         except UserError as err:
@@ -211,6 +234,6 @@ class Dispatcher:
     def render_error(self, err: UserError, spec: CommandSpec | None, t: Texts = GERMAN) -> Reply:
         doc = Doc().para("⚠️ ", err.render(t))
         if spec is not None and err.show_usage:
-            doc.para(t.gettext("Aufruf: "), code(spec.usage(self.prefix)))
-            doc.para(t.gettext("Mehr dazu: "), code(f"{self.prefix} hilfe {spec.name}"))
+            doc.para(t.gettext("Aufruf: "), code(spec.usage(self.prefix, t)))
+            doc.para(t.gettext("Mehr dazu: "), code(spec.help_line(self.prefix, t)))
         return doc.build()

@@ -9,6 +9,12 @@ decisions and tasks. Times are shown in Europe/Berlin.
 The module is pure: no clock, no I/O, nothing from Matrix. Rendering the same value
 twice gives the same bytes, in all three formats.
 
+Language
+    Every rendering takes the :class:`~commands.i18n.Texts` of the room (German when
+    none is given): Markdown and PDF have their headings, labels, dates and page
+    footer in that language, the file name too (``minutes-meeting-12-…`` in English).
+    The JSON keys are the same in every language; ``"language"`` names it.
+
 Markdown
     CommonMark. Every text that comes from the value (names, ids, topics, decisions,
     tasks, reasons) is escaped, so ``*``, ``_``, ``#``, ``[``, ``|``, ``<`` and the
@@ -25,6 +31,7 @@ JSON (``"format": "fallkonferenz-protokoll"``, ``"version": 1``)
         {
           "format": "fallkonferenz-protokoll",
           "version": 1,
+          "language": "de" | "en" | …,     # the room's language (added in version 1)
           "termin": {
             "id": 12,
             "name": str,
@@ -60,8 +67,9 @@ JSON (``"format": "fallkonferenz-protokoll"``, ``"version": 1``)
           "bestätigt": {"von": matrix id, "am": instant | null} | null
         }
 
-    ``vertagt.auf`` is the target session as display text ("Termin #13 am Mi
-    13.01.2027 10:00"), or null while there is none. Texts are unchanged (no
+    ``vertagt.auf`` is the target session as display text in ``language`` ("Termin #13
+    am Mi 13.01.2027 10:00", "meeting #13 on Wed 13 Jan 2027, 10:00"), or null while
+    there is none; ``vertagt.grund`` is the reason as recorded. Texts are unchanged (no
     escaping, no white-space folding); the output uses UTF-8 characters, not
     ``\\u`` escapes. A reader must ignore keys it does not know; a change that
     removes or redefines a key raises ``version``.
@@ -71,7 +79,8 @@ PDF
     WinAnsi encoding covers German and Western European text (ä ö ü ß § € – „ “);
     reportlab takes arrows and mathematical signs (→ ≥) from the built-in Symbol
     font. A character neither has (e.g. ł, emoji) is drawn as ■. Every page ends
-    with "Seite n von m". Built with reportlab's ``invariant`` mode, so the same
+    with "Seite n von m" ("Page n of m"); the document's /Lang is the room's language
+    (``de-DE``, ``en``). Built with reportlab's ``invariant`` mode, so the same
     value gives the same bytes (the document's dates read 01.01.2000).
 """
 
@@ -90,7 +99,8 @@ from reportlab.lib.styles import ParagraphStyle
 from reportlab.lib.units import mm
 from reportlab.platypus import Paragraph, SimpleDocTemplate, Spacer
 
-from domain.minutes import Item, Minutes
+from commands.i18n import GERMAN, SOURCE_LANGUAGE, Texts
+from domain.minutes import Item, Minutes, carried_reason, target_text
 from storage.types import LOCAL_TZ
 
 __all__ = [
@@ -105,8 +115,9 @@ __all__ = [
 
 JSON_FORMAT = "fallkonferenz-protokoll"
 JSON_VERSION = 1
-_WEEKDAY = ("Mo", "Di", "Mi", "Do", "Fr", "Sa", "So")
 _EXT = re.compile(r"[a-z0-9]{1,10}")
+# The PDF's /Lang (BCP 47) per room language; other languages give their own code.
+_PDF_LANG = {SOURCE_LANGUAGE: "de-DE"}
 
 
 # --- shared pieces -----------------------------------------------------------------
@@ -118,22 +129,21 @@ def _local(moment: datetime) -> datetime:
     return moment.astimezone(LOCAL_TZ)
 
 
-def _when(moment: datetime) -> str:
-    """ "Mi 09.12.2026 10:00" in Berlin."""
-    local = _local(moment)
-    return f"{_WEEKDAY[local.weekday()]} {local:%d.%m.%Y %H:%M}"
+def _when(moment: datetime, t: Texts) -> str:
+    """``Mi 09.12.2026 10:00`` in Berlin, in ``t``'s language (``Texts.when``)."""
+    return t.when(_local(moment))
 
 
-def _day(day: date) -> str:
-    return day.strftime("%d.%m.%Y")
-
-
-def file_name(minutes: Minutes, ext: str) -> str:
-    """``protokoll-termin-12-2026-12-09.md``: session id and Berlin date, nothing of a case."""
+def file_name(minutes: Minutes, ext: str, t: Texts = GERMAN) -> str:
+    """``protokoll-termin-12-2026-12-09.md`` (English: ``minutes-meeting-12-…``): session
+    id and Berlin date, nothing of a case."""
     suffix = ext.removeprefix(".").lower()
     if not _EXT.fullmatch(suffix):
         raise ValueError(f"Ungültige Dateiendung: {ext!r}")
-    return f"protokoll-termin-{minutes.session_id}-{_local(minutes.starts_at):%Y-%m-%d}.{suffix}"
+    # Translators: a file name; keep it lower case, ASCII, without spaces.
+    day = _local(minutes.starts_at).date().isoformat()
+    stem = t.gettext("protokoll-termin-%(id)s-%(date)s", id=minutes.session_id, date=day)
+    return f"{stem}.{suffix}"
 
 
 # --- layout: one document model for Markdown and PDF -----------------------------------
@@ -169,8 +179,29 @@ def _block(kind: BlockKind, *segs: _Seg | str, number: int = 0) -> _Block:
     return _Block(kind, tuple(s if isinstance(s, _Seg) else _Seg(s) for s in segs), number)
 
 
-def _title(minutes: Minutes) -> tuple[_Seg, ...]:
-    return (_Seg("Protokoll "), _v(minutes.name), _Seg(f" – Termin #{minutes.session_id}"))
+# A recorded value stands in a translated sentence as \x00name\x00 until the sentence is
+# cut into segments: the sentence stays one msgid, the value is still escaped.
+_SLOT = re.compile("\x00(\\w+)\x00")
+
+
+def _slots(*names: str) -> dict[str, str]:
+    return {name: f"\x00{name}\x00" for name in names}
+
+
+def _sentence(text: str, /, **values: str) -> list[_Seg]:
+    """A translated ``text`` whose slots (:func:`_slots`) become the recorded ``values``."""
+    segs: list[_Seg] = []
+    for index, part in enumerate(_SLOT.split(text)):
+        if index % 2:
+            segs.append(_v(values[part]))
+        elif part:
+            segs.append(_Seg(part))
+    return segs
+
+
+def _title(minutes: Minutes, t: Texts) -> tuple[_Seg, ...]:
+    text = t.gettext("Protokoll %(name)s – Termin #%(id)s", id=minutes.session_id, **_slots("name"))
+    return tuple(_sentence(text, name=minutes.name))
 
 
 def _joined(values: tuple[str, ...], sep: str = ", ") -> list[_Seg]:
@@ -182,94 +213,127 @@ def _joined(values: tuple[str, ...], sep: str = ", ") -> list[_Seg]:
     return segs
 
 
-def _quorum_text(minutes: Minutes) -> str:
-    word = "Institution" if minutes.quorum == 1 else "Institutionen"
-    verdict = "ja" if minutes.quorum_met else "nein"
-    return f"{verdict} ({minutes.institutions_present} von mindestens {minutes.quorum} {word})"
+def _quorum_text(minutes: Minutes, t: Texts) -> str:
+    values = {"present": minutes.institutions_present}
+    if minutes.quorum_met:
+        return t.ngettext(
+            "ja (%(present)s von mindestens %(count)d Institution)",
+            "ja (%(present)s von mindestens %(count)d Institutionen)",
+            minutes.quorum,
+            **values,
+        )
+    return t.ngettext(
+        "nein (%(present)s von mindestens %(count)d Institution)",
+        "nein (%(present)s von mindestens %(count)d Institutionen)",
+        minutes.quorum,
+        **values,
+    )
 
 
-def _item_blocks(number: int, item: Item) -> list[_Block]:
+def _item_blocks(number: int, item: Item, t: Texts) -> list[_Block]:
+    heading = t.gettext("TOP %(number)s: %(case)s", number=number, **_slots("case"))
     blocks = [
-        _block("item", f"TOP {number}: ", _v(item.pseudonym)),
-        _block("bullet", _label("Thema:"), " ", _v(item.topic)),
-        _block("bullet", _label("Angefragt von:"), " ", _v(item.requested_by)),
+        _block("item", *_sentence(heading, case=item.pseudonym)),
+        _block("bullet", _label(t.gettext("Thema:")), " ", _v(item.topic)),
+        _block("bullet", _label(t.gettext("Angefragt von:")), " ", _v(item.requested_by)),
         _block(
             "bullet",
-            _label("Teilnehmende:"),
+            _label(t.gettext("Teilnehmende:")),
             " ",
-            *(_joined(item.participants) if item.participants else ["keine"]),
+            *(_joined(item.participants) if item.participants else [t.gettext("keine")]),
         ),
     ]
     if item.schutzauftrag:
-        blocks.append(_block("bullet", _label("Schutzauftrag nach § 8a SGB VIII")))
+        blocks.append(_block("bullet", _label(t.gettext("Schutzauftrag nach § 8a SGB VIII"))))
     if item.decisions:
-        blocks.append(_block("para", _label("Beschlüsse:")))
+        blocks.append(_block("para", _label(t.gettext("Beschlüsse:"))))
         blocks.extend(
             _block("numbered", _v(text), number=n) for n, text in enumerate(item.decisions, 1)
         )
     else:
-        blocks.append(_block("para", _label("Beschlüsse:"), " keine"))
+        blocks.append(_block("para", _label(t.gettext("Beschlüsse:")), " ", t.gettext("keine")))
     if item.lotse is not None:
-        blocks.append(_block("para", _label("Lotse:"), " ", _v(item.lotse)))
+        blocks.append(_block("para", _label(t.gettext("Lotse:")), " ", _v(item.lotse)))
     if item.tasks:
-        blocks.append(_block("para", _label("Aufgaben:")))
+        blocks.append(_block("para", _label(t.gettext("Aufgaben:"))))
         for task in item.tasks:
-            due = [f" – bis {_day(task.due)}"] if task.due is not None else []
-            blocks.append(
-                _block(
-                    "bullet",
-                    _v(task.owner),
-                    " (",
-                    _v(task.institution),
-                    "): ",
-                    _v(task.text),
-                    *due,
+            values = {"owner": task.owner, "institution": task.institution, "text": task.text}
+            if task.due is not None:
+                line = t.gettext(
+                    "%(owner)s (%(institution)s): %(text)s – bis %(due)s",
+                    due=t.day(task.due),
+                    **_slots(*values),
                 )
-            )
+            else:
+                line = t.gettext("%(owner)s (%(institution)s): %(text)s", **_slots(*values))
+            blocks.append(_block("bullet", *_sentence(line, **values)))
     if item.review is not None:
-        blocks.append(_block("para", _label("Wiedervorlage:"), f" {_day(item.review)}"))
+        blocks.append(_block("para", _label(t.gettext("Wiedervorlage:")), f" {t.day(item.review)}"))
     if item.carried is not None or item.carried_to is not None:
-        reason = _v(item.carried) if item.carried is not None else _Seg("ohne Angabe")
-        target = _v(item.carried_to) if item.carried_to is not None else _Seg("noch kein Termin")
-        blocks.append(_block("para", _label("Vertagt:"), " ", reason, " → ", target))
+        values = {
+            "reason": t.gettext("ohne Angabe")
+            if item.carried is None
+            else carried_reason(item.carried, t),
+            "target": t.gettext("noch kein Termin")
+            if item.carried_to is None
+            else target_text(item.carried_to, t),
+        }
+        line = t.gettext("%(reason)s → %(target)s", **_slots(*values))
+        blocks.append(
+            _block("para", _label(t.gettext("Vertagt:")), " ", *_sentence(line, **values))
+        )
     if item.closed:
-        blocks.append(_block("para", _label("Fall erledigt")))
+        blocks.append(_block("para", _label(t.gettext("Fall erledigt"))))
     return blocks
 
 
-def _layout(minutes: Minutes) -> list[_Block]:
-    closed = _Seg(_when(minutes.closed_at)) if minutes.closed_at is not None else _Seg("noch offen")
+def _layout(minutes: Minutes, t: Texts) -> list[_Block]:
+    closed = (
+        _when(minutes.closed_at, t) if minutes.closed_at is not None else t.gettext("noch offen")
+    )
+    opened = t.gettext("%(when)s von %(user)s", when=_when(minutes.opened_at, t), **_slots("user"))
     blocks = [
-        _Block("title", _title(minutes)),
-        _block("bullet", _label("Termin:"), f" {_when(minutes.starts_at)}"),
+        _Block("title", _title(minutes, t)),
+        _block("bullet", _label(t.gettext("Termin:")), f" {_when(minutes.starts_at, t)}"),
         _block(
             "bullet",
-            _label("Eröffnet:"),
-            f" {_when(minutes.opened_at)} von ",
-            _v(minutes.opened_by),
+            _label(t.gettext("Eröffnet:")),
+            " ",
+            *_sentence(opened, user=minutes.opened_by),
         ),
-        _block("bullet", _label("Geschlossen:"), " ", closed),
-        _block("section", "Anwesenheit"),
+        _block("bullet", _label(t.gettext("Geschlossen:")), " ", closed),
+        _block("section", t.gettext("Anwesenheit")),
     ]
     for presence in minutes.presence:
         if presence.present:
             state = _joined(presence.present)
+        elif presence.excused:
+            state = [_Seg(t.gettext("entschuldigt"))]
         else:
-            state = [_Seg("entschuldigt" if presence.excused else "nicht vertreten")]
+            state = [_Seg(t.gettext("nicht vertreten"))]
         blocks.append(_block("bullet", _v(presence.institution), ": ", *state))
     if not minutes.presence:
-        blocks.append(_block("para", "Keine Institutionen erfasst."))
-    blocks.append(_block("para", _label("Beschlussfähigkeit:"), f" {_quorum_text(minutes)}"))
-    blocks.append(_block("section", "Tagesordnung"))
+        blocks.append(_block("para", t.gettext("Keine Institutionen erfasst.")))
+    blocks.append(
+        _block("para", _label(t.gettext("Beschlussfähigkeit:")), f" {_quorum_text(minutes, t)}")
+    )
+    blocks.append(_block("section", t.gettext("Tagesordnung")))
     for number, item in enumerate(minutes.items, 1):
-        blocks.extend(_item_blocks(number, item))
+        blocks.extend(_item_blocks(number, item, t))
     if not minutes.items:
-        blocks.append(_block("para", "Keine Fälle auf der Tagesordnung."))
+        blocks.append(_block("para", t.gettext("Keine Fälle auf der Tagesordnung.")))
     if minutes.confirmed_by is not None:
-        at = [f" am {_when(minutes.confirmed_at)}"] if minutes.confirmed_at is not None else []
-        blocks.append(_block("footer", "Bestätigt von ", _v(minutes.confirmed_by), *at))
+        if minutes.confirmed_at is not None:
+            line = t.gettext(
+                "Bestätigt von %(user)s am %(when)s",
+                when=_when(minutes.confirmed_at, t),
+                **_slots("user"),
+            )
+        else:
+            line = t.gettext("Bestätigt von %(user)s", **_slots("user"))
+        blocks.append(_block("footer", *_sentence(line, user=minutes.confirmed_by)))
     else:
-        blocks.append(_block("footer", "Noch nicht bestätigt"))
+        blocks.append(_block("footer", t.gettext("Noch nicht bestätigt")))
     return blocks
 
 
@@ -327,10 +391,11 @@ _MD_PREFIX: dict[str, str] = {
 }
 
 
-def to_markdown(minutes: Minutes) -> str:
+def to_markdown(minutes: Minutes, t: Texts = GERMAN) -> str:
+    """The minutes as CommonMark in ``t``'s language (German by default)."""
     lines: list[str] = []
     previous: str | None = None
-    for block in _layout(minutes):
+    for block in _layout(minutes, t):
         listed = block.kind in ("bullet", "numbered")
         if previous is not None and not (listed and block.kind == previous):
             lines.append("")
@@ -351,8 +416,9 @@ def _iso_day(day: date | None) -> str | None:
     return day.isoformat() if day is not None else None
 
 
-def _json_item(number: int, item: Item) -> dict[str, Any]:
+def _json_item(number: int, item: Item, t: Texts) -> dict[str, Any]:
     carried = item.carried is not None or item.carried_to is not None
+    target = target_text(item.carried_to, t) if item.carried_to is not None else None
     return {
         "nr": number,
         "pseudonym": item.pseudonym,
@@ -372,12 +438,14 @@ def _json_item(number: int, item: Item) -> dict[str, Any]:
             for task in item.tasks
         ],
         "wiedervorlage": _iso_day(item.review),
-        "vertagt": {"grund": item.carried, "auf": item.carried_to} if carried else None,
+        "vertagt": {"grund": item.carried, "auf": target} if carried else None,
         "erledigt": item.closed,
     }
 
 
-def to_json(minutes: Minutes) -> str:
+def to_json(minutes: Minutes, t: Texts = GERMAN) -> str:
+    """The exact values; keys are the same in every language, ``language`` says which
+    language the display texts (``vertagt.auf``) are in."""
     confirmed = (
         {"von": minutes.confirmed_by, "am": _instant(minutes.confirmed_at)}
         if minutes.confirmed_by is not None
@@ -386,6 +454,7 @@ def to_json(minutes: Minutes) -> str:
     value = {
         "format": JSON_FORMAT,
         "version": JSON_VERSION,
+        "language": t.language,
         "termin": {
             "id": minutes.session_id,
             "name": minutes.name,
@@ -400,7 +469,7 @@ def to_json(minutes: Minutes) -> str:
             for p in minutes.presence
         ],
         "beschlussfähig": minutes.quorum_met,
-        "punkte": [_json_item(n, item) for n, item in enumerate(minutes.items, 1)],
+        "punkte": [_json_item(n, item, t) for n, item in enumerate(minutes.items, 1)],
         "bestätigt": confirmed,
     }
     return json.dumps(value, ensure_ascii=False, sort_keys=True, indent=2) + "\n"
@@ -463,17 +532,21 @@ def _story(blocks: list[_Block]) -> list[Any]:
     return story
 
 
-def _render_pdf(minutes: Minutes, blocks: list[_Block], pages: int) -> tuple[bytes, int]:
+def _render_pdf(minutes: Minutes, blocks: list[_Block], pages: int, t: Texts) -> tuple[bytes, int]:
     buffer = io.BytesIO()
     title = _clean("".join(s.text for s in blocks[0].segs))
-    footer_left = f"Protokoll Termin #{minutes.session_id}"
+    footer_left = t.gettext("Protokoll Termin #%(id)s", id=minutes.session_id)
 
     def page_footer(canvas: Any, doc: Any) -> None:
         canvas.saveState()
         canvas.setFont("Helvetica", 8)
         canvas.drawString(doc.leftMargin, 12 * mm, footer_left)
         right = doc.leftMargin + doc.width
-        canvas.drawRightString(right, 12 * mm, f"Seite {doc.page} von {max(pages, doc.page)}")
+        canvas.drawRightString(
+            right,
+            12 * mm,
+            t.gettext("Seite %(page)s von %(pages)s", page=doc.page, pages=max(pages, doc.page)),
+        )
         canvas.restoreState()
 
     doc = SimpleDocTemplate(
@@ -485,21 +558,22 @@ def _render_pdf(minutes: Minutes, blocks: list[_Block], pages: int) -> tuple[byt
         bottomMargin=22 * mm,
         title=title,
         author="Fallkonferenz-Bot",
-        subject=f"Protokoll Termin #{minutes.session_id}",
+        subject=footer_left,
         creator="fallkonferenz-bot",
-        lang="de-DE",
+        lang=_PDF_LANG.get(t.language, t.language),
         invariant=1,
     )
     doc.build(_story(blocks), onFirstPage=page_footer, onLaterPages=page_footer)
     return buffer.getvalue(), int(doc.page)
 
 
-def to_pdf(minutes: Minutes) -> bytes:
-    blocks = _layout(minutes)
+def to_pdf(minutes: Minutes, t: Texts = GERMAN) -> bytes:
+    """The minutes as an A4 PDF in ``t``'s language (German by default)."""
+    blocks = _layout(minutes, t)
     # The first pass counts the pages for "Seite n von m"; the footer lies outside the
     # frame, so the second pass breaks the pages in the same places.
-    _, pages = _render_pdf(minutes, blocks, 0)
-    data, again = _render_pdf(minutes, blocks, pages)
+    _, pages = _render_pdf(minutes, blocks, 0, t)
+    data, again = _render_pdf(minutes, blocks, pages, t)
     if again != pages:  # pragma: no cover - would mean the layout is not deterministic
         raise RuntimeError("PDF-Protokoll: Seitenzahl hat sich zwischen zwei Läufen geändert")
     return data

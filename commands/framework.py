@@ -26,8 +26,16 @@ from enum import Enum
 from typing import TYPE_CHECKING, Annotated, Any
 
 from bot.txn import txn_id_for
-from commands.english import option_name, value_word
-from commands.i18n import GERMAN, Texts
+from commands.english import (
+    ENGLISH_NAMES,
+    english_label,
+    english_name,
+    english_option,
+    english_value,
+    option_name,
+    value_word,
+)
+from commands.i18n import GERMAN, N_, SOURCE_LANGUAGE, Texts
 from commands.reply import Reply
 from domain.calendar import Calendar
 from domain.dates import local_date
@@ -37,9 +45,11 @@ from domain.errors import (
     MissingArgument,
     RepeatedOption,
     TooManyArguments,
+    UnknownCommand,
     UnknownOption,
 )
 from domain.org import Member, Organisation, Role
+from domain.text import Msg, Translator
 from domain.work import Work
 
 if TYPE_CHECKING:
@@ -140,12 +150,99 @@ class ReactionSpec:
     handler: ReactionHandler
 
 
+# -- the words a room is shown ---------------------------------------------------------
+
+
+def in_english(t: Translator) -> bool:
+    """Whether a room is shown the English command words: every room that does not
+    speak German (the English words are understood everywhere, commands/english.py)."""
+    return getattr(t, "language", SOURCE_LANGUAGE) != SOURCE_LANGUAGE
+
+
+class Shown(Msg):
+    """Words the user types, shown in a text (a command line, an option, a placeholder):
+    the German words in a German room, the English ones elsewhere. Not a catalog text:
+    both forms are the words commands/english.py defines."""
+
+    __slots__ = ("english", "german")
+
+    def __init__(self, german: str, english: str) -> None:
+        super().__init__("")
+        self.german = german
+        self.english = english
+
+    def render(self, t: Translator) -> str:
+        return self.english if in_english(t) else self.german
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, Shown) and (self.german, self.english) == (
+            other.german,
+            other.english,
+        )
+
+    def __hash__(self) -> int:
+        return hash(self.german)
+
+    def __repr__(self) -> str:
+        return f"Shown({self.german!r}, {self.english!r})"
+
+
+def command_word(name: str, t: Translator) -> str:
+    """The command ``name`` (its German name) as the room is shown it: ``case new``."""
+    return english_name(name) if in_english(t) else name
+
+
+def shown_command(prefix: str, name: str, rest: str = "") -> Shown:
+    """``!fk termine`` / ``!fk meetings``, with ``rest`` (e.g. a number) after it."""
+    tail = f" {rest}" if rest else ""
+    return Shown(f"{prefix} {name}{tail}", f"{prefix} {english_name(name)}{tail}")
+
+
+def command_line(line: str, t: Translator) -> str:
+    """A command line without the prefix (an example: ``hilfe fall neu``,
+    ``anfrage FK-… dringlichkeit=dringend``) in the words the room is shown: the
+    command, option names and choice words; free text stays as it is."""
+    if not in_english(t):
+        return line
+    words = line.split(" ")
+    for length in (2, 1):
+        head = " ".join(words[:length]).casefold()
+        if len(words) >= length and (head in _GERMAN_NAMES or head in _ENGLISH_NAMES):
+            name = _GERMAN_NAMES.get(head) or _ENGLISH_NAMES[head]
+            rest = words[length:]
+            if name == "hilfe" and rest:
+                return " ".join([english_name(name), command_line(" ".join(rest), t)])
+            return " ".join([english_name(name), *(_english_word(w) for w in rest)])
+    return " ".join(_english_word(w) for w in words)
+
+
+def _english_word(word: str) -> str:
+    key, sep, value = word.partition("=")
+    if sep and key:
+        return f"{english_option(key)}={english_value(value)}"
+    return english_value(word)
+
+
+_GERMAN_NAMES = {k.casefold(): k for k in ENGLISH_NAMES}
+_ENGLISH_NAMES = {v.casefold(): k for k, v in ENGLISH_NAMES.items()}
+
+
+def param_label(name: str) -> Shown:
+    """A parameter named in a text (``<datum>`` / ``<date>``)."""
+    return Shown(name, english_label(name))
+
+
+def role_name(role: Role, t: Translator) -> str:
+    """A role as a room reads it: ``moderation`` / ``moderators``."""
+    return role.text().render(t)
+
+
 Converter = Callable[[str], Any]
 
 
 def _convert_int(text: str) -> int:
     if not re.fullmatch(r"-?[0-9]{1,9}", text):
-        raise ValueError("keine ganze Zahl")
+        raise ValueError(Msg(N_("keine ganze Zahl")))
     return int(text)
 
 
@@ -155,7 +252,7 @@ def _convert_bool(text: str) -> bool:
         return True
     if value in ("nein", "n"):
         return False
-    raise ValueError("erwartet: ja oder nein")
+    raise ValueError(Msg(N_("erwartet: %(choices)s"), choices=Shown("ja oder nein", "yes or no")))
 
 
 _CONVERTERS: dict[Any, tuple[Converter, str]] = {
@@ -180,7 +277,8 @@ def _enum_converter(enum: type[Enum]) -> tuple[Converter, str]:
         for member in enum:
             if fold(str(member.value)) == fold(value_word(text)):
                 return member
-        raise ValueError("erlaubt sind " + ", ".join(values))
+        allowed = Shown(", ".join(values), ", ".join(english_value(v) for v in values))
+        raise ValueError(Msg(N_("erlaubt sind %(values)s"), values=allowed))
 
     return convert, "|".join(values)
 
@@ -195,11 +293,30 @@ class Param:
     default: Any
     description: str
 
-    def usage(self) -> str:
-        label = (
-            f"{self.name}=<{self.type_name.lower()}>" if self.kind == "option" else f"<{self.name}>"
-        )
+    def usage(self, t: Translator = GERMAN) -> str:
+        """``<datum>``, ``[bis=<datum>]`` — in English rooms ``<date>``, ``[until=<date>]``."""
+        if self.kind == "option":
+            label = f"{self.shown_name(t)}=<{self.shown_type(t).lower()}>"
+        else:
+            label = f"<{self.shown_name(t)}>"
         return f"[{label}]" if self.optional else label
+
+    def shown_name(self, t: Translator = GERMAN) -> str:
+        """The name as the room is shown it: an option's English name, a positional
+        word's English placeholder."""
+        if not in_english(t):
+            return self.name
+        return english_option(self.name) if self.kind == "option" else english_label(self.name)
+
+    def shown_type(self, t: Translator = GERMAN) -> str:
+        return english_label(self.type_name) if in_english(t) else self.type_name
+
+    @property
+    def label(self) -> Shown:
+        """The parameter named in an error, rendered in the room's words."""
+        if self.kind == "option":
+            return Shown(self.name, english_option(self.name))
+        return param_label(self.name)
 
 
 @dataclass(frozen=True)
@@ -214,8 +331,14 @@ class CommandSpec:
     details: str
     examples: tuple[str, ...]
 
-    def usage(self, prefix: str) -> str:
-        return " ".join([prefix, self.name, *(p.usage() for p in self.params)])
+    def usage(self, prefix: str, t: Translator = GERMAN) -> str:
+        """``!fk fall neu …`` — in rooms that do not speak German the English words:
+        command, option names, placeholders and choices (``!fk case new …``)."""
+        return " ".join([prefix, command_word(self.name, t), *(p.usage(t) for p in self.params)])
+
+    def help_line(self, prefix: str, t: Translator = GERMAN) -> str:
+        """How to ask for this command's help: ``!fk hilfe fall neu`` / ``!fk help case new``."""
+        return f"{prefix} {command_word('hilfe', t)} {command_word(self.name, t)}"
 
 
 def _unwrap_optional(annotation: Any) -> Any:
@@ -388,8 +511,14 @@ class CommandRegistry:
         return self._specs[name] if name else None
 
     def suggest(self, word: str) -> list[str]:
+        """The (German) names of commands close to ``word``, a German or English word."""
         matches = difflib.get_close_matches(word.casefold(), list(self._names), n=3, cutoff=0.7)
         return sorted({self._names[m] for m in matches})
+
+    def unknown(self, word: str, prefix: str) -> UnknownCommand:
+        """The error for an unknown ``word``: its suggestions in the words of the room
+        that reads it (``!fk case new`` in an English room)."""
+        return UnknownCommand([shown_command(prefix, n) for n in self.suggest(word)], prefix)
 
     def __iter__(self) -> Iterator[CommandSpec]:
         return iter(sorted(self._specs.values(), key=lambda s: s.name))
@@ -422,8 +551,10 @@ def tokenize(text: str) -> list[Token]:
         if word is not None:
             if _QUOTES.search(word):
                 raise InvalidInput(
-                    "Anführungszeichen sind nicht geschlossen. Text in Anführungszeichen "
-                    'bitte so schreiben: "mehrere Wörter".'
+                    N_(
+                        "Anführungszeichen sind nicht geschlossen. Text in Anführungszeichen "
+                        'bitte so schreiben: "mehrere Wörter".'
+                    )
                 )
             key, sep, value = word.partition("=")
             if sep and key:
@@ -457,9 +588,9 @@ def bind_arguments(spec: CommandSpec, text: str) -> dict[str, Any]:
             key = option_name(key)  # an English option name
         if options and key is not None:
             if key not in options:
-                raise UnknownOption(list(options))
+                raise UnknownOption([p.label for p in options.values()])
             if key in values:
-                raise RepeatedOption(key)
+                raise RepeatedOption(options[key].label)
             values[key] = _convert(options[key], token.text)
             continue
         if index >= len(positional):
@@ -473,15 +604,20 @@ def bind_arguments(spec: CommandSpec, text: str) -> dict[str, Any]:
     for param in spec.params:
         if param.name not in values:
             if not param.optional:
-                raise MissingArgument(param.name)
+                raise MissingArgument(param.label)
             values[param.name] = param.default
     return values
 
 
 def _convert(param: Param, raw: str) -> Any:
     if raw == "":
-        raise BadArgument(param.name, "leer")
+        raise BadArgument(param.label, Msg(N_("leer")))
     try:
         return param.convert(raw)
     except ValueError as exc:
-        raise BadArgument(param.name, str(exc) or f"erwartet: {param.type_name}") from None
+        # A converter's reason is a Msg (translated here) or German text (shown as it is).
+        reason = exc.args[0] if exc.args and isinstance(exc.args[0], Msg) else str(exc)
+        if not reason:
+            expected = Shown(param.type_name, english_label(param.type_name))
+            reason = Msg(N_("erwartet: %(choices)s"), choices=expected)
+        raise BadArgument(param.label, reason) from None

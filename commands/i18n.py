@@ -14,7 +14,7 @@ Texts keep ``%(name)s`` placeholders; pass the values as keywords::
 
 Declared texts (summaries, parameter descriptions) are marked with :func:`N_` where
 they are written and translated where they are shown. To re-extract and update the
-catalogs see docs/OPERATIONS.md ("Sprachen").
+catalogs see docs/OPERATIONS.md ("Languages").
 """
 
 from __future__ import annotations
@@ -24,6 +24,7 @@ import io
 import os
 import sys
 import threading
+from collections.abc import Mapping
 from datetime import date, datetime
 from functools import cache
 from pathlib import Path
@@ -134,6 +135,34 @@ def _load(language: str) -> Texts:
 
 
 GERMAN: Final = Texts(SOURCE_LANGUAGE, gettext.NullTranslations())
+
+# The variables that name the operator's language, as gettext reads them: the first
+# set of LC_ALL, LC_MESSAGES and LANG is the locale; LANGUAGE lists preferences
+# ("fr:en") and counts unless the locale is "C"/"POSIX" (then gettext ignores it).
+LOCALE_VARIABLES: Final = ("LC_ALL", "LC_MESSAGES", "LANG")
+
+
+def locale_language(environ: Mapping[str, str] | None = None) -> str:
+    """The language of the operator's locale for the command line: ``en_GB.UTF-8`` →
+    ``en``, ``de_DE`` → ``de``; "C", "POSIX", nothing set or a language without a
+    catalog → German, the source language."""
+    env = os.environ if environ is None else environ
+    locale = next((env[name] for name in LOCALE_VARIABLES if env.get(name)), "")
+    if _plain(locale) in ("", "c", "posix"):
+        return SOURCE_LANGUAGE
+    wanted = [*env.get("LANGUAGE", "").split(":"), locale]
+    known = {language.lower(): language for language in languages()}
+    for entry in wanted:
+        name = _plain(entry)
+        for candidate in (name, name.split("_")[0]):
+            if candidate in known:
+                return known[candidate]
+    return SOURCE_LANGUAGE
+
+
+def _plain(locale: str) -> str:
+    """``en_GB.UTF-8@euro`` → ``en_gb``: the language and territory only."""
+    return locale.split(".")[0].split("@")[0].strip().replace("-", "_").lower()
 
 
 def _maintain(new: list[str]) -> None:  # pragma: no cover - a developer's tool

@@ -14,8 +14,9 @@ from typing import Annotated
 
 from commands.casework import audit, date_arg, get_case, institution_name
 from commands.framework import REST, CommandContext, Label, Router
-from commands.reply import Doc, Reply, b
-from commands.sessions import when_text
+from commands.i18n import N_
+from commands.protokoll import emphasised
+from commands.reply import Doc, Reply
 from commands.sitting import (
     REMINDER_HOUR,
     carry_over,
@@ -23,7 +24,7 @@ from commands.sitting import (
     present_institutions,
 )
 from domain.casework import RequestState
-from domain.dates import LOCAL_TZ, Towards, format_date, local_date
+from domain.dates import LOCAL_TZ, Towards, local_date
 from domain.errors import ArgumentError, PermissionDenied, UserError
 from domain.org import Role, canonical_user_id
 from domain.planning import touch
@@ -32,8 +33,12 @@ from storage.models import ConferenceRequest, Decision, Navigator, Review, Sessi
 from storage.states import CaseState, ReviewState, TaskState
 
 MAX_TEXT = 1000
+MAX_REASON = 200
 _USER = re.compile(r"@[^\s:]+:[^\s]+")
-_DUE = re.compile(r"^(?P<text>.*?)\s+bis\s+(?P<due>\S+)\s*$", re.DOTALL)
+# "… bis 15.01.2027" (English rooms: "… until 15.01.2027") at the end of a task.
+_DUE = re.compile(r"^(?P<text>.*?)\s+(?:bis|until)\s+(?P<due>\S+)\s*$", re.DOTALL | re.I)
+# "grund=<text>" (English: "reason=<text>") before a carry-over's reason.
+_REASON = re.compile(r"^(?:grund|reason)=", re.I)
 
 
 def item_request(ctx: CommandContext, session: Session, pseudonym: str) -> ConferenceRequest:
@@ -41,14 +46,21 @@ def item_request(ctx: CommandContext, session: Session, pseudonym: str) -> Confe
         if request.case_pseudonym == pseudonym:
             return request
     raise UserError(
-        f"{pseudonym} steht nicht auf der Tagesordnung der laufenden Sitzung "
-        f"(Termin #{session.id}). Tagesordnung: {ctx.prefix} agenda {session.id}"
+        N_(
+            "%(case)s steht nicht auf der Tagesordnung der laufenden Sitzung "
+            "(Termin #%(id)s). Tagesordnung: %(prefix)s agenda %(id)s"
+        ),
+        case=pseudonym,
+        id=session.id,
+        prefix=ctx.prefix,
     )
 
 
 def _user_arg(text: str) -> str:
     if not _USER.fullmatch(text):
-        raise ArgumentError("Bitte die Person als Matrix-ID angeben, z. B. @anna:kreis.example.")
+        raise ArgumentError(
+            N_("Bitte die Person als Matrix-ID angeben, z. B. @anna:kreis.example.")
+        )
     return canonical_user_id(text)
 
 
@@ -57,10 +69,12 @@ def _participant(ctx: CommandContext, request: ConferenceRequest, user: str) -> 
     member = ctx.org.member(user)
     if member.institution is None or member.institution.key not in request.participants:
         raise UserError(
-            f"{user} gehört zu keiner beteiligten Institution dieses Falls "
-            "(Teilnehmende: "
-            + ", ".join(institution_name(ctx, k) for k in request.participants)
-            + ")."
+            N_(
+                "%(user)s gehört zu keiner beteiligten Institution dieses Falls "
+                "(Teilnehmende: %(institutions)s)."
+            ),
+            user=user,
+            institutions=", ".join(institution_name(ctx, k) for k in request.participants),
         )
     return member.institution.key
 
@@ -76,16 +90,16 @@ def _may_record(ctx: CommandContext, request: ConferenceRequest) -> None:
         or not ctx.member.has(Role.FACHKRAFT)
     ):
         raise PermissionDenied(
-            "Das erfassen die Moderation oder Fachkräfte der beteiligten Institutionen."
+            N_("Das erfassen die Moderation oder Fachkräfte der beteiligten Institutionen.")
         )
 
 
 def _text(value: str) -> str:
     text = value.strip()
     if not text:
-        raise ArgumentError("Bitte einen Text angeben.")
+        raise ArgumentError(N_("Bitte einen Text angeben."))
     if len(text) > MAX_TEXT:
-        raise ArgumentError(f"Der Text ist zu lang (höchstens {MAX_TEXT} Zeichen).")
+        raise ArgumentError(N_("Der Text ist zu lang (höchstens %(max)s Zeichen)."), max=MAX_TEXT)
     return text
 
 
@@ -107,9 +121,12 @@ router = Router("outcomes")
 
 @router.command(
     "beschluss",
-    summary="Erfasst einen Beschluss zu einem Fall der laufenden Sitzung.",
-    params={"fall": "Pseudonym", "text": "der Beschluss – ohne Namen oder Daten der Familie"},
-    examples=("beschluss FK-7QX2-M6 Teilnahme am Jugendberufshilfe-Projekt ab Januar",),
+    summary=N_("Erfasst einen Beschluss zu einem Fall der laufenden Sitzung."),
+    params={
+        "fall": N_("Pseudonym"),
+        "text": N_("der Beschluss – ohne Namen oder Daten der Familie"),
+    },
+    examples=(N_("beschluss FK-7QX2-M6 Teilnahme am Jugendberufshilfe-Projekt ab Januar"),),
 )
 def beschluss(ctx: CommandContext, fall: Pseudonym, text: Annotated[str, REST]) -> Reply:
     sitting, session = open_sitting(ctx)
@@ -125,25 +142,39 @@ def beschluss(ctx: CommandContext, fall: Pseudonym, text: Annotated[str, REST]) 
     ctx.uow.outcomes.add(decision)
     audit(ctx, "beschluss", request.case_pseudonym, beschluss=decision.id, termin=session.id)
     count = len(ctx.uow.outcomes.decisions(session.id, request.case_pseudonym))
+    t = ctx.t
     doc = Doc().para(
-        "📌 Beschluss ", b(f"{count}"), f" zu {request.case_pseudonym}: {decision.text}"
+        *emphasised(
+            t,
+            N_("📌 Beschluss %(strong)s zu %(case)s: %(text)s"),
+            str(count),
+            case=request.case_pseudonym,
+            text=decision.text,
+        )
     )
     present = present_institutions(ctx, sitting)
     if len(present) < sitting.quorum:
         doc.para(
-            f"⚠️ Die Sitzung ist nicht beschlussfähig: {len(present)} von mindestens "
-            f"{sitting.quorum} Institutionen anwesend. Der Beschluss steht so im Protokoll "
-            "(„Beschlussfähig: nein“)."
+            t.ngettext(
+                "⚠️ Die Sitzung ist nicht beschlussfähig: %(present)s von mindestens "
+                "%(count)d Institution anwesend. Der Beschluss steht so im Protokoll "
+                "(„Beschlussfähig: nein“).",
+                "⚠️ Die Sitzung ist nicht beschlussfähig: %(present)s von mindestens "
+                "%(count)d Institutionen anwesend. Der Beschluss steht so im Protokoll "
+                "(„Beschlussfähig: nein“).",
+                sitting.quorum,
+                present=len(present),
+            )
         )
-    doc.para("ℹ️ Namen, Anschriften und Daten der Familie gehören nicht in Beschlüsse.")
+    doc.para(t.gettext("ℹ️ Namen, Anschriften und Daten der Familie gehören nicht in Beschlüsse."))
     return doc.build()
 
 
 @router.command(
     "lotse",
-    summary="Bestimmt den Lotsen eines Falls (eine Person einer beteiligten Institution).",
+    summary=N_("Bestimmt den Lotsen eines Falls (eine Person einer beteiligten Institution)."),
     role=Role.MODERATION,
-    params={"fall": "Pseudonym", "nutzer": "Matrix-ID, z. B. @anna:kreis.example"},
+    params={"fall": N_("Pseudonym"), "nutzer": N_("Matrix-ID, z. B. @anna:kreis.example")},
     examples=("lotse FK-7QX2-M6 @anna:kreis.example",),
 )
 def lotse(ctx: CommandContext, fall: Pseudonym, nutzer: Annotated[str, Label("@nutzer")]) -> Reply:
@@ -167,21 +198,25 @@ def lotse(ctx: CommandContext, fall: Pseudonym, nutzer: Annotated[str, Label("@n
     )
     audit(ctx, "lotse_bestimmt", request.case_pseudonym, lotse=user, termin=session.id)
     return Reply.text(
-        f"🧭 Lotse für {request.case_pseudonym}: {user} "
-        f"({institution_name(ctx, institution)}). Du bündelst die vereinbarte Hilfe "
-        "und meldest dich zur Wiedervorlage."
+        ctx.t.gettext(
+            "🧭 Lotse für %(case)s: %(user)s (%(institution)s). Du bündelst die vereinbarte "
+            "Hilfe und meldest dich zur Wiedervorlage.",
+            case=request.case_pseudonym,
+            user=user,
+            institution=institution_name(ctx, institution),
+        )
     ).mentioning(user)
 
 
 @router.command(
     "aufgabe",
-    summary="Erfasst einen nächsten Schritt mit verantwortlicher Person und Frist.",
+    summary=N_("Erfasst einen nächsten Schritt mit verantwortlicher Person und Frist."),
     params={
-        "fall": "Pseudonym",
-        "nutzer": "verantwortliche Person (Matrix-ID)",
-        "text": "was zu tun ist, optional am Ende: bis <datum>",
+        "fall": N_("Pseudonym"),
+        "nutzer": N_("verantwortliche Person (Matrix-ID)"),
+        "text": N_("was zu tun ist, optional am Ende: bis <datum>"),
     },
-    examples=("aufgabe FK-7QX2-M6 @ben:kreis.example Termin Berufsberatung bis 15.01.2027",),
+    examples=(N_("aufgabe FK-7QX2-M6 @ben:kreis.example Termin Berufsberatung bis 15.01.2027"),),
 )
 def aufgabe(
     ctx: CommandContext,
@@ -197,9 +232,11 @@ def aufgabe(
     due: date | None = None
     match = _DUE.match(text.strip())
     if match is not None:
-        due = date_arg("bis", match.group("due"), ctx.today, Towards.FUTURE)
+        due = date_arg(
+            "bis", match.group("due"), ctx.today, Towards.FUTURE, language=ctx.t.language
+        )
         if due < local_date(ctx.now):
-            raise ArgumentError("Die Frist liegt in der Vergangenheit.")
+            raise ArgumentError(N_("Die Frist liegt in der Vergangenheit."))
         text = match.group("text")
     task = Task(
         session_id=session.id,
@@ -214,17 +251,29 @@ def aufgabe(
     )
     ctx.uow.outcomes.add(task)
     audit(ctx, "aufgabe", request.case_pseudonym, aufgabe=task.id, verantwortlich=owner)
-    until = f" – bis {format_date(due)}" if due else ""
-    return Reply.text(
-        f"☑️ Aufgabe für {owner} ({institution_name(ctx, institution)}) zu "
-        f"{request.case_pseudonym}: {task.text}{until}"
-    ).mentioning(owner)
+    values = {
+        "owner": owner,
+        "institution": institution_name(ctx, institution),
+        "case": request.case_pseudonym,
+        "text": task.text,
+    }
+    if due is not None:
+        text = ctx.t.gettext(
+            "☑️ Aufgabe für %(owner)s (%(institution)s) zu %(case)s: %(text)s – bis %(due)s",
+            due=ctx.t.day(due),
+            **values,
+        )
+    else:
+        text = ctx.t.gettext(
+            "☑️ Aufgabe für %(owner)s (%(institution)s) zu %(case)s: %(text)s", **values
+        )
+    return Reply.text(text).mentioning(owner)
 
 
 @router.command(
     "wiedervorlage",
-    summary="Setzt die Wiedervorlage eines Falls; der Lotse wird vorher erinnert.",
-    params={"fall": "Pseudonym", "datum": "z. B. 15.03.2027 oder in 8 Wochen"},
+    summary=N_("Setzt die Wiedervorlage eines Falls; der Lotse wird vorher erinnert."),
+    params={"fall": N_("Pseudonym"), "datum": N_("z. B. 15.03.2027 oder in 8 Wochen")},
     examples=("wiedervorlage FK-7QX2-M6 15.03.2027",),
 )
 def wiedervorlage(
@@ -233,9 +282,9 @@ def wiedervorlage(
     _, session = open_sitting(ctx)
     request = item_request(ctx, session, str(fall))
     _may_record(ctx, request)
-    due = date_arg("datum", datum, ctx.today, Towards.FUTURE)
+    due = date_arg("datum", datum, ctx.today, Towards.FUTURE, language=ctx.t.language)
     if due <= local_date(ctx.now):
-        raise ArgumentError("Die Wiedervorlage muss in der Zukunft liegen.")
+        raise ArgumentError(N_("Die Wiedervorlage muss in der Zukunft liegen."))
     previous = ctx.uow.outcomes.open_review(request.case_pseudonym)
     if previous is not None:
         previous.state, previous.closed_at = ReviewState.REPLACED, ctx.now
@@ -255,40 +304,57 @@ def wiedervorlage(
     )
     audit(ctx, "wiedervorlage", request.case_pseudonym, datum=due.isoformat())
     navigator = ctx.uow.outcomes.active_navigator(request.case_pseudonym)
-    reply = Reply.text(
-        f"📅 Wiedervorlage für {request.case_pseudonym} am {format_date(due)}"
-        + (f"; ich erinnere den Lotsen {navigator.user_id} vorher." if navigator else ".")
-    )
-    return reply.mentioning(navigator.user_id) if navigator else reply
+    if navigator is None:
+        return Reply.text(
+            ctx.t.gettext(
+                "📅 Wiedervorlage für %(case)s am %(date)s.",
+                case=request.case_pseudonym,
+                date=ctx.t.day(due),
+            )
+        )
+    return Reply.text(
+        ctx.t.gettext(
+            "📅 Wiedervorlage für %(case)s am %(date)s; ich erinnere den Lotsen %(user)s vorher.",
+            case=request.case_pseudonym,
+            date=ctx.t.day(due),
+            user=navigator.user_id,
+        )
+    ).mentioning(navigator.user_id)
 
 
 @router.command(
     "wiedervorlage erledigt",
-    summary="Der Lotse meldet zurück: die Wiedervorlage ist erledigt.",
-    params={"fall": "Pseudonym"},
+    summary=N_("Der Lotse meldet zurück: die Wiedervorlage ist erledigt."),
+    params={"fall": N_("Pseudonym")},
     examples=("wiedervorlage erledigt FK-7QX2-M6",),
 )
 def wiedervorlage_erledigt(ctx: CommandContext, fall: Pseudonym) -> Reply:
     case = get_case(ctx, fall)
     review = ctx.uow.outcomes.open_review(case.pseudonym)
     if review is None:
-        raise UserError(f"Für {case.pseudonym} ist keine Wiedervorlage offen.")
+        raise UserError(N_("Für %(case)s ist keine Wiedervorlage offen."), case=case.pseudonym)
     navigator = ctx.uow.outcomes.active_navigator(case.pseudonym)
     is_lotse = navigator is not None and navigator.user_id == canonical_user_id(ctx.sender)
     if not (is_lotse or ctx.member.has(Role.MODERATION)):
-        raise PermissionDenied("Das meldet der Lotse des Falls oder die Moderation.")
+        raise PermissionDenied(N_("Das meldet der Lotse des Falls oder die Moderation."))
     review.state, review.closed_at = ReviewState.DONE, ctx.now
     ctx.uow.outcomes.cancel_review_reminders(review.id)
     audit(ctx, "wiedervorlage_erledigt", case.pseudonym, datum=review.due.isoformat())
-    return Reply.text(f"✅ Wiedervorlage {case.pseudonym} ({format_date(review.due)}) erledigt.")
+    return Reply.text(
+        ctx.t.gettext(
+            "✅ Wiedervorlage %(case)s (%(date)s) erledigt.",
+            case=case.pseudonym,
+            date=ctx.t.day(review.due),
+        )
+    )
 
 
 @router.command(
     "vertagen",
-    summary="Vertagt einen Fall auf den nächsten Termin der Reihe (mit Grund).",
+    summary=N_("Vertagt einen Fall auf den nächsten Termin der Reihe (mit Grund)."),
     role=Role.MODERATION,
-    params={"fall": "Pseudonym", "grund": "kurzer Grund, ohne Daten der Familie"},
-    examples=("vertagen FK-7QX2-M6 grund=Schule fehlte",),
+    params={"fall": N_("Pseudonym"), "grund": N_("kurzer Grund, ohne Daten der Familie")},
+    examples=(N_("vertagen FK-7QX2-M6 grund=Schule fehlte"),),
 )
 def vertagen(
     ctx: CommandContext, fall: Pseudonym, grund: Annotated[str, REST, Label("grund=<text>")]
@@ -296,26 +362,43 @@ def vertagen(
     _, session = open_sitting(ctx)
     request = item_request(ctx, session, str(fall))
     text = grund.strip()
-    if not text.casefold().startswith("grund="):
-        raise ArgumentError("Bitte den Grund so angeben: grund=<text>.")
-    reason = _text(text[len("grund=") :].strip().strip('"„“'))
-    if len(reason) > 200:
-        raise ArgumentError("Der Grund ist zu lang (höchstens 200 Zeichen).")
+    given = _REASON.match(text)
+    if given is None:
+        raise ArgumentError(N_("Bitte den Grund so angeben: grund=<text>."))
+    reason = _text(text[given.end() :].strip().strip('"„“'))
+    if len(reason) > MAX_REASON:
+        raise ArgumentError(
+            N_("Der Grund ist zu lang (höchstens %(max)s Zeichen)."), max=MAX_REASON
+        )
     target = carry_over(ctx, session, request, reason)
-    where = (
-        f"auf Termin #{target.id} am {when_text(target.starts_at)}"
-        if target
-        else "– es gibt noch keinen passenden Termin; die Anfrage bleibt bereit"
+    if target is None:
+        return Reply.text(
+            ctx.t.gettext(
+                "⏭️ %(case)s vertagt (%(reason)s) – es gibt noch keinen passenden Termin; "
+                "die Anfrage bleibt bereit.",
+                case=request.case_pseudonym,
+                reason=reason,
+            )
+        )
+    return Reply.text(
+        ctx.t.gettext(
+            "⏭️ %(case)s vertagt (%(reason)s) auf Termin #%(id)s am %(when)s.",
+            case=request.case_pseudonym,
+            reason=reason,
+            id=target.id,
+            when=ctx.t.when(target.starts_at),
+        )
     )
-    return Reply.text(f"⏭️ {request.case_pseudonym} vertagt ({reason}) {where}.")
 
 
 @router.command(
     "erledigt",
-    summary="Schließt einen Fall im Bot (Löschfrist beginnt).",
-    params={"fall": "Pseudonym"},
-    details="Die fallführende Fachkraft oder die Moderation. Offene Anfragen, Planungen "
-    "und Wiedervorlagen enden; nach der Löschfrist werden alle Daten gelöscht.",
+    summary=N_("Schließt einen Fall im Bot (Löschfrist beginnt)."),
+    params={"fall": N_("Pseudonym")},
+    details=N_(
+        "Die fallführende Fachkraft oder die Moderation. Offene Anfragen, Planungen "
+        "und Wiedervorlagen enden; nach der Löschfrist werden alle Daten gelöscht."
+    ),
     examples=("erledigt FK-7QX2-M6",),
 )
 def erledigt(ctx: CommandContext, fall: Pseudonym) -> Reply:
@@ -324,10 +407,10 @@ def erledigt(ctx: CommandContext, fall: Pseudonym) -> Reply:
     owner = own is not None and own.key == case.owner_institution
     if not (ctx.member.has(Role.MODERATION) or (owner and ctx.member.has(Role.FACHKRAFT))):
         raise PermissionDenied(
-            "Einen Fall schließen die fallführende Fachkraft oder die Moderation."
+            N_("Einen Fall schließen die fallführende Fachkraft oder die Moderation.")
         )
     if case.state == CaseState.CLOSED:
-        raise UserError(f"{case.pseudonym} ist bereits erledigt.")
+        raise UserError(N_("%(case)s ist bereits erledigt."), case=case.pseudonym)
     sitting = ctx.uow.outcomes.open_sitting(ctx.room_id)
     for request in ctx.uow.cases.open_requests(case.pseudonym):
         placement = ctx.uow.sessions.placement_of(request.id)
@@ -356,6 +439,9 @@ def erledigt(ctx: CommandContext, fall: Pseudonym) -> Reply:
     case.state, case.closed_at = CaseState.CLOSED, ctx.now
     audit(ctx, "fall_erledigt", case.pseudonym)
     return Reply.text(
-        f"🏁 {case.pseudonym} ist erledigt. Die Daten werden nach der Löschfrist gelöscht; "
-        "das Audit behält nur Pseudonym, Person, Aktion und Zeit."
+        ctx.t.gettext(
+            "🏁 %(case)s ist erledigt. Die Daten werden nach der Löschfrist gelöscht; "
+            "das Audit behält nur Pseudonym, Person, Aktion und Zeit.",
+            case=case.pseudonym,
+        )
     )

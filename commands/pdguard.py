@@ -22,7 +22,8 @@ import unicodedata
 from dataclasses import dataclass
 from datetime import date
 
-from domain.errors import UserError
+from domain.errors import N_, UserError
+from domain.text import Joined, Msg
 
 _EMAIL = re.compile(r"[\w.+%-]+@[\w-]+(?:\.[\w-]+)*\.[a-z]{2,}", re.IGNORECASE)
 _AT = re.compile(
@@ -109,6 +110,11 @@ _DATE = re.compile(
     + r")\.?\s+(?P<ed>\d{1,2}),?\s+(?P<ey>\d{4})(?!\d)",
     re.IGNORECASE,
 )
+# 13/04/2027, 03/04/2027: a calendar date written with slashes and a four-digit year is
+# a date (the date parser reads it or refuses it with a hint), not the file reference
+# "04/2027" or the phone number "03/04…"; whether it is an old date — a birth date — is
+# still checked with the other dates. Short forms (13/04, 13/04/27) stay file references.
+_SLASH_DATE = re.compile(r"(?<![\w./\-])(?P<a>\d{1,2})/(?P<b>\d{1,2})/(?:19|2\d)\d{2}(?![\w./\-])")
 _BIRTH_WORD = re.compile(r"\b(?:geb\.|geboren\b|geburtsdatum\b|geburtstag\b)", re.IGNORECASE)
 _AZ_WORD = re.compile(
     r"\b(?:az|akz|gz|aktenzeichen|geschäftszeichen|gesch\.?-?z|bg[-\s]?nr|bg-nummer|"
@@ -310,7 +316,20 @@ _NAME_PAIR = re.compile(r"\b([A-ZÄÖÜ][a-zäöüßşçğı]+)[\s\-]+([A-ZÄÖ�
 
 @dataclass(frozen=True)
 class Finding:
-    kind: str  # German label: what kind of personal data was found
+    kind: str  # German label (a msgid): what kind of personal data was found
+
+
+# The kinds of personal data :func:`scan` finds, as the refusal names them: msgids,
+# translated where they are shown.
+KINDS = (
+    N_("E-Mail-Adresse"),
+    N_("IBAN"),
+    N_("Telefonnummer"),
+    N_("Geburtsdatum"),
+    N_("Aktenzeichen"),
+    N_("Anschrift"),
+    N_("Name"),
+)
 
 
 class PersonalDataRefused(UserError):
@@ -319,11 +338,14 @@ class PersonalDataRefused(UserError):
     show_usage = True
 
     def __init__(self, findings: list[Finding]) -> None:
-        kinds = ", ".join(sorted({f.kind for f in findings}))
+        kinds = Joined(*(Msg(k) for k in sorted({f.kind for f in findings})), separator=", ")
         super().__init__(
-            f"Die Eingabe sieht nach personenbezogenen Daten aus ({kinds}) und wurde nicht "
-            "gespeichert. Im Raum stehen nur Pseudonyme, Kategorien und Verweise ohne "
-            "Personenbezug. Bitte ohne diese Angaben erneut senden."
+            N_(
+                "Die Eingabe sieht nach personenbezogenen Daten aus (%(kinds)s) und wurde "
+                "nicht gespeichert. Im Raum stehen nur Pseudonyme, Kategorien und Verweise "
+                "ohne Personenbezug. Bitte ohne diese Angaben erneut senden."
+            ),
+            kinds=kinds,
         )
 
 
@@ -336,6 +358,8 @@ def _is_old_date(match: re.Match[str], today: date) -> bool:
                 int(match.group("sm")),
                 int(match.group("sd")),
             )
+            if month > 12 >= day:  # 04/13/2027 can only be month first: still a date
+                month, day = day, month
         elif match.group("ey"):
             year, month, day = (
                 int(match.group("ey")),
@@ -386,6 +410,15 @@ def _names(text: str) -> bool:
     )
 
 
+def _without_slash_dates(text: str) -> str:
+    def blank(match: re.Match[str]) -> str:
+        first, second = int(match.group("a")), int(match.group("b"))
+        calendar = 1 <= first <= 31 and 1 <= second <= 31 and min(first, second) <= 12
+        return " " if calendar else match.group()
+
+    return _SLASH_DATE.sub(blank, text)
+
+
 def scan(text: str, today: date) -> list[Finding]:
     findings: list[Finding] = []
     text = fold(text)
@@ -394,7 +427,8 @@ def scan(text: str, today: date) -> list[Finding]:
     numbers = _numbers(text)
     if any(sum(ch.isdigit() for ch in m.group()) >= 12 for m in _IBAN.finditer(numbers)):
         findings.append(Finding("IBAN"))
-    phones = [m.group() for m in _PHONE.finditer(text)]
+    undated = _without_slash_dates(text)  # for the shapes a slash date resembles
+    phones = [m.group() for m in _PHONE.finditer(undated)]
     if (
         any(sum(ch.isdigit() for ch in p) >= 7 for p in phones)
         or _COLLAPSED_PHONE.search(numbers)
@@ -409,7 +443,7 @@ def scan(text: str, today: date) -> list[Finding]:
         or (birth_word and _SHORT_DATE.search(text))
     ):
         findings.append(Finding("Geburtsdatum"))
-    if _AZ_WORD.search(text) or _AZ_SHAPE.search(text):
+    if _AZ_WORD.search(text) or _AZ_SHAPE.search(undated):
         findings.append(Finding("Aktenzeichen"))
     if _STREET.search(text) or any(
         m.group("town").split()[0].split("-")[0] not in _NOT_TOWNS for m in _POSTCODE.finditer(text)

@@ -7,10 +7,12 @@ from datetime import datetime
 from typing import Annotated, Self
 
 from bot.identity import fingerprint
-from commands.framework import CommandContext, Label, Router
+from commands.framework import CommandContext, Label, Router, role_name
+from commands.i18n import N_
 from commands.reply import Doc, Reply, b, code
 from domain.errors import UserError
 from domain.org import Organisation, Role
+from domain.text import Msg
 from storage.uow import UnitOfWork
 
 CONFIG_ACTOR = "konfiguration"
@@ -23,7 +25,7 @@ class MatrixUser(str):
     @classmethod
     def convert(cls, text: str) -> Self:
         if not _USER_ID.fullmatch(text):
-            raise ValueError("erwartet eine Matrix-ID wie @name:server.example")
+            raise ValueError(Msg(N_("erwartet eine Matrix-ID wie @name:server.example")))
         return cls(text)
 
 
@@ -62,23 +64,31 @@ router = Router("people")
 
 @router.command(
     "wer",
-    aliases=("whoami",),
-    summary="Zeigt deine Institution und deine Rollen.",
+    summary=N_("Zeigt deine Institution und deine Rollen."),
     case_data=False,
     examples=("wer",),
 )
 def wer(ctx: CommandContext) -> Reply:
+    t = ctx.t
     member = ctx.member
     doc = Doc().para(b(ctx.sender))
     if member.institution is None:
         return doc.para(
-            "Du bist keiner Institution zugeordnet und siehst deshalb keine Falldaten. "
-            "Die Administration kann dich in der Konfiguration eintragen."
+            t.gettext(
+                "Du bist keiner Institution zugeordnet und siehst deshalb keine Falldaten. "
+                "Die Administration kann dich in der Konfiguration eintragen."
+            )
         ).build()
-    roles = ", ".join(sorted(r.value for r in member.roles)) or "keine"
+    roles = ", ".join(role_name(r, t) for r in sorted(member.roles)) or t.gettext("keine")
     return (
-        doc.para(f"Institution: {member.institution.name} ({member.institution.key})")
-        .para(f"Rollen: {roles}")
+        doc.para(
+            t.gettext(
+                "Institution: %(name)s (%(key)s)",
+                name=member.institution.name,
+                key=member.institution.key,
+            )
+        )
+        .para(t.gettext("Rollen: %(roles)s", roles=roles))
         .build()
     )
 
@@ -86,14 +96,14 @@ def wer(ctx: CommandContext) -> Reply:
 @router.command(
     "identität bestätigen",
     aliases=("identitaet bestaetigen",),
-    summary="Nimmt die geänderte Identität eines Mitglieds an (nach Prüfung auf anderem Weg).",
+    summary=N_("Nimmt die geänderte Identität eines Mitglieds an (nach Prüfung auf anderem Weg)."),
     role=Role.ADMIN,
     case_data=False,
     params={
-        "nutzer": "Matrix-ID des Mitglieds",
-        "fingerabdruck": "optional: Anfang des neuen Fingerabdrucks zur Kontrolle",
+        "nutzer": N_("Matrix-ID des Mitglieds"),
+        "fingerabdruck": N_("optional: Anfang des neuen Fingerabdrucks zur Kontrolle"),
     },
-    details=(
+    details=N_(
         "Ändert sich der Master-Schlüssel eines Mitglieds, teilt der Bot keine "
         "Raumschlüssel mehr mit ihm. Erst nach Prüfung des neuen Fingerabdrucks auf "
         "anderem Weg (Telefon, persönlich) bestätigt eine Admin-Person ihn hier."
@@ -108,12 +118,14 @@ def identitaet_bestaetigen(
 ) -> Reply:
     row = ctx.uow.pins.get(nutzer)
     if row is None or row.seen_key is None:
-        raise UserError(f"Für {nutzer} wartet keine geänderte Identität auf Bestätigung.")
+        raise UserError(
+            N_("Für %(user)s wartet keine geänderte Identität auf Bestätigung."), user=str(nutzer)
+        )
     new = fingerprint(row.seen_key)
     given = (fingerabdruck or "").replace(" ", "")
     if given and not row.seen_key.startswith(given):
         raise UserError(
-            "Der angegebene Fingerabdruck passt nicht zum neuen Schlüssel. Nichts geändert."
+            N_("Der angegebene Fingerabdruck passt nicht zum neuen Schlüssel. Nichts geändert.")
         )
     old = row.master_key
     ctx.uow.pins.accept(nutzer, ctx.now)
@@ -124,13 +136,20 @@ def identitaet_bestaetigen(
         action="identitaet_bestaetigt",
         detail={"nutzer": str(nutzer), "alt": old, "neu": row.master_key},
     )
+    t = ctx.t
+    # The member in bold inside the sentence: the sentence is one text, split at the name.
+    before, _, after = t.gettext(
+        "🔐 Neue Identität von %(user)s angenommen. Fingerabdruck:", user="\x00"
+    ).partition("\x00")
     return (
         Doc()
-        .para("🔐 Neue Identität von ", b(nutzer), " angenommen. Fingerabdruck:")
+        .para(before, b(nutzer), after)
         .para(code(new))
         .para(
-            "Ihre bzw. seine verifizierten Geräte erhalten ab der nächsten Nachricht "
-            "wieder Schlüssel."
+            t.gettext(
+                "Ihre bzw. seine verifizierten Geräte erhalten ab der nächsten Nachricht "
+                "wieder Schlüssel."
+            )
         )
         .build()
     )
@@ -138,36 +157,40 @@ def identitaet_bestaetigen(
 
 @router.command(
     "rollen",
-    summary="Listet, wer welche Institution und Rolle hat.",
+    summary=N_("Listet, wer welche Institution und Rolle hat."),
     role=Role.MODERATION,
     case_data=False,
-    details=(
+    details=N_(
         "Rollen kommen aus der Konfiguration (Personen und ganze Homeserver). "
         "Zusätzlich erhält Moderation, wer im Raum die konfigurierte Berechtigungsstufe hat."
     ),
     examples=("rollen",),
 )
 def rollen(ctx: CommandContext) -> Reply:
-    doc = Doc().para(b("Rollen"))
+    t = ctx.t
+    doc = Doc().para(b(t.gettext("Rollen")))
     rows = []
     for assignment in ctx.org.assignments():
         institution = ctx.org.institutions[assignment.institution]
         who = (
             assignment.subject
             if assignment.subject.startswith("@")
-            else (f"alle von {assignment.subject}")
+            else t.gettext("alle von %(server)s", server=assignment.subject)
         )
         rows.append(
             (
                 code(who),
                 f" – {institution.name}: ",
-                ", ".join(sorted(r.value for r in assignment.roles)),
+                ", ".join(role_name(r, t) for r in sorted(assignment.roles)),
             )
         )
     doc.items(rows)
     if ctx.org.moderation_power_level is not None:
         doc.para(
-            f"Dazu Moderation für eingetragene Personen ab Berechtigungsstufe "
-            f"{ctx.org.moderation_power_level} im Raum."
+            t.gettext(
+                "Dazu Moderation für eingetragene Personen ab Berechtigungsstufe %(level)s im "
+                "Raum.",
+                level=ctx.org.moderation_power_level,
+            )
         )
     return doc.build()

@@ -8,18 +8,43 @@ Moderation confirms the minutes with ``protokoll bestätigen`` or ✅ on them.
 
 from __future__ import annotations
 
+from datetime import datetime
+
 from commands.agenda import attachment_content
 from commands.casework import audit, institution_name_in
 from commands.framework import CommandContext, ReactionContext, Router
-from commands.reply import Doc, Reply, b, code
-from commands.sessions import when_text
-from domain.dates import LOCAL_TZ, format_date
+from commands.i18n import GERMAN, N_, Texts
+from commands.reply import Doc, Part, Reply, b, code
+from domain.dates import LOCAL_TZ
 from domain.errors import UserError
-from domain.minutes import Item, Minutes, Presence, TaskLine
+from domain.minutes import (
+    Item,
+    Minutes,
+    Presence,
+    SessionRef,
+    TaskLine,
+    carried_reason,
+    target_text,
+)
 from domain.org import Organisation, Role
 from storage.models import ConferenceRequest, Session, Sitting
 from storage.states import CaseState
 from storage.uow import UnitOfWork
+
+# Stands for the value shown in bold while a sentence is translated (see emphasised).
+_MARK = "\x00"
+
+
+def emphasised(t: Texts, msgid: str, strong: str, **values: object) -> tuple[Part, ...]:
+    """One translated sentence with the value ``%(strong)s`` in bold: the sentence stays
+    one msgid, wherever the language puts the value."""
+    before, _, after = t.gettext(msgid, strong=_MARK, **values).partition(_MARK)
+    return (before, b(strong), after)
+
+
+def confirmed_text(t: Texts, moment: datetime) -> tuple[str, str]:
+    """Date and time of a confirmation: ``13.01.2027`` / ``13 Jan 2027`` and ``10:00``."""
+    return t.day(moment.astimezone(LOCAL_TZ).date()), t.time(moment)
 
 
 def collect(uow: UnitOfWork, org: Organisation, session: Session, sitting: Sitting) -> Minutes:
@@ -71,9 +96,7 @@ def collect(uow: UnitOfWork, org: Organisation, session: Session, sitting: Sitti
                 ),
                 review=reviews[case].due if case in reviews else None,
                 carried=carry.reason if carry else None,
-                carried_to=f"Termin #{target.id} am {when_text(target.starts_at)}"
-                if target
-                else None,
+                carried_to=SessionRef(target.id, target.starts_at) if target else None,
                 closed=bool(
                     case_row
                     and case_row.state == CaseState.CLOSED
@@ -101,54 +124,122 @@ def collect(uow: UnitOfWork, org: Organisation, session: Session, sitting: Sitti
     )
 
 
-def render_minutes(minutes: Minutes, prefix: str) -> Reply:
+def render_minutes(minutes: Minutes, prefix: str, t: Texts = GERMAN) -> Reply:
+    """The minutes as a room message in ``t``'s language (German by default)."""
     doc = Doc().para(
         "📝 ",
-        b(f"Protokoll {minutes.name}"),
-        f" – Termin #{minutes.session_id}, {when_text(minutes.starts_at)}",
+        b(t.gettext("Protokoll %(name)s", name=minutes.name)),
+        t.gettext(
+            " – Termin #%(id)s, %(when)s", id=minutes.session_id, when=t.when(minutes.starts_at)
+        ),
     )
     rows = []
     for presence in minutes.presence:
         if presence.present:
-            rows.append((f"{presence.institution}: anwesend ({', '.join(presence.present)})",))
+            rows.append(
+                (
+                    t.gettext(
+                        "%(institution)s: anwesend (%(people)s)",
+                        institution=presence.institution,
+                        people=", ".join(presence.present),
+                    ),
+                )
+            )
         elif presence.excused:
-            rows.append((f"{presence.institution}: entschuldigt",))
+            rows.append(
+                (t.gettext("%(institution)s: entschuldigt", institution=presence.institution),)
+            )
         else:
-            rows.append((f"{presence.institution}: nicht vertreten",))
-    doc.para(b("Anwesenheit"))
+            rows.append(
+                (t.gettext("%(institution)s: nicht vertreten", institution=presence.institution),)
+            )
+    doc.para(b(t.gettext("Anwesenheit")))
     doc.items(rows)
+    values = {"present": minutes.institutions_present}
     doc.para(
-        f"Beschlussfähig: {'ja' if minutes.quorum_met else 'nein'} "
-        f"({minutes.institutions_present} von mindestens {minutes.quorum} Institutionen)."
+        t.ngettext(
+            "Beschlussfähig: ja (%(present)s von mindestens %(count)d Institution).",
+            "Beschlussfähig: ja (%(present)s von mindestens %(count)d Institutionen).",
+            minutes.quorum,
+            **values,
+        )
+        if minutes.quorum_met
+        else t.ngettext(
+            "Beschlussfähig: nein (%(present)s von mindestens %(count)d Institution).",
+            "Beschlussfähig: nein (%(present)s von mindestens %(count)d Institutionen).",
+            minutes.quorum,
+            **values,
+        )
     )
     for item in minutes.items:
-        mark = " · § 8a SGB VIII" if item.schutzauftrag else ""
-        doc.para(b(item.pseudonym), f" – {item.topic}, angefragt von {item.requested_by}{mark}")
-        lines: list[tuple[str]] = []
-        lines += [(f"Beschluss: {text}",) for text in item.decisions]
-        if item.lotse:
-            lines.append((f"Lotse: {item.lotse}",))
-        for task in item.tasks:
-            due = f", bis {format_date(task.due)}" if task.due else ""
-            lines.append((f"Aufgabe: {task.owner} ({task.institution}): {task.text}{due}",))
-        if item.review:
-            lines.append((f"Wiedervorlage: {format_date(item.review)}",))
-        if item.carried:
-            target = item.carried_to or "noch kein Termin"
-            lines.append((f"Vertagt ({item.carried}) → {target}",))
-        if item.closed:
-            lines.append(("Fall erledigt",))
-        doc.items(lines or [("nichts erfasst",)])
+        doc.para(b(item.pseudonym), _item_heading(item, t))
+        doc.items(_item_lines(item, t) or [(t.gettext("nichts erfasst"),)])
     if minutes.confirmed_by and minutes.confirmed_at:
-        at = minutes.confirmed_at.astimezone(LOCAL_TZ)
-        doc.para(f"✅ Bestätigt von {minutes.confirmed_by} am {at:%d.%m.%Y %H:%M} Uhr.")
+        day, time = confirmed_text(t, minutes.confirmed_at)
+        doc.para(
+            t.gettext(
+                "✅ Bestätigt von %(user)s am %(day)s %(time)s Uhr.",
+                user=minutes.confirmed_by,
+                day=day,
+                time=time,
+            )
+        )
     else:
         doc.para(
-            "⏳ Noch nicht bestätigt. Moderation: ✅ auf diese Nachricht oder ",
-            code(f"{prefix} protokoll bestätigen {minutes.session_id}"),
+            t.gettext("⏳ Noch nicht bestätigt. Moderation: ✅ auf diese Nachricht oder "),
+            code(
+                t.gettext(
+                    "%(prefix)s protokoll bestätigen %(id)s", prefix=prefix, id=minutes.session_id
+                )
+            ),
             ".",
         )
     return doc.build()
+
+
+def _item_heading(item: Item, t: Texts) -> str:
+    if item.schutzauftrag:
+        return t.gettext(
+            " – %(topic)s, angefragt von %(institution)s · § 8a SGB VIII",
+            topic=item.topic,
+            institution=item.requested_by,
+        )
+    return t.gettext(
+        " – %(topic)s, angefragt von %(institution)s",
+        topic=item.topic,
+        institution=item.requested_by,
+    )
+
+
+def _item_lines(item: Item, t: Texts) -> list[tuple[Part, ...]]:
+    lines: list[tuple[Part, ...]] = []
+    lines += [(t.gettext("Beschluss: %(text)s", text=text),) for text in item.decisions]
+    if item.lotse:
+        lines.append((t.gettext("Lotse: %(navigator)s", navigator=item.lotse),))
+    for task in item.tasks:
+        values = {"owner": task.owner, "institution": task.institution, "text": task.text}
+        if task.due:
+            line = t.gettext(
+                "Aufgabe: %(owner)s (%(institution)s): %(text)s, bis %(due)s",
+                due=t.day(task.due),
+                **values,
+            )
+        else:
+            line = t.gettext("Aufgabe: %(owner)s (%(institution)s): %(text)s", **values)
+        lines.append((line,))
+    if item.review:
+        lines.append((t.gettext("Wiedervorlage: %(date)s", date=t.day(item.review)),))
+    if item.carried:
+        target = (
+            target_text(item.carried_to, t) if item.carried_to else t.gettext("noch kein Termin")
+        )
+        reason = carried_reason(item.carried, t)
+        lines.append(
+            (t.gettext("Vertagt (%(reason)s) → %(target)s", reason=reason, target=target),)
+        )
+    if item.closed:
+        lines.append((t.gettext("Fall erledigt"),))
+    return lines
 
 
 def _closed_sitting(ctx: CommandContext, number: int | None) -> tuple[Sitting, Session]:
@@ -159,23 +250,32 @@ def _closed_sitting(ctx: CommandContext, number: int | None) -> tuple[Sitting, S
     )
     if sitting is None or sitting.room_id != ctx.room_id or sitting.closed_at is None:
         raise UserError(
-            "Dazu gibt es kein Protokoll: die Sitzung ist nicht beendet oder unbekannt."
+            N_("Dazu gibt es kein Protokoll: die Sitzung ist nicht beendet oder unbekannt.")
         )
     session = ctx.uow.sessions.require(sitting.session_id)
     return sitting, session
 
 
 def confirm_minutes(ctx: CommandContext, sitting: Sitting) -> Reply:
+    t = ctx.t
     if sitting.confirmed_at is not None:
-        at = sitting.confirmed_at.astimezone(LOCAL_TZ)
+        day, time = confirmed_text(t, sitting.confirmed_at)
         return Reply.text(
-            f"Das Protokoll von Termin #{sitting.session_id} ist bereits bestätigt "
-            f"(von {sitting.confirmed_by} am {at:%d.%m.%Y %H:%M} Uhr)."
+            t.gettext(
+                "Das Protokoll von Termin #%(id)s ist bereits bestätigt "
+                "(von %(user)s am %(day)s %(time)s Uhr).",
+                id=sitting.session_id,
+                user=sitting.confirmed_by,
+                day=day,
+                time=time,
+            )
         )
     sitting.confirmed_by, sitting.confirmed_at = ctx.sender, ctx.now
     sitting.minutes_dirty = sitting.minutes_txn_id is not None
     audit(ctx, "protokoll_bestaetigt", None, termin=sitting.session_id)
-    return Reply.text(f"✅ Protokoll von Termin #{sitting.session_id} bestätigt.")
+    return Reply.text(
+        t.gettext("✅ Protokoll von Termin #%(id)s bestätigt.", id=sitting.session_id)
+    )
 
 
 router = Router("protokoll")
@@ -183,20 +283,20 @@ router = Router("protokoll")
 
 @router.command(
     "protokoll",
-    summary="Zeigt das Protokoll einer beendeten Sitzung.",
-    params={"termin": "Nummer des Termins (Standard: die letzte Sitzung)"},
+    summary=N_("Zeigt das Protokoll einer beendeten Sitzung."),
+    params={"termin": N_("Nummer des Termins (Standard: die letzte Sitzung)")},
     examples=("protokoll", "protokoll 12"),
 )
 def protokoll(ctx: CommandContext, termin: int | None = None) -> Reply:
     sitting, session = _closed_sitting(ctx, termin)
-    return render_minutes(collect(ctx.uow, ctx.org, session, sitting), ctx.prefix)
+    return render_minutes(collect(ctx.uow, ctx.org, session, sitting), ctx.prefix, ctx.t)
 
 
 @router.command(
     "protokoll bestätigen",
-    summary="Bestätigt das Protokoll (auch: ✅ auf das Protokoll).",
+    summary=N_("Bestätigt das Protokoll (auch: ✅ auf das Protokoll)."),
     role=Role.MODERATION,
-    params={"termin": "Nummer des Termins (Standard: die letzte Sitzung)"},
+    params={"termin": N_("Nummer des Termins (Standard: die letzte Sitzung)")},
     examples=("protokoll bestätigen", "protokoll bestätigen 12"),
 )
 def protokoll_bestaetigen(ctx: CommandContext, termin: int | None = None) -> Reply:
@@ -206,8 +306,8 @@ def protokoll_bestaetigen(ctx: CommandContext, termin: int | None = None) -> Rep
 
 @router.command(
     "protokoll export",
-    summary="Schickt das Protokoll als Markdown, PDF und JSON (verschlüsselte Anhänge).",
-    params={"termin": "Nummer des Termins (Standard: die letzte Sitzung)"},
+    summary=N_("Schickt das Protokoll als Markdown, PDF und JSON (verschlüsselte Anhänge)."),
+    params={"termin": N_("Nummer des Termins (Standard: die letzte Sitzung)")},
     examples=("protokoll export", "protokoll export 12"),
 )
 def protokoll_export(ctx: CommandContext, termin: int | None = None) -> Reply:
@@ -216,21 +316,25 @@ def protokoll_export(ctx: CommandContext, termin: int | None = None) -> Reply:
 
     sitting, session = _closed_sitting(ctx, termin)
     minutes = collect(ctx.uow, ctx.org, session, sitting)
+    t = ctx.t  # the files speak the room's language; the JSON records which
     files = [
-        ("md", "text/markdown; charset=utf-8", to_markdown(minutes).encode()),
-        ("pdf", "application/pdf", to_pdf(minutes)),
-        ("json", "application/json", to_json(minutes).encode()),
+        ("md", "text/markdown; charset=utf-8", to_markdown(minutes, t).encode()),
+        ("pdf", "application/pdf", to_pdf(minutes, t)),
+        ("json", "application/json", to_json(minutes, t).encode()),
     ]
     for ext, mimetype, data in files:
         ctx.post(
             f"export-{ext}",
             "m.room.message",
-            attachment_content(file_name(minutes, ext), mimetype, data),
+            attachment_content(file_name(minutes, ext, t), mimetype, data),
         )
     audit(ctx, "protokoll_exportiert", None, termin=session.id)
     return Reply.text(
-        f"📎 Protokoll von Termin #{session.id} als Markdown, PDF und JSON – "
-        "verschlüsselte Anhänge folgen."
+        t.gettext(
+            "📎 Protokoll von Termin #%(id)s als Markdown, PDF und JSON – "
+            "verschlüsselte Anhänge folgen.",
+            id=session.id,
+        )
     )
 
 

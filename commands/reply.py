@@ -10,6 +10,8 @@ import html
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
+from domain.text import Translator
+
 
 @dataclass(frozen=True)
 class Span:
@@ -37,6 +39,42 @@ def i(text: str) -> Span:
 
 def code(text: str) -> Span:
     return Span(text, "code")
+
+
+# A translated sentence with bold or code parts in it: the sentence is one catalog text
+# whose placeholders for the spans are filled with ``holes(...)``, then ``fill`` cuts it
+# at those holes and puts the spans in:
+#     doc.para(*fill(t.gettext("❌ Termin %(id)s abgesagt.", **holes("id")), id=b("#3")))
+_HOLE = "\x00"
+
+
+def holes(*names: str) -> dict[str, str]:
+    """Values for the placeholders that ``fill`` replaces with spans."""
+    return {name: f"{_HOLE}{name}{_HOLE}" for name in names}
+
+
+def fill(text: str, **spans: Part) -> tuple[Part, ...]:
+    """``text`` (already translated, with ``holes``) as parts, each hole its span."""
+    pieces = text.split(_HOLE)
+    return tuple(spans[p] if i % 2 else p for i, p in enumerate(pieces) if i % 2 or p)
+
+
+def spanned(t: Translator, msgid: str, **values: object) -> tuple[Part, ...]:
+    """``msgid`` translated with its values, where a value that is a :class:`Span`
+    (bold, code) stays one — ``holes`` and ``fill`` in one step. Mark a literal
+    ``msgid`` with ``N_`` so that it is extracted."""
+    spans = {k: v for k, v in values.items() if isinstance(v, Span)}
+    plain = {k: v for k, v in values.items() if k not in spans}
+    return fill(t.gettext(msgid, **plain, **holes(*spans)), **spans)
+
+
+def spanned_n(
+    t: Translator, singular: str, plural: str, n: int, **values: object
+) -> tuple[Part, ...]:
+    """:func:`spanned` with a singular and a plural form (``%(count)d`` is ``n``)."""
+    spans = {k: v for k, v in values.items() if isinstance(v, Span)}
+    plain = {k: v for k, v in values.items() if k not in spans}
+    return fill(t.ngettext(singular, plural, n, **plain, **holes(*spans)), **spans)
 
 
 def _spans(parts: tuple[Part, ...]) -> list[Span]:

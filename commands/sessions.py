@@ -20,10 +20,10 @@ from commands.casework import (
     date_arg,
 )
 from commands.english import option_name
-from commands.framework import REST, CommandContext, Label, Router
-from commands.i18n import GERMAN, Texts
-from commands.reply import Doc, Reply, b, code
-from domain.dates import LOCAL_TZ, Towards, format_date, local_date
+from commands.framework import REST, CommandContext, Label, Router, command_word
+from commands.i18n import GERMAN, N_, Texts
+from commands.reply import Doc, Reply, b, code, fill, holes
+from domain.dates import LOCAL_TZ, Towards, local_date
 from domain.errors import ArgumentError, RepeatedOption, SessionNotFound, UserError
 from domain.org import Role
 from domain.planning import Replan, arm, materialize, replan, touch
@@ -32,6 +32,7 @@ from domain.when import WhenError, parse_when
 from storage.models import Session, SessionSeries
 from storage.states import SessionState
 
+_DURATION = {"duration": "dauer"}  # only ``termin neu`` has it, not declared (its rest)
 _SPAN = re.compile(r"(\d{1,2}):(\d{2})\s*[-–]\s*(\d{1,2}):(\d{2})")
 
 
@@ -40,11 +41,22 @@ def when_text(moment: datetime, t: Texts = GERMAN) -> str:
     return t.when(moment)
 
 
-def session_line(session: Session, taken: int) -> str:
-    end = session.ends_at.astimezone(LOCAL_TZ)
-    return (
-        f"#{session.id} {when_text(session.starts_at)}–{end:%H:%M} {session.name} – "
-        f"{taken}/{session.capacity} Fälle"
+def command_text(t: Texts, prefix: str, name: str, *args: object) -> str:
+    """A command as a user types it in the room's language: ``!fk termin neu`` in German,
+    ``!fk meeting new`` in any other (the English words, commands/english.py)."""
+    return " ".join([prefix, command_word(name, t), *(str(a) for a in args)])
+
+
+def session_line(session: Session, taken: int, t: Texts = GERMAN) -> str:
+    return t.ngettext(
+        "#%(id)s %(when)s–%(end)s %(name)s – %(taken)s/%(count)d Fall",
+        "#%(id)s %(when)s–%(end)s %(name)s – %(taken)s/%(count)d Fälle",
+        session.capacity,
+        id=session.id,
+        when=when_text(session.starts_at, t),
+        end=t.time(session.ends_at),
+        name=session.name,
+        taken=taken,
     )
 
 
@@ -62,7 +74,7 @@ def single_session(
         series_id=None,
         room_id=ctx.room_id,
         original_day=None,
-        name="Fallkonferenz",
+        name=ctx.t.gettext("Fallkonferenz"),
         starts_at=starts,
         ends_at=starts + timedelta(minutes=minutes),
         capacity=capacity,
@@ -86,6 +98,7 @@ def report(
     unplaced: bool = False,
     case: str | None = None,
     changed_at: datetime | None = None,
+    t: Texts = GERMAN,
 ) -> None:
     """Say what moved; with ``unplaced`` also what fits nowhere (scheduling commands);
     with ``case`` only what concerns that case (a caseworker's command), including its
@@ -103,53 +116,62 @@ def report(
         )
         unplaced = True
     for request, session in plan.removed:
-        doc.para(
-            "🗓️ Anfrage ",
-            b(f"#{request.id}"),
-            f" ({request.case_pseudonym}) von Termin ",
-            f"#{session.id} ({when_text(session.starts_at)}) genommen.",
+        text = t.gettext(
+            "🗓️ Anfrage %(id)s (%(case)s) von Termin #%(session)s (%(when)s) genommen.",
+            case=request.case_pseudonym,
+            session=session.id,
+            when=when_text(session.starts_at, t),
+            **holes("id"),
         )
+        doc.para(*fill(text, id=b(f"#{request.id}")))
     for request, session in plan.placed:
-        doc.para(
-            "🗓️ Anfrage ",
-            b(f"#{request.id}"),
-            f" ({request.case_pseudonym}) eingeplant: Termin ",
-            b(f"#{session.id}"),
-            f" am {when_text(session.starts_at)}.",
+        text = t.gettext(
+            "🗓️ Anfrage %(id)s (%(case)s) eingeplant: Termin %(session)s am %(when)s.",
+            case=request.case_pseudonym,
+            when=when_text(session.starts_at, t),
+            **holes("id", "session"),
         )
+        doc.para(*fill(text, id=b(f"#{request.id}"), session=b(f"#{session.id}")))
     for request, reason in plan.unplaced if unplaced else []:
-        doc.para(
-            "⚠️ Anfrage ",
-            b(f"#{request.id}"),
-            f" ({request.case_pseudonym}) passt in keinen "
-            f"Termin: {reason}. Bitte einen Termin anlegen (",
-            code(f"{prefix} termin neu …"),
-            *(
-                (" oder ", code(f"{prefix} umfrage {request.id}"))
-                if request.urgency == "dringend"
-                else ()
-            ),
-            ").",
-        )
+        values = {"case": request.case_pseudonym, "reason": t.gettext(reason)}
+        create = code(command_text(t, prefix, "termin neu", "…"))
+        if request.urgency == "dringend":
+            text = t.gettext(
+                "⚠️ Anfrage %(id)s (%(case)s) passt in keinen Termin: %(reason)s. Bitte einen "
+                "Termin anlegen (%(command)s oder %(poll)s).",
+                **values,
+                **holes("id", "command", "poll"),
+            )
+            poll = code(command_text(t, prefix, "umfrage", request.id))
+            doc.para(*fill(text, id=b(f"#{request.id}"), command=create, poll=poll))
+        else:
+            text = t.gettext(
+                "⚠️ Anfrage %(id)s (%(case)s) passt in keinen Termin: %(reason)s. Bitte einen "
+                "Termin anlegen (%(command)s).",
+                **values,
+                **holes("id", "command"),
+            )
+            doc.para(*fill(text, id=b(f"#{request.id}"), command=create))
 
 
 def _span(text: str) -> tuple[time, int]:
     match = _SPAN.fullmatch(text.strip())
     if match is None:
-        raise ArgumentError("zeit bitte als Beginn–Ende angeben, z. B. zeit=10:00-12:00.")
+        raise ArgumentError(N_("zeit bitte als Beginn–Ende angeben, z. B. zeit=10:00-12:00."))
     h1, m1, h2, m2 = (int(g) for g in match.groups())
     if h1 > 23 or h2 > 23 or m1 > 59 or m2 > 59:
-        raise ArgumentError("Diese Uhrzeit gibt es nicht.")
+        raise ArgumentError(N_("Diese Uhrzeit gibt es nicht."))
     minutes = (h2 * 60 + m2) - (h1 * 60 + m1)
     if minutes <= 0:
-        raise ArgumentError("Das Ende muss nach dem Beginn liegen (am selben Tag).")
+        raise ArgumentError(N_("Das Ende muss nach dem Beginn liegen (am selben Tag)."))
     return time(h1, m1), minutes
 
 
-def _positive(name: str, value: int | None, default: int, top: int) -> int:
+def _positive(error: str, value: int | None, default: int, top: int) -> int:
+    """``value`` (or ``default``) if it lies in 1..``top``; else ``error`` with ``top``."""
     value = default if value is None else value
     if not 1 <= value <= top:
-        raise ArgumentError(f"{name} muss zwischen 1 und {top} liegen.")
+        raise ArgumentError(error, top=top)
     return value
 
 
@@ -157,7 +179,10 @@ def get_session(ctx: CommandContext, number: int | None) -> Session:
     if number is None:
         upcoming = ctx.uow.sessions.upcoming(ctx.now, limit=1)
         if not upcoming:
-            raise UserError(f"Es gibt keinen künftigen Termin. Anlegen: {ctx.prefix} termin neu …")
+            raise UserError(
+                N_("Es gibt keinen künftigen Termin. Anlegen: %(prefix)s termin neu …"),
+                prefix=ctx.prefix,
+            )
         return upcoming[0]
     session = ctx.uow.sessions.get(number)
     if session is None or session.state != SessionState.PLANNED:
@@ -168,12 +193,28 @@ def get_session(ctx: CommandContext, number: int | None) -> Session:
 def _day_warning(ctx: CommandContext, doc: Doc, starts: datetime) -> None:
     """A session on a weekend or a public holiday is allowed (a crisis does not wait),
     but said: it is rarely what was meant."""
-    day = local_date(starts)
+    day, t = local_date(starts), ctx.t
     if ctx.calendar.is_holiday(day):
-        doc.para(f"⚠️ Der {format_date(day)} ist ein Feiertag. Bitte prüfen, ob das gemeint ist.")
-    elif day.weekday() >= 5:
-        weekday = "Samstag" if day.weekday() == 5 else "Sonntag"
-        doc.para(f"⚠️ Der {format_date(day)} ist ein {weekday}. Bitte prüfen, ob das gemeint ist.")
+        doc.para(
+            t.gettext(
+                "⚠️ Der %(day)s ist ein Feiertag. Bitte prüfen, ob das gemeint ist.",
+                day=t.day(day),
+            )
+        )
+    elif day.weekday() == 5:
+        doc.para(
+            t.gettext(
+                "⚠️ Der %(day)s ist ein Samstag. Bitte prüfen, ob das gemeint ist.",
+                day=t.day(day),
+            )
+        )
+    elif day.weekday() == 6:
+        doc.para(
+            t.gettext(
+                "⚠️ Der %(day)s ist ein Sonntag. Bitte prüfen, ob das gemeint ist.",
+                day=t.day(day),
+            )
+        )
 
 
 def _split_options(text: str) -> tuple[str, dict[str, str]]:
@@ -181,7 +222,8 @@ def _split_options(text: str) -> tuple[str, dict[str, str]]:
     for word in text.split():
         key, sep, value = word.partition("=")
         if sep and key.isalpha():
-            name = option_name(key.casefold())  # English option names too
+            # English option names too; ``duration=`` is ``termin neu``'s own option
+            name = _DURATION.get(key.casefold()) or option_name(key.casefold())
             if name in options:
                 raise RepeatedOption(name)
             options[name] = value
@@ -192,24 +234,34 @@ def _split_options(text: str) -> tuple[str, dict[str, str]]:
 
 router = Router("sessions")
 
+# How a series treats public holidays, as its reply says it.
+_HOLIDAYS = {
+    HolidayRule.SKIP: N_("Feiertage: auslassen"),
+    HolidayRule.MOVE: N_("Feiertage: verschieben"),
+}
+
 
 @router.command(
     "reihe neu",
-    summary="Legt eine wiederkehrende Sitzung an (z. B. jeden 2. Mittwoch im Monat).",
+    summary=N_("Legt eine wiederkehrende Sitzung an (z. B. jeden 2. Mittwoch im Monat)."),
     role=Role.MODERATION,
     params={
-        "name": "Name der Reihe, z. B. Schnittstellengespräch (in Anführungszeichen, "
-        "wenn mehrere Wörter)",
-        "regel": "z. B. „jeden 2. Mittwoch im Monat“, „jeden Mittwoch“, „alle 2 Wochen Di“",
-        "zeit": "Beginn–Ende, z. B. 10:00-12:00",
-        "plätze": "höchstens so viele Fälle je Sitzung",
-        "minuten": "Minuten je Fall",
-        "ab": "erster möglicher Tag (Standard: heute)",
-        "feiertage": "auslassen oder verschieben (auf den nächsten Werktag)",
+        "name": N_(
+            "Name der Reihe, z. B. Schnittstellengespräch (in Anführungszeichen, "
+            "wenn mehrere Wörter)"
+        ),
+        "regel": N_("z. B. „jeden 2. Mittwoch im Monat“, „jeden Mittwoch“, „alle 2 Wochen Di“"),
+        "zeit": N_("Beginn–Ende, z. B. 10:00-12:00"),
+        "plätze": N_("höchstens so viele Fälle je Sitzung"),
+        "minuten": N_("Minuten je Fall"),
+        "ab": N_("erster möglicher Tag (Standard: heute)"),
+        "feiertage": N_("auslassen oder verschieben (auf den nächsten Werktag)"),
     },
     examples=(
-        'reihe neu Schnittstellengespräch regel="jeden 2. Mittwoch im Monat" '
-        "zeit=10:00-12:00 plätze=6 minuten=20",
+        N_(
+            'reihe neu Schnittstellengespräch regel="jeden 2. Mittwoch im Monat" '
+            "zeit=10:00-12:00 plätze=6 minuten=20"
+        ),
     ),
 )
 def reihe_neu(
@@ -223,15 +275,20 @@ def reihe_neu(
     ab: Annotated[str | None, Label("datum")] = None,
     feiertage: HolidayRule = HolidayRule.SKIP,
 ) -> Reply:
+    t = ctx.t
     if len(name) > 80:
-        raise ArgumentError("Der Name ist zu lang (höchstens 80 Zeichen).")
+        raise ArgumentError(N_("Der Name ist zu lang (höchstens 80 Zeichen)."))
     rule = parse_rule(regel)
     start, duration = _span(zeit)
-    capacity = _positive("plätze", plätze, ctx.calendar.capacity, 50)
-    slot = _positive("minuten", minuten, ctx.calendar.slot_minutes, 240)
+    capacity = _positive(
+        N_("plätze muss zwischen 1 und %(top)s liegen."), plätze, ctx.calendar.capacity, 50
+    )
+    slot = _positive(
+        N_("minuten muss zwischen 1 und %(top)s liegen."), minuten, ctx.calendar.slot_minutes, 240
+    )
     first = local_date(ctx.now)
     if ab:
-        first = date_arg("ab", ab, ctx.today, Towards.FUTURE)
+        first = date_arg("ab", ab, ctx.today, Towards.FUTURE, language=ctx.t.language)
     series = SessionSeries(
         room_id=ctx.room_id,
         name=name,
@@ -250,59 +307,84 @@ def reihe_neu(
     audit(ctx, "reihe_angelegt", None, reihe=series.id, regel=rule)
     plan = replan(ctx.work)
     upcoming = [s for s in ctx.uow.sessions.upcoming(ctx.now) if s.series_id == series.id]
-    doc = Doc().para(
-        "🔁 Reihe ",
-        b(name),
-        f" angelegt ({rule}, {start:%H:%M} Uhr, {duration} Minuten, "
-        f"höchstens {capacity} Fälle à {slot} Minuten; Feiertage: {feiertage.value}).",
+    text = t.gettext(
+        "🔁 Reihe %(name)s angelegt (%(rule)s, %(time)s Uhr, %(duration)s, höchstens "
+        "%(capacity)s à %(slot)s; %(holidays)s).",
+        rule=rule,
+        time=start.strftime("%H:%M"),
+        duration=t.ngettext("%(count)d Minute", "%(count)d Minuten", duration),
+        capacity=t.ngettext("%(count)d Fall", "%(count)d Fälle", capacity),
+        slot=t.ngettext("%(count)d Minute", "%(count)d Minuten", slot),
+        holidays=t.gettext(_HOLIDAYS[feiertage]),
+        **holes("name"),
     )
+    doc = Doc().para(*fill(text, name=b(name)))
     if not upcoming:
-        doc.para("Im Planungszeitraum fällt kein Termin an.")
+        doc.para(t.gettext("Im Planungszeitraum fällt kein Termin an."))
     else:
         taken = ctx.uow.sessions.taken([s.id for s in upcoming[:5]])
-        doc.para("Nächste Termine:")
-        doc.items([(session_line(s, taken.get(s.id, 0)),) for s in upcoming[:5]])
-    report(doc, plan, prefix=ctx.prefix, unplaced=True)
+        doc.para(t.gettext("Nächste Termine:"))
+        doc.items([(session_line(s, taken.get(s.id, 0), t),) for s in upcoming[:5]])
+    report(doc, plan, prefix=ctx.prefix, unplaced=True, t=t)
     return doc.build()
 
 
 @router.command(
     "termin neu",
-    summary="Legt einen einzelnen (z. B. dringenden) Termin an.",
+    summary=N_("Legt einen einzelnen (z. B. dringenden) Termin an."),
     role=Role.MODERATION,
     params={
-        "wann": "Datum und Uhrzeit, z. B. 25.11.2026 14:30, Mi 10:00, morgen 9 Uhr",
+        "wann": N_("Datum und Uhrzeit, z. B. 25.11.2026 14:30, Mi 10:00, morgen 9 Uhr"),
     },
-    details="Optionen dahinter: dauer=<minuten> plätze=<anzahl> minuten=<je fall>.",
-    examples=("termin neu 25.11.2026 14:30", "termin neu morgen 9 Uhr dauer=60 plätze=2"),
+    details=N_("Optionen dahinter: dauer=<minuten> plätze=<anzahl> minuten=<je fall>."),
+    examples=("termin neu 25.11.2026 14:30", N_("termin neu morgen 9 Uhr dauer=60 plätze=2")),
 )
 def termin_neu(ctx: CommandContext, wann: Annotated[str, REST]) -> Reply:
+    t = ctx.t
     text, options = _split_options(wann)
     unknown = set(options) - {"dauer", "plätze", "plaetze", "minuten"}
     if unknown:
-        raise ArgumentError("Erlaubte Optionen: dauer=, plätze=, minuten=.")
+        raise ArgumentError(N_("Erlaubte Optionen: dauer=, plätze=, minuten=."))
     starts = _moment(ctx, text)
     if starts <= ctx.now:
-        raise ArgumentError("Der Termin liegt in der Vergangenheit.")
-    duration = _int_option(options, "dauer", ctx.calendar.duration_minutes, 600)
-    capacity = _int_option(
-        options, "plätze", _int_option(options, "plaetze", ctx.calendar.capacity, 50), 50
+        raise ArgumentError(N_("Der Termin liegt in der Vergangenheit."))
+    duration = _int_option(
+        options,
+        "dauer",
+        ctx.calendar.duration_minutes,
+        600,
+        N_("dauer muss eine Zahl zwischen 1 und %(top)s sein."),
     )
-    slot = _int_option(options, "minuten", ctx.calendar.slot_minutes, 240)
+    places = N_("plätze muss eine Zahl zwischen 1 und %(top)s sein.")
+    capacity = _int_option(
+        options,
+        "plätze",
+        _int_option(options, "plaetze", ctx.calendar.capacity, 50, places),
+        50,
+        places,
+    )
+    slot = _int_option(
+        options,
+        "minuten",
+        ctx.calendar.slot_minutes,
+        240,
+        N_("minuten muss eine Zahl zwischen 1 und %(top)s sein."),
+    )
     session = single_session(ctx, starts, duration, capacity=capacity, slot=slot)
     plan = replan(ctx.work)
     taken = ctx.uow.sessions.taken([session.id]).get(session.id, 0)
-    doc = Doc().para("📅 Termin angelegt: ", b(session_line(session, taken)))
+    created = t.gettext("📅 Termin angelegt: %(session)s", **holes("session"))
+    doc = Doc().para(*fill(created, session=b(session_line(session, taken, t))))
     _day_warning(ctx, doc, starts)
-    report(doc, plan, prefix=ctx.prefix, unplaced=True)
+    report(doc, plan, prefix=ctx.prefix, unplaced=True, t=t)
     return doc.build()
 
 
 @router.command(
     "termin absagen",
-    summary="Sagt einen Termin ab; seine Fälle werden neu eingeplant.",
+    summary=N_("Sagt einen Termin ab; seine Fälle werden neu eingeplant."),
     role=Role.MODERATION,
-    params={"nr": "Nummer des Termins (siehe {prefix} termine)"},
+    params={"nr": N_("Nummer des Termins (siehe {prefix} termine)")},
     examples=("termin absagen 12",),
 )
 def termin_absagen(ctx: CommandContext, nr: int) -> Reply:
@@ -326,90 +408,94 @@ def termin_absagen(ctx: CommandContext, nr: int) -> Reply:
     touch(ctx.work, session.id)
     audit(ctx, "termin_abgesagt", None, termin=session.id)
     plan = replan(ctx.work)
-    doc = Doc().para(
-        "❌ Termin ", b(f"#{session.id}"), f" am {when_text(session.starts_at)} abgesagt."
+    text = ctx.t.gettext(
+        "❌ Termin %(id)s am %(when)s abgesagt.",
+        when=when_text(session.starts_at, ctx.t),
+        **holes("id"),
     )
-    report(doc, plan, prefix=ctx.prefix, unplaced=True)
+    doc = Doc().para(*fill(text, id=b(f"#{session.id}")))
+    report(doc, plan, prefix=ctx.prefix, unplaced=True, t=ctx.t)
     return doc.build()
 
 
 @router.command(
     "termin verschieben",
-    summary="Verschiebt einen Termin.",
+    summary=N_("Verschiebt einen Termin."),
     role=Role.MODERATION,
-    params={"nr": "Nummer des Termins", "wann": "neues Datum und Uhrzeit"},
+    params={"nr": N_("Nummer des Termins"), "wann": N_("neues Datum und Uhrzeit")},
     examples=("termin verschieben 12 16.12.2026 10:00",),
 )
 def termin_verschieben(ctx: CommandContext, nr: int, wann: Annotated[str, REST]) -> Reply:
     session = get_session(ctx, nr)
     starts = _moment(ctx, wann, default=session.starts_at.astimezone(LOCAL_TZ).time())
     if starts <= ctx.now:
-        raise ArgumentError("Der neue Zeitpunkt liegt in der Vergangenheit.")
+        raise ArgumentError(N_("Der neue Zeitpunkt liegt in der Vergangenheit."))
     length = session.ends_at - session.starts_at
-    before = when_text(session.starts_at)
+    before = when_text(session.starts_at, ctx.t)
     session.starts_at, session.ends_at = starts, starts + length
     session.sequence, session.updated_at = session.sequence + 1, ctx.now
     arm(ctx.uow, ctx.calendar, session, ctx.now)
     touch(ctx.work, session.id)
     audit(ctx, "termin_verschoben", None, termin=session.id)
     plan = replan(ctx.work)
-    doc = Doc().para(
-        "📅 Termin ",
-        b(f"#{session.id}"),
-        f" verschoben: {before} → ",
-        b(when_text(starts)),
-        ".",
+    text = ctx.t.gettext(
+        "📅 Termin %(id)s verschoben: %(before)s → %(after)s.",
+        before=before,
+        **holes("id", "after"),
     )
+    doc = Doc().para(*fill(text, id=b(f"#{session.id}"), after=b(when_text(starts, ctx.t))))
     _day_warning(ctx, doc, starts)
-    report(doc, plan, prefix=ctx.prefix, unplaced=True)
+    report(doc, plan, prefix=ctx.prefix, unplaced=True, t=ctx.t)
     return doc.build()
 
 
 @router.command(
     "termine",
-    summary="Zeigt die nächsten Termine mit belegten Plätzen.",
+    summary=N_("Zeigt die nächsten Termine mit belegten Plätzen."),
     case_data=False,
     examples=("termine",),
 )
 def termine(ctx: CommandContext) -> Reply:
+    t = ctx.t
     materialize(ctx.work)  # idempotent: a series' new occurrences show up without a job
     upcoming = list(ctx.uow.sessions.upcoming(ctx.now, limit=10))
-    doc = Doc().para(b("Nächste Termine"))
+    doc = Doc().para(b(t.gettext("Nächste Termine")))
     if not upcoming:
-        return doc.para(
-            "Keine Termine geplant. Anlegen: ", code(f"{ctx.prefix} termin neu …")
-        ).build()
+        text = t.gettext("Keine Termine geplant. Anlegen: %(command)s", **holes("command"))
+        create = code(command_text(t, ctx.prefix, "termin neu", "…"))
+        return doc.para(*fill(text, command=create)).build()
     taken = ctx.uow.sessions.taken([s.id for s in upcoming])
-    doc.items([(session_line(s, taken.get(s.id, 0)),) for s in upcoming])
+    doc.items([(session_line(s, taken.get(s.id, 0), t),) for s in upcoming])
     return doc.build()
 
 
 @router.command(
     "einplanen",
-    summary="Plant alle bereiten Anfragen ein und nennt, was nirgends passt.",
+    summary=N_("Plant alle bereiten Anfragen ein und nennt, was nirgends passt."),
     role=Role.MODERATION,
     examples=("einplanen",),
 )
 def einplanen(ctx: CommandContext) -> Reply:
     plan = replan(ctx.work)
-    doc = Doc().para(b("Einplanung"))
+    doc = Doc().para(b(ctx.t.gettext("Einplanung")))
     if not (plan.placed or plan.removed or plan.unplaced):
-        doc.para("Nichts zu ändern: alle bereiten Anfragen sind eingeplant.")
-    report(doc, plan, prefix=ctx.prefix, unplaced=True)
+        doc.para(ctx.t.gettext("Nichts zu ändern: alle bereiten Anfragen sind eingeplant."))
+    report(doc, plan, prefix=ctx.prefix, unplaced=True, t=ctx.t)
     return doc.build()
 
 
 def _moment(ctx: CommandContext, text: str, default: time | None = None) -> datetime:
     try:
-        return parse_when(text, ctx.sent_at).moment(default)
+        return parse_when(text, ctx.sent_at, language=ctx.t.language).moment(default)
     except WhenError as err:
-        raise ArgumentError(err.message) from None
+        raise ArgumentError(err.text) from None
 
 
-def _int_option(options: dict[str, str], key: str, default: int, top: int) -> int:
+def _int_option(options: dict[str, str], key: str, default: int, top: int, error: str) -> int:
+    """The option ``key`` as a number in 1..``top`` (``default`` if not given)."""
     if key not in options:
         return default
     raw = options[key]
     if not raw.isdigit() or not 1 <= int(raw) <= top:
-        raise ArgumentError(f"{key} muss eine Zahl zwischen 1 und {top} sein.")
+        raise ArgumentError(error, top=top)
     return int(raw)

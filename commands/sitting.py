@@ -13,9 +13,10 @@ from datetime import datetime, time, timedelta
 from bot.txn import txn_id_for
 from commands.casework import RequestState, audit
 from commands.framework import CommandContext, ReactionContext, Router
+from commands.i18n import N_
 from commands.protokoll import collect, render_minutes
-from commands.reply import Doc, Reply, b, code
-from commands.sessions import when_text
+from commands.reply import Doc, Reply, b, code, fill, holes
+from commands.sessions import command_text, when_text
 from domain.dates import LOCAL_TZ, local_date
 from domain.errors import PermissionDenied, SessionNotFound, UserError
 from domain.org import Role
@@ -25,7 +26,7 @@ from storage.states import SessionState
 from storage.uow import UnitOfWork
 
 HAND_KEY = "✋"
-NOT_HANDLED = "nicht behandelt"
+NOT_HANDLED = N_("nicht behandelt")  # the reason of a carry-over (a msgid: German)
 REMINDER_HOUR = time(8, 0)  # the minutes and Wiedervorlage reminders go out at 08:00
 
 # -- lookups --------------------------------------------------------------------------
@@ -34,7 +35,10 @@ REMINDER_HOUR = time(8, 0)  # the minutes and Wiedervorlage reminders go out at 
 def open_sitting(ctx: CommandContext) -> tuple[Sitting, Session]:
     sitting = ctx.uow.outcomes.open_sitting(ctx.room_id)
     if sitting is None:
-        raise UserError(f"Es ist keine Sitzung eröffnet. Eröffnen: {ctx.prefix} sitzung start")
+        raise UserError(
+            N_("Es ist keine Sitzung eröffnet. Eröffnen: %(prefix)s sitzung start"),
+            prefix=ctx.prefix,
+        )
     session = ctx.uow.sessions.require(sitting.session_id)
     return sitting, session
 
@@ -58,14 +62,18 @@ def _pick_session(ctx: CommandContext, number: int | None) -> Session:
         ]
         if not candidates:
             raise UserError(
-                "Heute ist hier kein Termin geplant. Bitte die Nummer angeben: "
-                f"{ctx.prefix} sitzung start <termin>"
+                N_(
+                    "Heute ist hier kein Termin geplant. Bitte die Nummer angeben: "
+                    "%(prefix)s sitzung start <termin>"
+                ),
+                prefix=ctx.prefix,
             )
         session = candidates[0]
     if local_date(session.starts_at) != local_date(ctx.now):
         raise UserError(
-            f"Termin #{session.id} ist am {when_text(session.starts_at)}; eröffnet wird "
-            "eine Sitzung an ihrem Tag."
+            N_("Termin #%(id)s ist am %(when)s; eröffnet wird eine Sitzung an ihrem Tag."),
+            id=session.id,
+            when=when_text(session.starts_at, ctx.t),
         )
     return session
 
@@ -82,7 +90,7 @@ def present_institutions(ctx: CommandContext, sitting: Sitting) -> set[str]:
 def _attend(ctx: CommandContext, sitting: Sitting) -> Reply:
     institution = ctx.member.institution
     if institution is None:
-        raise PermissionDenied("Anwesenheit erfasse ich nur für Personen mit Institution.")
+        raise PermissionDenied(N_("Anwesenheit erfasse ich nur für Personen mit Institution."))
     new = ctx.uow.outcomes.mark(
         sitting.session_id, institution.key, ctx.sender, "anwesend", ctx.now
     )
@@ -90,9 +98,9 @@ def _attend(ctx: CommandContext, sitting: Sitting) -> Reply:
     if new:
         audit(ctx, "anwesend", None, termin=sitting.session_id)
     quorum = (
-        "beschlussfähig"
+        ctx.t.gettext("beschlussfähig")
         if len(present) >= sitting.quorum
-        else (f"beschlussfähig ab {sitting.quorum}")
+        else ctx.t.gettext("beschlussfähig ab %(quorum)s", quorum=sitting.quorum)
     )
     return Reply.text(
         ctx.t.ngettext(
@@ -202,21 +210,22 @@ router = Router("sitting")
 
 @router.command(
     "sitzung start",
-    summary="Eröffnet die Sitzung eines Termins; Anwesenheit mit ✋ oder {prefix} anwesend.",
+    summary=N_("Eröffnet die Sitzung eines Termins; Anwesenheit mit ✋ oder {prefix} anwesend."),
     role=Role.MODERATION,
-    params={"termin": "Nummer des Termins (Standard: der heutige)"},
+    params={"termin": N_("Nummer des Termins (Standard: der heutige)")},
     examples=("sitzung start", "sitzung start 12"),
 )
 def sitzung_start(ctx: CommandContext, termin: int | None = None) -> Reply:
     running = ctx.uow.outcomes.open_sitting(ctx.room_id)
     if running is not None:
         raise UserError(
-            f"Die Sitzung von Termin #{running.session_id} läuft noch. Beenden: "
-            f"{ctx.prefix} sitzung ende"
+            N_("Die Sitzung von Termin #%(id)s läuft noch. Beenden: %(prefix)s sitzung ende"),
+            id=running.session_id,
+            prefix=ctx.prefix,
         )
     session = _pick_session(ctx, termin)
     if ctx.uow.outcomes.sitting(session.id) is not None:
-        raise UserError(f"Die Sitzung von Termin #{session.id} wurde schon gehalten.")
+        raise UserError(N_("Die Sitzung von Termin #%(id)s wurde schon gehalten."), id=session.id)
     removed = recheck_agenda(ctx.uow, session, ctx.now, actor=ctx.sender)
     quorum = ctx.calendar.quorum
     ctx.uow.outcomes.add(
@@ -238,36 +247,50 @@ def sitzung_start(ctx: CommandContext, termin: int | None = None) -> Reply:
         )
         audit(ctx, "anwesend", None, termin=session.id)
     items = ctx.uow.sessions.agenda(session.id)
-    doc = Doc().para(
-        "🟢 ",
-        b(f"Sitzung eröffnet: {session.name}"),
-        f" – Termin #{session.id}, {when_text(session.starts_at)}.",
+    t = ctx.t
+    opened = t.gettext(
+        "🟢 %(title)s – Termin #%(id)s, %(when)s.",
+        id=session.id,
+        when=when_text(session.starts_at, t),
+        **holes("title"),
     )
+    title = b(t.gettext("Sitzung eröffnet: %(name)s", name=session.name))
+    doc = Doc().para(*fill(opened, title=title))
     if removed:
         doc.para(
-            "Bei der Prüfung der Einwilligungen von der Tagesordnung genommen (nicht besprechen): ",
-            ", ".join(removed),
-            ".",
+            t.gettext(
+                "Bei der Prüfung der Einwilligungen von der Tagesordnung genommen (nicht "
+                "besprechen): %(cases)s.",
+                cases=", ".join(removed),
+            )
         )
     doc.para(
-        ctx.t.ngettext(
+        t.ngettext(
             "Tagesordnung (%(count)d Fall): ", "Tagesordnung (%(count)d Fälle): ", len(items)
         )
     )
     doc.items([(b(r.case_pseudonym), f" – {r.topic}") for _, r in items])
+    attendance = t.ngettext(
+        "Anwesenheit: ✋ auf diese Nachricht oder %(present)s; Entschuldigungen: "
+        "%(excused)s. Beschlussfähig ab %(count)d Institution.",
+        "Anwesenheit: ✋ auf diese Nachricht oder %(present)s; Entschuldigungen: "
+        "%(excused)s. Beschlussfähig ab %(count)d Institutionen.",
+        quorum,
+        **holes("present", "excused"),
+    )
     doc.para(
-        "Anwesenheit: ✋ auf diese Nachricht oder ",
-        code(f"{ctx.prefix} anwesend"),
-        "; Entschuldigungen: ",
-        code(f"{ctx.prefix} entschuldigt <institution>"),
-        f". Beschlussfähig ab {quorum} Institutionen.",
+        *fill(
+            attendance,
+            present=code(command_text(t, ctx.prefix, "anwesend")),
+            excused=code(command_text(t, ctx.prefix, "entschuldigt", "<institution>")),
+        )
     )
     return doc.build()
 
 
 @router.command(
     "anwesend",
-    summary="Meldet dich in der laufenden Sitzung als anwesend (auch: ✋ auf die Eröffnung).",
+    summary=N_("Meldet dich in der laufenden Sitzung als anwesend (auch: ✋ auf die Eröffnung)."),
     examples=("anwesend",),
 )
 def anwesend(ctx: CommandContext) -> Reply:
@@ -277,8 +300,8 @@ def anwesend(ctx: CommandContext) -> Reply:
 
 @router.command(
     "entschuldigt",
-    summary="Erfasst, dass eine Institution sich für die laufende Sitzung entschuldigt hat.",
-    params={"institution": "Schlüssel der Institution, z. B. jobcenter"},
+    summary=N_("Erfasst, dass eine Institution sich für die laufende Sitzung entschuldigt hat."),
+    params={"institution": N_("Schlüssel der Institution, z. B. jobcenter")},
     examples=("entschuldigt agentur",),
 )
 def entschuldigt(ctx: CommandContext, institution: str) -> Reply:
@@ -287,16 +310,22 @@ def entschuldigt(ctx: CommandContext, institution: str) -> Reply:
     own = ctx.member.institution
     if not ctx.member.has(Role.MODERATION) and (own is None or own.key != found.key):
         raise PermissionDenied(
-            "Entschuldigen kann man die eigene Institution; andere die Moderation."
+            N_("Entschuldigen kann man die eigene Institution; andere die Moderation.")
         )
     ctx.uow.outcomes.mark(sitting.session_id, found.key, ctx.sender, "entschuldigt", ctx.now)
     audit(ctx, "entschuldigt", None, termin=sitting.session_id, institution=found.key)
-    return Reply.text(f"📝 {found.name} ist für Termin #{sitting.session_id} entschuldigt.")
+    return Reply.text(
+        ctx.t.gettext(
+            "📝 %(institution)s ist für Termin #%(id)s entschuldigt.",
+            institution=found.name,
+            id=sitting.session_id,
+        )
+    )
 
 
 @router.command(
     "sitzung ende",
-    summary="Beendet die Sitzung, vertagt Unbehandeltes und stellt das Protokoll ein.",
+    summary=N_("Beendet die Sitzung, vertagt Unbehandeltes und stellt das Protokoll ein."),
     role=Role.MODERATION,
     examples=("sitzung ende",),
 )
@@ -325,16 +354,16 @@ def sitzung_ende(ctx: CommandContext) -> Reply:
         catch_up=False,
     )
     audit(ctx, "sitzung_beendet", None, termin=session.id)
-    minutes = render_minutes(collect(ctx.uow, ctx.org, session, sitting), ctx.prefix)
+    minutes = render_minutes(collect(ctx.uow, ctx.org, session, sitting), ctx.prefix, ctx.t)
     doc = Doc()
     if carried:
-        doc.para(
-            "⏭️ Nicht behandelt und vertagt: ",
-            ", ".join(
-                f"{p} → " + (f"Termin #{t.id}" if t else "noch kein Termin") for p, t in carried
-            ),
-            ".",
-        )
+        t, moved = ctx.t, []
+        for case, target in carried:
+            if target is None:
+                moved.append(t.gettext("%(case)s → noch kein Termin", case=case))
+            else:
+                moved.append(t.gettext("%(case)s → Termin #%(id)s", case=case, id=target.id))
+        doc.para(t.gettext("⏭️ Nicht behandelt und vertagt: %(cases)s.", cases=", ".join(moved)))
     return doc.append(minutes).build()
 
 

@@ -1,21 +1,21 @@
-"""The room's language: ``sprache <de|en>`` (English alias ``language``)."""
+"""The room's language: ``sprache <de|en>`` (English name ``language``, commands/english.py)."""
 
 from __future__ import annotations
 
 from typing import Annotated
 
 from commands.casework import audit
-from commands.framework import CommandContext, Label, Role, Router
+from commands.framework import CommandContext, Label, Role, Router, param_label
 from commands.i18n import N_, languages, texts
 from commands.reply import Reply
 from domain.errors import BadArgument
+from domain.text import Msg
 
 router = Router("sprache")
 
 
 @router.command(
     "sprache",
-    aliases=("language",),
     summary=N_("Stellt die Sprache dieses Raums um (de, en)."),
     role=Role.MODERATION,
     case_data=False,
@@ -26,9 +26,9 @@ def sprache(ctx: CommandContext, sprache: Annotated[str, Label("de|en")]) -> Rep
     language = sprache.strip().lower()
     if language not in languages():
         raise BadArgument(
-            "sprache",
-            ctx.t.gettext(
-                "diese Sprache gibt es nicht; verfügbar: %(languages)s",
+            param_label("sprache"),
+            Msg(
+                N_("diese Sprache gibt es nicht; verfügbar: %(languages)s"),
                 languages=", ".join(languages()),
             ),
         )

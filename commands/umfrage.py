@@ -16,9 +16,9 @@ from typing import Annotated
 
 from commands.casework import RequestState, audit, institution_name
 from commands.framework import REST, CommandContext, Router
-from commands.reply import Doc, Reply, b, code
-from commands.sessions import single_session, when_text
-from domain.dates import LOCAL_TZ
+from commands.i18n import N_, Texts
+from commands.reply import Doc, Reply, b, code, fill, holes
+from commands.sessions import command_text, single_session, when_text
 from domain.errors import PollNotFound, UserError
 from domain.org import Role
 from domain.planning import touch
@@ -39,9 +39,9 @@ from storage.states import PollState
 POLL_DURATION = 60  # minutes of an ad-hoc conference found by a poll
 
 
-def _slot_text(moment: datetime, minutes: int) -> str:
+def _slot_text(moment: datetime, minutes: int, t: Texts) -> str:
     end = moment + timedelta(minutes=minutes)
-    return f"{when_text(moment)}–{end.astimezone(LOCAL_TZ):%H:%M}"
+    return f"{when_text(moment, t)}–{t.time(end)}"
 
 
 def _open_poll(ctx: CommandContext, number: int) -> Poll:
@@ -55,7 +55,8 @@ def _request(ctx: CommandContext, number: int) -> ConferenceRequest:
     request = ctx.uow.cases.request(number)
     if request is None or request.state not in (RequestState.READY, RequestState.WAITING):
         raise UserError(
-            f"Diese Anfrage gibt es nicht oder sie ist abgeschlossen: {ctx.prefix} anfragen"
+            N_("Diese Anfrage gibt es nicht oder sie ist abgeschlossen: %(prefix)s anfragen"),
+            prefix=ctx.prefix,
         )
     return request
 
@@ -65,27 +66,37 @@ router = Router("umfrage")
 
 @router.command(
     "umfrage",
-    summary="Startet eine Terminumfrage für eine (dringende) Anfrage.",
+    summary=N_("Startet eine Terminumfrage für eine (dringende) Anfrage."),
     role=Role.MODERATION,
-    params={"anfrage": "Nummer der Anfrage (siehe {prefix} anfragen)"},
-    details="Der Bot schlägt freie Werktage vor dem spätesten Datum der Anfrage vor; "
-    "abgestimmt wird in der Umfrage oder mit {prefix} abstimmen.",
+    params={"anfrage": N_("Nummer der Anfrage (siehe {prefix} anfragen)")},
+    details=N_(
+        "Der Bot schlägt freie Werktage vor dem spätesten Datum der Anfrage vor; "
+        "abgestimmt wird in der Umfrage oder mit {prefix} abstimmen."
+    ),
     examples=("umfrage 7",),
 )
 def umfrage(ctx: CommandContext, anfrage: int) -> Reply:
+    t = ctx.t
     request = _request(ctx, anfrage)
     if request.state != RequestState.READY:
         raise UserError(
-            f"Anfrage #{request.id} wartet noch auf Einwilligung; erst dann kann ein "
-            f"Termin gesucht werden ({ctx.prefix} status {request.case_pseudonym})."
+            N_(
+                "Anfrage #%(id)s wartet noch auf Einwilligung; erst dann kann ein Termin "
+                "gesucht werden (%(prefix)s status %(case)s)."
+            ),
+            id=request.id,
+            prefix=ctx.prefix,
+            case=request.case_pseudonym,
         )
     placement = ctx.uow.sessions.placement_of(request.id)
     if placement is not None:
         raise UserError(
-            f"Anfrage #{request.id} ist schon eingeplant (Termin #{placement.session_id})."
+            N_("Anfrage #%(id)s ist schon eingeplant (Termin #%(session)s)."),
+            id=request.id,
+            session=placement.session_id,
         )
     if ctx.uow.polls.open_for(request.id) is not None:
-        raise UserError(f"Für Anfrage #{request.id} läuft schon eine Umfrage.")
+        raise UserError(N_("Für Anfrage #%(id)s läuft schon eine Umfrage."), id=request.id)
     busy = [(s.starts_at, s.ends_at) for s in ctx.uow.sessions.upcoming(ctx.now, limit=500)]
     slots = candidate_slots(
         ctx.now,
@@ -98,11 +109,14 @@ def umfrage(ctx: CommandContext, anfrage: int) -> Reply:
     )
     if not slots:
         raise UserError(
-            "Vor dem spätesten Datum der Anfrage gibt es keinen freien Werktag mehr. "
-            f"Bitte direkt einen Termin anlegen: {ctx.prefix} termin neu …"
+            N_(
+                "Vor dem spätesten Datum der Anfrage gibt es keinen freien Werktag mehr. "
+                "Bitte direkt einen Termin anlegen: %(prefix)s termin neu …"
+            ),
+            prefix=ctx.prefix,
         )
     ids = answer_ids(len(slots))
-    labels = [_slot_text(s, POLL_DURATION) for s in slots]
+    labels = [_slot_text(s, POLL_DURATION, t) for s in slots]
     poll = Poll(
         room_id=ctx.room_id,
         request_id=request.id,
@@ -116,14 +130,18 @@ def umfrage(ctx: CommandContext, anfrage: int) -> Reply:
     )
     ctx.uow.polls.add(poll)
     institutions = ", ".join(institution_name(ctx, k) for k in request.participants)
-    question = (
-        f"Umfrage #{poll.id}: Fallkonferenz zu {request.case_pseudonym} "
-        f"(Anfrage #{request.id}) – wann könnt ihr? Beteiligt: {institutions}"
+    question = t.gettext(
+        "Umfrage #%(id)s: Fallkonferenz zu %(case)s (Anfrage #%(request)s) – wann könnt ihr? "
+        "Beteiligt: %(institutions)s",
+        id=poll.id,
+        case=request.case_pseudonym,
+        request=request.id,
+        institutions=institutions,
     )
     options = [f"{n}. {label}" for n, label in zip(ids, labels, strict=True)]
-    how = (
-        "Abstimmen: in der Umfrage (mehrere Antworten möglich) oder mit "
-        f"{ctx.prefix} abstimmen {poll.id} 1,3"
+    how = t.gettext(
+        "Abstimmen: in der Umfrage (mehrere Antworten möglich) oder mit %(command)s",
+        command=command_text(t, ctx.prefix, "abstimmen", poll.id, "1,3"),
     )
     fallback = "\n".join([question, *options, how])
     row = ctx.post(
@@ -135,23 +153,27 @@ def umfrage(ctx: CommandContext, anfrage: int) -> Reply:
     )
     poll.txn_id = row.txn_id
     audit(ctx, "umfrage_gestartet", request.case_pseudonym, umfrage=poll.id, anfrage=request.id)
-    return Reply.text(
-        "🗳️ Umfrage ",
-        b(f"#{poll.id}"),
-        f" für Anfrage #{request.id} gestartet ({len(slots)} Termine zur Wahl). "
-        "Schließen und den besten Termin festlegen: ",
-        code(f"{ctx.prefix} umfrage schließen {poll.id}"),
+    started = t.ngettext(
+        "🗳️ Umfrage %(id)s für Anfrage #%(request)s gestartet (%(count)d Termin zur Wahl). "
+        "Schließen und den besten Termin festlegen: %(command)s",
+        "🗳️ Umfrage %(id)s für Anfrage #%(request)s gestartet (%(count)d Termine zur Wahl). "
+        "Schließen und den besten Termin festlegen: %(command)s",
+        len(slots),
+        request=request.id,
+        **holes("id", "command"),
     )
+    close = code(command_text(t, ctx.prefix, "umfrage schließen", poll.id))
+    return Reply.text(*fill(started, id=b(f"#{poll.id}"), command=close))
 
 
 @router.command(
     "abstimmen",
-    summary="Stimmt in einer Terminumfrage ab (für Apps ohne Umfragen).",
+    summary=N_("Stimmt in einer Terminumfrage ab (für Apps ohne Umfragen)."),
     params={
-        "umfrage": "Nummer der Umfrage",
-        "auswahl": "Nummern der passenden Termine, z. B. 1,3 – oder „keine“",
+        "umfrage": N_("Nummer der Umfrage"),
+        "auswahl": N_("Nummern der passenden Termine, z. B. 1,3 – oder „keine“"),
     },
-    examples=("abstimmen 4 1,3", "abstimmen 4 keine"),
+    examples=("abstimmen 4 1,3", N_("abstimmen 4 keine")),
 )
 def abstimmen(ctx: CommandContext, umfrage: int, auswahl: Annotated[str, REST]) -> Reply:
     poll = _open_poll(ctx, umfrage)
@@ -160,8 +182,10 @@ def abstimmen(ctx: CommandContext, umfrage: int, auswahl: Annotated[str, REST]) 
     institution = ctx.member.institution
     if institution is None or institution.key not in request.participants:
         raise UserError(
-            "Deine Stimme zählt hier nicht: deine Institution ist an dieser "
-            "Fallkonferenz nicht beteiligt."
+            N_(
+                "Deine Stimme zählt hier nicht: deine Institution ist an dieser "
+                "Fallkonferenz nicht beteiligt."
+            )
         )
     ctx.uow.polls.add_ballot(
         PollBallot(
@@ -172,19 +196,32 @@ def abstimmen(ctx: CommandContext, umfrage: int, auswahl: Annotated[str, REST]) 
             voted_at=ctx.sent_at,
         )
     )
-    chosen = ", ".join(str(n) for n in numbers) or "keine"
+    if not numbers:
+        return Reply.text(
+            ctx.t.gettext(
+                "🗳️ Stimme für Umfrage #%(id)s gezählt (%(institution)s): keine. Eine neue "
+                "Stimme ersetzt diese.",
+                id=poll.id,
+                institution=institution.name,
+            )
+        )
     return Reply.text(
-        f"🗳️ Stimme für Umfrage #{poll.id} gezählt ({institution.name}): {chosen}. "
-        "Eine neue Stimme ersetzt diese."
+        ctx.t.gettext(
+            "🗳️ Stimme für Umfrage #%(id)s gezählt (%(institution)s): %(chosen)s. Eine neue "
+            "Stimme ersetzt diese.",
+            id=poll.id,
+            institution=institution.name,
+            chosen=", ".join(str(n) for n in numbers),
+        )
     )
 
 
 @router.command(
     "umfrage schließen",
-    summary="Schließt eine Terminumfrage und legt den besten Termin fest.",
+    summary=N_("Schließt eine Terminumfrage und legt den besten Termin fest."),
     role=Role.MODERATION,
-    params={"nr": "Nummer der Umfrage"},
-    details="Bester Termin: die meisten beteiligten Institutionen können, dann der früheste.",
+    params={"nr": N_("Nummer der Umfrage")},
+    details=N_("Bester Termin: die meisten beteiligten Institutionen können, dann der früheste."),
     examples=("umfrage schließen 4",),
 )
 def umfrage_schliessen(ctx: CommandContext, nr: int) -> Reply:
@@ -192,7 +229,7 @@ def umfrage_schliessen(ctx: CommandContext, nr: int) -> Reply:
     request = ctx.uow.cases.require_request(poll.request_id)
     start_event = ctx.uow.polls.start_event(poll)
     if start_event is None:
-        raise UserError("Die Umfrage ist noch nicht im Raum angekommen; bitte gleich erneut.")
+        raise UserError(N_("Die Umfrage ist noch nicht im Raum angekommen; bitte gleich erneut."))
     slots = [datetime.fromisoformat(s) for s in poll.slots]
     ids = answer_ids(len(slots))
     future = [aid for aid, slot in zip(ids, slots, strict=True) if slot > ctx.now]
@@ -209,13 +246,22 @@ def umfrage_schliessen(ctx: CommandContext, nr: int) -> Reply:
         max_selections=poll.max_selections,
         closed_at=ctx.sent_at,  # the homeserver's clock, like the votes'
     )
+    t = ctx.t
     wanted = len(request.participants)
-    doc = Doc().para("🗳️ ", b(f"Umfrage #{poll.id} geschlossen"), f" (Anfrage #{request.id}).")
+    closed = t.gettext("🗳️ %(title)s (Anfrage #%(request)s).", request=request.id, **holes("title"))
+    title = b(t.gettext("Umfrage #%(id)s geschlossen", id=poll.id))
+    doc = Doc().para(*fill(closed, title=title))
     doc.items(
         [
             (
-                f"{aid}. {_slot_text(slots[int(aid) - 1], poll.duration_minutes)}: "
-                f"{len(result.institutions[aid])}/{wanted} Institutionen",
+                t.ngettext(
+                    "%(option)s. %(slot)s: %(votes)s/%(count)d Institution",
+                    "%(option)s. %(slot)s: %(votes)s/%(count)d Institutionen",
+                    wanted,
+                    option=aid,
+                    slot=_slot_text(slots[int(aid) - 1], poll.duration_minutes, t),
+                    votes=len(result.institutions[aid]),
+                ),
             )
             for aid in future
         ]
@@ -223,12 +269,15 @@ def umfrage_schliessen(ctx: CommandContext, nr: int) -> Reply:
     if result.best is None:
         ctx.uow.polls.close(poll, ctx.sender, ctx.now, None)
         audit(ctx, "umfrage_geschlossen", request.case_pseudonym, umfrage=poll.id)
-        ctx.post("poll-end", POLL_END, end_content(start_event, "Die Umfrage ist beendet."))
-        return doc.para(
-            "Keine Stimme einer beteiligten Institution für einen künftigen Termin – "
-            "kein Termin festgelegt. Neue Umfrage: ",
-            code(f"{ctx.prefix} umfrage {request.id}"),
-        ).build()
+        ended = t.gettext("Die Umfrage ist beendet.")
+        ctx.post("poll-end", POLL_END, end_content(start_event, ended))
+        text = t.gettext(
+            "Keine Stimme einer beteiligten Institution für einen künftigen Termin – kein "
+            "Termin festgelegt. Neue Umfrage: %(command)s",
+            **holes("command"),
+        )
+        again = code(command_text(t, ctx.prefix, "umfrage", request.id))
+        return doc.para(*fill(text, command=again)).build()
     starts = slots[int(result.best) - 1]
     session = _conference(ctx, poll, starts)
     ctx.uow.polls.close(poll, ctx.sender, ctx.now, result.best)
@@ -249,24 +298,29 @@ def umfrage_schliessen(ctx: CommandContext, nr: int) -> Reply:
         umfrage=poll.id,
         termin=session.id,
     )
-    chosen = _slot_text(starts, poll.duration_minutes)
+    chosen = _slot_text(starts, poll.duration_minutes, t)
     ctx.post(
         "poll-end",
         POLL_END,
-        end_content(start_event, f"Die Umfrage ist beendet. Termin: {chosen}."),
+        end_content(
+            start_event, t.gettext("Die Umfrage ist beendet. Termin: %(slot)s.", slot=chosen)
+        ),
     )
     missing = sorted(set(request.participants) - result.institutions[result.best])
-    doc.para(
-        "📅 Termin ",
-        b(f"#{session.id}"),
-        f" am {chosen} festgelegt; Anfrage #{request.id} ({request.case_pseudonym}) "
-        "ist eingeplant.",
+    fixed = t.gettext(
+        "📅 Termin %(id)s am %(slot)s festgelegt; Anfrage #%(request)s (%(case)s) ist eingeplant.",
+        slot=chosen,
+        request=request.id,
+        case=request.case_pseudonym,
+        **holes("id"),
     )
+    doc.para(*fill(fixed, id=b(f"#{session.id}")))
     if missing:
         doc.para(
-            "Zu diesem Termin kann nicht: ",
-            ", ".join(institution_name(ctx, k) for k in missing),
-            ".",
+            t.gettext(
+                "Zu diesem Termin kann nicht: %(institutions)s.",
+                institutions=", ".join(institution_name(ctx, k) for k in missing),
+            )
         )
     return doc.build()
 

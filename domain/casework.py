@@ -13,6 +13,7 @@ from datetime import date
 from enum import StrEnum
 
 from domain.dates import local_date
+from domain.errors import N_
 from domain.gate import ConsentFacts, GateResult, Grantor, RevocationFacts, consent_gate
 from domain.work import Work, audit
 from storage.models import ConferenceRequest, Consent, Revocation
@@ -34,11 +35,18 @@ class RequestState(StrEnum):
         return state_label(self.value)
 
 
-_STATE_LABELS = {"wartet_einwilligung": "wartet auf Einwilligung"}
+# Catalog msgids (German); shown with ``t.gettext(state_label(state))``.
+_STATE_LABELS = {
+    "wartet_einwilligung": N_("wartet auf Einwilligung"),
+    "bereit": N_("bereit"),
+    "besprochen": N_("besprochen"),
+    "erledigt": N_("erledigt"),
+}
 
 
 def state_label(state: str) -> str:
-    """How a request's state reads in the room; states added later read as themselves."""
+    """How a request's state reads in the room, as a msgid to translate where it is
+    shown; states added later read as themselves."""
     return _STATE_LABELS.get(state, state)
 
 

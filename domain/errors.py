@@ -31,6 +31,8 @@ and the room sees only that number.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 from domain.text import Joined, Msg, Translator
 
 
@@ -81,10 +83,15 @@ class InvalidInput(UserError):
 class UnknownCommand(UserError):
     """The unknown word is never repeated: it could be a name someone typed by mistake."""
 
-    def __init__(self, suggestions: list[str], prefix: str) -> None:
+    def __init__(self, suggestions: Sequence[str | Msg], prefix: str) -> None:
+        """``suggestions``: command names, or Msgs that show a whole command line in the
+        room's words (commands.framework.CommandRegistry.unknown)."""
         parts: list[Msg | str] = [Msg(N_("Unbekannter Befehl."))]
         if suggestions:
-            listed = ", ".join(f"{prefix} {s}" for s in suggestions)
+            listed = Joined(
+                *(s if isinstance(s, Msg) else f"{prefix} {s}" for s in suggestions),
+                separator=", ",
+            )
             parts.append(Msg(N_("Meintest du: %(commands)s?"), commands=listed))
         parts.append(Msg(N_("Alle Befehle: %(prefix)s hilfe"), prefix=prefix))
         super().__init__(Joined(*parts))
@@ -94,13 +101,17 @@ class ArgumentError(UserError):
     show_usage = True
 
 
+# A parameter named in an error is a plain name or a Msg that shows it in the room's
+# words (commands.framework.Param.label: ``<datum>`` / ``<date>``).
+
+
 class MissingArgument(ArgumentError):
-    def __init__(self, param: str) -> None:
+    def __init__(self, param: str | Msg) -> None:
         super().__init__(N_("Es fehlt die Angabe <%(param)s>."), param=param)
 
 
 class BadArgument(ArgumentError):
-    def __init__(self, param: str, reason: str | Msg) -> None:
+    def __init__(self, param: str | Msg, reason: str | Msg) -> None:
         super().__init__(
             N_("Ungültige Angabe für <%(param)s>: %(reason)s"), param=param, reason=reason
         )
@@ -112,16 +123,16 @@ class TooManyArguments(ArgumentError):
 
 
 class UnknownOption(ArgumentError):
-    def __init__(self, allowed: list[str]) -> None:
+    def __init__(self, allowed: Sequence[str | Msg]) -> None:
         if not allowed:
             super().__init__(N_("Unbekannte Option. Dieser Befehl hat keine Optionen."))
             return
-        choices = ", ".join(f"{k}=" for k in allowed)
+        choices = Joined(*(Joined(k, "=", separator="") for k in allowed), separator=", ")
         super().__init__(N_("Unbekannte Option. Erlaubt: %(options)s"), options=choices)
 
 
 class RepeatedOption(ArgumentError):
-    def __init__(self, name: str) -> None:
+    def __init__(self, name: str | Msg) -> None:
         super().__init__(
             N_("Die Option %(name)s= steht mehrfach in der Nachricht; bitte nur einmal angeben."),
             name=name,

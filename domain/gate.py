@@ -22,6 +22,8 @@ from dataclasses import dataclass
 from datetime import date, datetime
 from enum import StrEnum
 
+from domain.errors import N_
+
 PURPOSE_CONFERENCE = "fallkonferenz"
 
 
@@ -63,14 +65,17 @@ class RevocationFacts:
 
 
 class Reason(StrEnum):
-    NOT_COVERED = "keine Einwilligung nennt diese Institution"
-    WRONG_PURPOSE = "Einwilligung gilt für einen anderen Zweck"
-    WRONG_GRANTOR = (
+    """Why an institution is not covered; the value is a catalog msgid, shown with
+    ``t.gettext(reason.value)`` after the institution's name."""
+
+    NOT_COVERED = N_("keine Einwilligung nennt diese Institution")
+    WRONG_PURPOSE = N_("Einwilligung gilt für einen anderen Zweck")
+    WRONG_GRANTOR = N_(
         "anvertraute Daten (§ 65 SGB VIII): Einwilligung nicht von der anvertrauenden Person"
     )
-    GIVEN_AFTER = "Einwilligung erst nach dem Datum erteilt"
-    REVOKED = "widerrufen"
-    EXPIRED = "Einwilligung abgelaufen"
+    GIVEN_AFTER = N_("Einwilligung erst nach dem Datum erteilt")
+    REVOKED = N_("widerrufen")
+    EXPIRED = N_("Einwilligung abgelaufen")
 
 
 @dataclass(frozen=True)

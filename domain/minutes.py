@@ -6,12 +6,37 @@ message (:func:`commands.protokoll.render_minutes`) and the Markdown, PDF and JS
 exports (:mod:`commands.export`) are all rendered from that one value, so they cannot
 disagree. Only pseudonyms, institution names, Matrix ids of staff and guarded decision
 texts appear.
+
+The value holds no wording of its own: dates, the session an item was carried over to
+and every label are rendered in the language of the room (or export) that shows it.
+The one text the bot itself records, the reason :data:`NOT_HANDLED` for items a sitting
+did not reach, is translated where it is shown (:func:`carried_reason`).
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import date, datetime
+from typing import Final, Protocol
+
+from domain.errors import N_
+from domain.text import Translator
+
+
+class Texts(Translator, Protocol):
+    """What the renderings need of a language (commands.i18n.Texts)."""
+
+    def when(self, moment: datetime) -> str: ...
+
+
+# The reason recorded when a sitting ends before an item was discussed (sitting.py).
+NOT_HANDLED: Final = N_("nicht behandelt")
+
+
+def carried_reason(reason: str, t: Translator) -> str:
+    """A carry-over reason as shown: the bot's own :data:`NOT_HANDLED` in ``t``'s
+    language, a reason the moderation typed exactly as typed."""
+    return t.gettext(reason) if reason == NOT_HANDLED else reason
 
 
 @dataclass(frozen=True)
@@ -32,6 +57,22 @@ class TaskLine:
 
 
 @dataclass(frozen=True)
+class SessionRef:
+    """The session an item was carried over to; shown as "Termin #13 am Mi 13.01.2027
+    10:00" in the reader's language."""
+
+    session_id: int
+    starts_at: datetime  # aware
+
+
+def target_text(target: SessionRef, t: Texts) -> str:
+    """``Termin #13 am Mi 13.01.2027 10:00`` in ``t``'s language."""
+    return t.gettext(
+        N_("Termin #%(id)s am %(when)s"), id=target.session_id, when=t.when(target.starts_at)
+    )
+
+
+@dataclass(frozen=True)
 class Item:
     """One agenda item (case) and what the conference recorded for it."""
 
@@ -45,7 +86,7 @@ class Item:
     tasks: tuple[TaskLine, ...]
     review: date | None  # Wiedervorlage
     carried: str | None  # reason if carried over ("nicht behandelt" or the given reason)
-    carried_to: str | None  # "Termin #12 am Mi 13.01.2027 10:00", or None if no session yet
+    carried_to: SessionRef | None  # the target session, or None if there is none yet
     closed: bool  # erledigt in this session
 
 

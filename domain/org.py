@@ -11,13 +11,26 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from enum import StrEnum
 
-from domain.errors import ArgumentError
+from domain.errors import N_, ArgumentError
+from domain.text import Msg
 
 
 class Role(StrEnum):
     FACHKRAFT = "fachkraft"
     MODERATION = "moderation"
     ADMIN = "admin"
+
+    def text(self) -> Msg:
+        """The role as a room reads it: the configured word in German (``moderation``),
+        the catalog's word elsewhere (``moderators``)."""
+        return Msg(_ROLE_TEXTS[self])
+
+
+_ROLE_TEXTS = {
+    Role.FACHKRAFT: N_("fachkraft"),
+    Role.MODERATION: N_("moderation"),
+    Role.ADMIN: N_("admin"),
+}
 
 
 class InstitutionType(StrEnum):
@@ -71,7 +84,10 @@ def canonical_user_id(user_id: str) -> str:
 
 class UnknownInstitution(ArgumentError):
     def __init__(self, known: Iterable[str]) -> None:
-        super().__init__("Unbekannte Institution. Bekannt sind: " + ", ".join(sorted(known)))
+        super().__init__(
+            N_("Unbekannte Institution. Bekannt sind: %(institutions)s"),
+            institutions=", ".join(sorted(known)),
+        )
 
 
 @dataclass(frozen=True)
@@ -107,7 +123,7 @@ class Organisation:
         """``jobcenter,agentur`` (or space separated) → institutions, sorted, no duplicates."""
         keys = [k for k in text.replace(",", " ").split() if k]
         if not keys:
-            raise ArgumentError("Bitte mindestens eine Institution nennen.")
+            raise ArgumentError(N_("Bitte mindestens eine Institution nennen."))
         found = {self.institution(k).key: self.institution(k) for k in keys}
         return tuple(found[k] for k in sorted(found))
 
@@ -115,14 +131,17 @@ class Organisation:
         for topic in self.topics:
             if topic.casefold() == text.strip().casefold():
                 return topic
-        raise ArgumentError("Unbekanntes Thema. Möglich sind: " + ", ".join(self.topics))
+        raise ArgumentError(
+            N_("Unbekanntes Thema. Möglich sind: %(topics)s"), topics=", ".join(self.topics)
+        )
 
     def reason(self, text: str) -> str:
         for reason in self.schutzauftrag_reasons:
             if reason.casefold() == text.strip().casefold():
                 return reason
         raise ArgumentError(
-            "Unbekannter Grund-Code. Möglich sind: " + ", ".join(self.schutzauftrag_reasons)
+            N_("Unbekannter Grund-Code. Möglich sind: %(reasons)s"),
+            reasons=", ".join(self.schutzauftrag_reasons),
         )
 
     def assignments(self) -> list[Assignment]:

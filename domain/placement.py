@@ -18,6 +18,13 @@ from dataclasses import dataclass, field
 from datetime import date, datetime
 
 from domain.dates import local_date
+from domain.errors import N_
+
+# Why a request fits no session: catalog msgids, shown with ``t.gettext(reason)``.
+NO_SESSION = N_("kein Termin")
+NO_SESSION_IN_TIME = N_("kein Termin vor dem spätesten Datum")
+ALL_FULL = N_("alle Termine bis zum spätesten Datum sind voll")
+NOT_CONSENTED = N_("die Einwilligung deckt keinen freien Termin ab")
 
 
 @dataclass(frozen=True)
@@ -43,7 +50,8 @@ class Candidate:
 @dataclass(frozen=True)
 class Placement:
     assigned: dict[int, int] = field(default_factory=dict)  # request id → session id
-    unplaced: dict[int, str] = field(default_factory=dict)  # request id → reason (German)
+    # request id → reason: one of the msgids above (German), translated where shown
+    unplaced: dict[int, str] = field(default_factory=dict)
 
 
 Allowed = Callable[[int, date], bool]  # (request id, session day) → may the case be discussed
@@ -67,10 +75,10 @@ def place(
             result.assigned[candidate.id] = chosen.id
             free[chosen.id] -= 1
         elif not in_time:
-            reason = "kein Termin vor dem spätesten Datum" if candidate.latest else "kein Termin"
+            reason = NO_SESSION_IN_TIME if candidate.latest else NO_SESSION
             result.unplaced[candidate.id] = reason
         elif not with_room:
-            result.unplaced[candidate.id] = "alle Termine bis zum spätesten Datum sind voll"
+            result.unplaced[candidate.id] = ALL_FULL
         else:
-            result.unplaced[candidate.id] = "die Einwilligung deckt keinen freien Termin ab"
+            result.unplaced[candidate.id] = NOT_CONSENTED
     return result

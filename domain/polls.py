@@ -41,7 +41,8 @@ from typing import Any
 
 from domain.calendar import Calendar
 from domain.dates import LOCAL_TZ
-from domain.errors import ArgumentError
+from domain.errors import N_, ArgumentError
+from domain.text import Joined, Msg, Plural
 from domain.when import WhenError, local_moment
 
 POLL_START = "m.poll.start"
@@ -314,31 +315,44 @@ def tally(
 
 _SEPARATORS = re.compile(r"[\s,;]+")
 _NUMBER = re.compile(r"[0-9]+")
-_NONE = "keine"
+_NONE = frozenset({"keine", "none"})  # in any room: the German and the English word
 
 
 def parse_choice(text: str, count: int, *, max_selections: int | None = None) -> tuple[int, ...]:
-    """Option numbers (1-based, sorted, unique) from ``1,3`` / ``1 3`` / ``keine`` (→ ()).
+    """Option numbers (1-based, sorted, unique) from ``1,3`` / ``1 3`` / ``keine`` or
+    ``none`` (→ ()).
 
     The user's words are never repeated in the error: they might be a name.
     """
     if count < 1:
         raise ValueError("count must be at least 1")
-    example = f"Bitte Nummern zwischen 1 und {count} angeben, z. B. „1,3“ oder „1 3“, oder „keine“."
+    example = Msg(
+        N_("Bitte Nummern zwischen 1 und %(count)s angeben, z. B. „1,3“ oder „1 3“, oder „keine“."),
+        count=count,
+    )
+
+    def refuse(text: Msg) -> ArgumentError:
+        return ArgumentError(Joined(text, example))
+
     tokens = [token for token in _SEPARATORS.split(text.strip()) if token]
     if not tokens:
-        raise ArgumentError(f"Keine Auswahl angegeben. {example}")
-    if len(tokens) == 1 and tokens[0].casefold() == _NONE:
+        raise refuse(Msg(N_("Keine Auswahl angegeben.")))
+    if len(tokens) == 1 and tokens[0].casefold() in _NONE:
         return ()
-    if any(token.casefold() == _NONE for token in tokens):
-        raise ArgumentError(f"„keine“ bitte allein angeben, nicht zusammen mit Nummern. {example}")
+    if any(token.casefold() in _NONE for token in tokens):
+        raise refuse(Msg(N_("„keine“ bitte allein angeben, nicht zusammen mit Nummern.")))
     if not all(_NUMBER.fullmatch(token) for token in tokens):
-        raise ArgumentError(f"Die Auswahl enthält etwas anderes als Nummern. {example}")
+        raise refuse(Msg(N_("Die Auswahl enthält etwas anderes als Nummern.")))
     numbers = sorted({int(token) for token in tokens})
     if numbers[0] < 1 or numbers[-1] > count:
-        raise ArgumentError(f"Es gibt nur die Optionen 1 bis {count}. {example}")
+        raise refuse(Msg(N_("Es gibt nur die Optionen 1 bis %(count)s."), count=count))
     if max_selections is not None and len(numbers) > max_selections:
         raise ArgumentError(
-            f"Höchstens {max_selections} Optionen wählbar, angegeben: {len(numbers)}."
+            Plural(
+                "Höchstens %(count)d Option wählbar, angegeben: %(given)s.",
+                "Höchstens %(count)d Optionen wählbar, angegeben: %(given)s.",
+                max_selections,
+                given=len(numbers),
+            )
         )
     return tuple(numbers)

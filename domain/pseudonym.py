@@ -13,7 +13,7 @@ import re
 import secrets
 from typing import Self
 
-from domain.errors import ArgumentError
+from domain.errors import N_, ArgumentError
 
 ALPHABET = "23456789ABCDEFGHJKMNPQRSTUVWXYZ"
 RANDOM_CHARS = 5
@@ -62,17 +62,24 @@ class Pseudonym(str):
     def convert(cls, text: str) -> Self:
         match = _SHAPE.fullmatch(text.strip().upper())
         if match is None:
-            raise PseudonymError("Unbekannter Fall: ein Fall-Pseudonym sieht so aus: FK-7QX2-M6.")
+            raise PseudonymError(
+                N_("Unbekannter Fall: ein Fall-Pseudonym sieht so aus: FK-7QX2-M6.")
+            )
         body, tail = match.group(1) + match.group(2)[0], match.group(2)[1]
         if any(c not in _VALUE for c in body + tail):
             raise PseudonymError(
-                "Unbekannter Fall: Pseudonyme enthalten weder 0, 1, I, L noch O – "
-                "vermutlich ein Tippfehler."
+                N_(
+                    "Unbekannter Fall: Pseudonyme enthalten weder 0, 1, I, L noch O – "
+                    "vermutlich ein Tippfehler."
+                )
             )
         if check_char(body) != tail:
             raise PseudonymError(
-                "Unbekannter Fall: in diesem Pseudonym steckt ein Tippfehler – an irgendeiner "
-                "Stelle, nicht unbedingt am Ende (das Prüfzeichen am Schluss passt nicht zu den "
-                "Zeichen davor). Bitte das ganze Pseudonym genau aus der Akte abschreiben."
+                N_(
+                    "Unbekannter Fall: in diesem Pseudonym steckt ein Tippfehler – an "
+                    "irgendeiner Stelle, nicht unbedingt am Ende (das Prüfzeichen am Schluss "
+                    "passt nicht zu den Zeichen davor). Bitte das ganze Pseudonym genau aus der "
+                    "Akte abschreiben."
+                )
             )
         return cls(_format(body))

@@ -601,3 +601,101 @@ class InstanceState(Base):
     name: Mapped[str] = mapped_column(String(64), primary_key=True)
     data: Mapped[dict[str, Any]]
     updated_at: Mapped[datetime]
+
+
+# -- nio's crypto store on the project's database (issue 16) -------------------------------
+# The Olm account, Olm and Megolm sessions, known devices with their trust marks, encrypted
+# rooms and outgoing key requests of one Matrix device, so that a standby instance takes
+# over without a new login or device. Every pickle is vodozemac's, encrypted with the
+# configured pickle key exactly as in nio's SQLite store; nothing else here is secret.
+# Written and read only by bot.matrix.pgstore.
+
+
+class CryptoAccount(Base):
+    """One Matrix device's Olm account (several bot accounts may share the database)."""
+
+    __tablename__ = "crypto_account"
+    __table_args__ = (UniqueConstraint("user_id", "device_id", name="uq_crypto_account_device"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    user_id: Mapped[str] = mapped_column(String(255))
+    device_id: Mapped[str] = mapped_column(String(255))
+    pickle: Mapped[str] = mapped_column(Text)
+    shared: Mapped[bool] = mapped_column(Boolean)
+    sync_token: Mapped[str | None] = mapped_column(Text)
+    # Bumped by each instance that takes the device over; a write by an instance whose
+    # epoch is older fails (a fencing token: no stale ratchet overwrites a newer one).
+    epoch: Mapped[int] = mapped_column(Integer)
+
+
+class CryptoOlmSession(Base):
+    """An Olm session with another device, by that device's Curve25519 key."""
+
+    __tablename__ = "crypto_olm_session"
+
+    account_id: Mapped[int] = mapped_column(
+        ForeignKey("crypto_account.id", ondelete="CASCADE"), primary_key=True
+    )
+    session_id: Mapped[str] = mapped_column(String(255), primary_key=True)
+    sender_key: Mapped[str] = mapped_column(String(255))
+    pickle: Mapped[str] = mapped_column(Text)
+    created_at: Mapped[datetime]
+    used_at: Mapped[datetime]
+
+
+class CryptoMegolmSession(Base):
+    """An inbound Megolm session (a room key), keyed as nio keys it in memory."""
+
+    __tablename__ = "crypto_megolm_session"
+
+    account_id: Mapped[int] = mapped_column(
+        ForeignKey("crypto_account.id", ondelete="CASCADE"), primary_key=True
+    )
+    room_id: Mapped[str] = mapped_column(String(255), primary_key=True)
+    sender_key: Mapped[str] = mapped_column(String(255), primary_key=True)
+    session_id: Mapped[str] = mapped_column(String(255), primary_key=True)
+    signing_key: Mapped[str] = mapped_column(String(255))
+    pickle: Mapped[str] = mapped_column(Text)
+    forwarding_chain: Mapped[list[str]]
+
+
+class CryptoDevice(Base):
+    """A device the account knows, its public keys and the trust mark nio keeps for it."""
+
+    __tablename__ = "crypto_device"
+
+    account_id: Mapped[int] = mapped_column(
+        ForeignKey("crypto_account.id", ondelete="CASCADE"), primary_key=True
+    )
+    user_id: Mapped[str] = mapped_column(String(255), primary_key=True)
+    device_id: Mapped[str] = mapped_column(String(255), primary_key=True)
+    display_name: Mapped[str] = mapped_column(Text)
+    deleted: Mapped[bool] = mapped_column(Boolean)
+    keys: Mapped[dict[str, Any]]
+    # nio's TrustState: 0 unset, 1 verified, 2 blacklisted, 3 ignored
+    trust_state: Mapped[int] = mapped_column(Integer)
+
+
+class CryptoEncryptedRoom(Base):
+    """A room nio knows to be encrypted."""
+
+    __tablename__ = "crypto_encrypted_room"
+
+    account_id: Mapped[int] = mapped_column(
+        ForeignKey("crypto_account.id", ondelete="CASCADE"), primary_key=True
+    )
+    room_id: Mapped[str] = mapped_column(String(255), primary_key=True)
+
+
+class CryptoKeyRequest(Base):
+    """A room key request this device sent and has not seen answered yet."""
+
+    __tablename__ = "crypto_key_request"
+
+    account_id: Mapped[int] = mapped_column(
+        ForeignKey("crypto_account.id", ondelete="CASCADE"), primary_key=True
+    )
+    request_id: Mapped[str] = mapped_column(String(255), primary_key=True)
+    session_id: Mapped[str] = mapped_column(String(255))
+    room_id: Mapped[str] = mapped_column(String(255))
+    algorithm: Mapped[str] = mapped_column(String(255))

@@ -13,6 +13,8 @@ from datetime import datetime
 from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session
 
+from domain.errors import N_
+from domain.text import Msg, Translator
 from storage.models import (
     Agenda,
     CaseFile,
@@ -54,7 +56,15 @@ class RoomSummary:
 
 
 class RoomError(ValueError):
-    """An assignment or move that would mix or lose a circle."""
+    """An assignment or move that would mix or lose a circle; ``str()`` is German (logs),
+    :meth:`render` is in the operator's language."""
+
+    def __init__(self, msgid: str, **values: object) -> None:
+        self.text = Msg(msgid, **values)
+        super().__init__(msgid % values if values else msgid)
+
+    def render(self, t: Translator) -> str:
+        return self.text.render(t)
 
 
 def summaries(session: Session, now: datetime) -> list[RoomSummary]:
@@ -102,10 +112,12 @@ def assign(session: Session, pseudonym: str, room_id: str) -> None:
     """Give a case that the migration kept apart its room (and its requests)."""
     case = session.get(CaseFile, pseudonym)
     if case is None:
-        raise RoomError(f"Einen Fall {pseudonym} gibt es nicht.")
+        raise RoomError(N_("Einen Fall %(pseudonym)s gibt es nicht."), pseudonym=pseudonym)
     if case.room_id is not None:
         raise RoomError(
-            f"{pseudonym} gehört schon zu {case.room_id}; ganze Räume zieht `fkbot rooms move` um."
+            N_("%(pseudonym)s gehört schon zu %(room)s; ganze Räume zieht `fkbot rooms move` um."),
+            pseudonym=pseudonym,
+            room=case.room_id,
         )
     case.room_id = room_id
     session.execute(
@@ -122,21 +134,25 @@ def move(session: Session, source: str, target: str) -> dict[str, int]:
     Refused if the target already holds a circle: two circles are never mixed.
     """
     if source == target:
-        raise RoomError("Quelle und Ziel sind derselbe Raum.")
+        raise RoomError(N_("Quelle und Ziel sind derselbe Raum."))
     moved: dict[str, int] = {}
     for model in ROOM_TABLES:
         column = model.room_id
         if session.scalar(select(func.count()).select_from(model).where(column == target)):
             raise RoomError(
-                f"Im Zielraum {target} gibt es schon Daten ({model.__tablename__}); "
-                "zwei Konferenzkreise werden nie vermischt."
+                N_(
+                    "Im Zielraum %(room)s gibt es schon Daten (%(table)s); "
+                    "zwei Konferenzkreise werden nie vermischt."
+                ),
+                room=target,
+                table=model.__tablename__,
             )
     for model in ROOM_TABLES:
         column = model.room_id
         result = session.execute(update(model).where(column == source).values(room_id=target))
         moved[model.__tablename__] = int(getattr(result, "rowcount", 0) or 0)
     if not any(moved.values()):
-        raise RoomError(f"Im Raum {source} gibt es keine Daten.")
+        raise RoomError(N_("Im Raum %(room)s gibt es keine Daten."), room=source)
     session.flush()
     return moved
 

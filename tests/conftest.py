@@ -40,6 +40,15 @@ def _postgres_available() -> str | None:
     return None
 
 
+@pytest.fixture(autouse=True)
+def _command_line_in_german(monkeypatch: pytest.MonkeyPatch) -> None:
+    """``fkbot`` speaks the operator's locale (commands/i18n.py locale_language): the
+    tests read German whatever the machine's LANG is, unless a test sets one itself."""
+    for name in ("LC_ALL", "LC_MESSAGES", "LANGUAGE"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("LANG", "C.UTF-8")
+
+
 @pytest.fixture(scope="session")
 def sqlite_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """One SQLite file migrated by Alembic; each test gets a copy (migrating costs more)."""

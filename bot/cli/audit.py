@@ -8,14 +8,15 @@ import os
 import sys
 from datetime import UTC, datetime
 
-from bot.cli.common import CLI_ACTOR, open_database, schema_outdated
+from bot.cli.common import CLI_ACTOR, cli_texts, open_database, schema_outdated
 
 
 def cmd_audit_verify(args: argparse.Namespace) -> int:
     from storage.audit import verify
 
+    t = cli_texts()
     db = open_database(args, migrate=False)
-    if schema_outdated(db, " (verify selbst verändert nichts)"):
+    if schema_outdated(db, read_only_note=True):
         db.engine.dispose()
         return 2
     try:
@@ -24,14 +25,30 @@ def cmd_audit_verify(args: argparse.Namespace) -> int:
     finally:
         db.engine.dispose()
     if verdict.ok:
-        print(f"Audit-Kette in Ordnung: {verdict.count} Einträge, Kopf {verdict.head_hash}")
+        print(
+            t.ngettext(
+                "Audit-Kette in Ordnung: %(count)d Eintrag, Kopf %(head)s",
+                "Audit-Kette in Ordnung: %(count)d Einträge, Kopf %(head)s",
+                verdict.count,
+                head=verdict.head_hash,
+            )
+        )
         return 0
-    where = f"bei Eintrag {verdict.broken_seq}" if verdict.broken_seq else "am Ende"
-    print(
-        f"Audit-Kette GEBROCHEN {where}: {verdict.problem}. "
-        f"Die ersten {verdict.count} Einträge sind intakt.",
-        file=sys.stderr,
+    broken = (
+        t.gettext(
+            "Audit-Kette GEBROCHEN bei Eintrag %(seq)s: %(problem)s.",
+            seq=verdict.broken_seq,
+            problem=verdict.problem,
+        )
+        if verdict.broken_seq
+        else t.gettext("Audit-Kette GEBROCHEN am Ende: %(problem)s.", problem=verdict.problem)
     )
+    intact = t.ngettext(
+        "%(count)d Eintrag davor ist intakt.",
+        "Die ersten %(count)d Einträge sind intakt.",
+        verdict.count,
+    )
+    print(f"{broken} {intact}", file=sys.stderr)
     return 1
 
 
@@ -39,6 +56,7 @@ def cmd_audit_export(args: argparse.Namespace) -> int:
     from storage.audit import exported
 
     os.umask(0o077)  # the export names staff and pseudonyms: readable by the bot's user only
+    t = cli_texts()
     if args.fall is not None:
         from domain.errors import UserError
         from domain.pseudonym import Pseudonym
@@ -46,7 +64,7 @@ def cmd_audit_export(args: argparse.Namespace) -> int:
         try:
             args.fall = str(Pseudonym.convert(args.fall))
         except UserError as err:
-            print(err.message, file=sys.stderr)
+            print(err.render(t), file=sys.stderr)
             return 2
     db = open_database(args)
     try:
@@ -55,12 +73,19 @@ def cmd_audit_export(args: argparse.Namespace) -> int:
         db.engine.dispose()
         if isinstance(exc, FileExistsError):
             print(
-                f"Zieldatei {args.out} existiert bereits; sie wird nicht überschrieben.",
+                t.gettext(
+                    "Zieldatei %(path)s existiert bereits; sie wird nicht überschrieben.",
+                    path=args.out,
+                ),
                 file=sys.stderr,
             )
         else:
             print(
-                f"Zieldatei {args.out} kann nicht angelegt werden: {exc.strerror}",
+                t.gettext(
+                    "Zieldatei %(path)s kann nicht angelegt werden: %(reason)s",
+                    path=args.out,
+                    reason=exc.strerror,
+                ),
                 file=sys.stderr,
             )
         return 2
@@ -84,5 +109,10 @@ def cmd_audit_export(args: argparse.Namespace) -> int:
         if out is not sys.stdout:
             out.close()
         db.engine.dispose()
-    print(f"{count} Audit-Einträge exportiert", file=sys.stderr)
+    print(
+        t.ngettext(
+            "%(count)d Audit-Eintrag exportiert", "%(count)d Audit-Einträge exportiert", count
+        ),
+        file=sys.stderr,
+    )
     return 0

@@ -9,7 +9,7 @@ import urllib.request
 
 from sqlalchemy.exc import SQLAlchemyError
 
-from bot.cli.common import load_settings
+from bot.cli.common import cli_texts, load_settings
 from bot.errors import BotError
 from bot.instance import opened_login_store
 
@@ -21,6 +21,7 @@ def cmd_check(args: argparse.Namespace) -> int:
     a password is only verified by the first start; a stored login is verified with
     whoami. Whatever stays unverified is named, and then "Alles in Ordnung" is not said.
     """
+    t = cli_texts()
     settings = load_settings(args.config)
     problems = 0
     unverified: list[str] = []
@@ -34,24 +35,32 @@ def cmd_check(args: argparse.Namespace) -> int:
         print("? " + text)
         unverified.append(what)
 
-    report(True, f"Konfiguration {args.config} gültig")
+    report(True, t.gettext("Konfiguration %(path)s gültig", path=args.config))
     matrix = settings.matrix
     report(
         matrix.pickle_key is not None,
-        "Pickle-Schlüssel gesetzt"
+        t.gettext("Pickle-Schlüssel gesetzt")
         if matrix.pickle_key
-        else "Pickle-Schlüssel fehlt (FKBOT_MATRIX__PICKLE_KEY oder matrix.pickle_key_file)",
+        else t.gettext(
+            "Pickle-Schlüssel fehlt (FKBOT_MATRIX__PICKLE_KEY oder matrix.pickle_key_file)"
+        ),
     )
     try:
         # PostgreSQL: the login is in the database (read only here, nothing taken over).
         with opened_login_store(settings, import_files=False) as store:
             creds = store.load_credentials()
     except BotError as exc:
-        report(False, str(exc))
+        report(False, exc.render(t))
         creds = None
         stored_login_unusable = True
     except SQLAlchemyError as exc:
-        report(False, f"Gespeicherte Anmeldung in der Datenbank nicht lesbar: {type(exc).__name__}")
+        report(
+            False,
+            t.gettext(
+                "Gespeicherte Anmeldung in der Datenbank nicht lesbar: %(error)s",
+                error=type(exc).__name__,
+            ),
+        )
         creds = None
         stored_login_unusable = True
     else:
@@ -60,30 +69,53 @@ def cmd_check(args: argparse.Namespace) -> int:
         if matrix.password is None:
             report(
                 False,
-                "Passwort fehlt für die erste Anmeldung "
-                "(FKBOT_MATRIX__PASSWORD oder matrix.password_file)",
+                t.gettext(
+                    "Passwort fehlt für die erste Anmeldung "
+                    "(FKBOT_MATRIX__PASSWORD oder matrix.password_file)"
+                ),
             )
         else:
             not_verified(
-                "Passwort",
-                "Passwort gesetzt, aber NICHT geprüft: noch keine gespeicherte Anmeldung, und "
-                "check meldet sich nie an (das legte ein Gerät an). Geprüft wird es beim "
-                "ersten Start.",
+                t.gettext("Passwort"),
+                t.gettext(
+                    "Passwort gesetzt, aber NICHT geprüft: noch keine gespeicherte Anmeldung, "
+                    "und check meldet sich nie an (das legte ein Gerät an). Geprüft wird es "
+                    "beim ersten Start."
+                ),
             )
     elif creds is not None:
         report(
             creds.user_id == matrix.user_id and creds.device_id == matrix.device_id,
-            f"Gespeicherte Anmeldung: {creds.user_id}, Gerät {creds.device_id}",
+            t.gettext(
+                "Gespeicherte Anmeldung: %(user)s, Gerät %(device)s",
+                user=creds.user_id,
+                device=creds.device_id,
+            ),
         )
     try:
         with urllib.request.urlopen(  # noqa: S310 - URL scheme validated by config
             f"{matrix.homeserver}/_matrix/client/versions", timeout=10
         ) as resp:
             versions = json.load(resp).get("versions", [])
-        report(True, f"Homeserver {matrix.homeserver} erreichbar ({len(versions)} API-Versionen)")
+        report(
+            True,
+            t.ngettext(
+                "Homeserver %(url)s erreichbar (%(count)d API-Version)",
+                "Homeserver %(url)s erreichbar (%(count)d API-Versionen)",
+                len(versions),
+                url=matrix.homeserver,
+            ),
+        )
     except (urllib.error.URLError, OSError, ValueError) as exc:
         reason = getattr(exc, "reason", exc)
-        report(False, f"Homeserver {matrix.homeserver} nicht erreichbar: {reason}")
+        report(
+            False,
+            t.gettext(
+                "Homeserver %(url)s nicht erreichbar: %(reason)s",
+                url=matrix.homeserver,
+                reason=reason,
+            ),
+        )
     if creds is not None:
         request = urllib.request.Request(  # noqa: S310
             f"{matrix.homeserver}/_matrix/client/v3/account/whoami",
@@ -94,11 +126,20 @@ def cmd_check(args: argparse.Namespace) -> int:
                 who = json.load(resp)
             report(
                 who.get("user_id") == creds.user_id and who.get("device_id") == creds.device_id,
-                f"Zugangstoken gültig für {who.get('user_id')} (Gerät {who.get('device_id')}), "
-                "per whoami geprüft",
+                t.gettext(
+                    "Zugangstoken gültig für %(user)s (Gerät %(device)s), per whoami geprüft",
+                    user=who.get("user_id"),
+                    device=who.get("device_id"),
+                ),
             )
         except (urllib.error.URLError, OSError, ValueError) as exc:
-            report(False, f"Zugangstoken nicht bestätigt: {getattr(exc, 'reason', exc)}")
+            report(
+                False,
+                t.gettext(
+                    "Zugangstoken nicht bestätigt: %(reason)s",
+                    reason=getattr(exc, "reason", exc),
+                ),
+            )
     try:
         from sqlalchemy import text
 
@@ -108,15 +149,30 @@ def cmd_check(args: argparse.Namespace) -> int:
         with engine.connect() as conn:
             conn.execute(text("SELECT 1"))
         current, head = current_revision(engine), head_revision(engine)
-        report(True, f"Datenbank erreichbar (Schema {current or 'leer'}, Code {head})")
+        report(
+            True,
+            t.gettext(
+                "Datenbank erreichbar (Schema %(current)s, Code %(head)s)",
+                current=current or t.gettext("leer"),
+                head=head,
+            ),
+        )
         engine.dispose()
     except Exception as exc:
-        report(False, f"Datenbank nicht erreichbar: {type(exc).__name__}")
+        report(
+            False,
+            t.gettext("Datenbank nicht erreichbar: %(error)s", error=type(exc).__name__),
+        )
     if problems:
-        print(f"{problems} Problem(e) gefunden.")
+        print(t.ngettext("%(count)d Problem gefunden.", "%(count)d Probleme gefunden.", problems))
         return 1
     if unverified:
-        print(f"Keine Probleme gefunden, aber nicht geprüft: {', '.join(unverified)}.")
+        print(
+            t.gettext(
+                "Keine Probleme gefunden, aber nicht geprüft: %(what)s.",
+                what=", ".join(unverified),
+            )
+        )
         return 0
-    print("Alles in Ordnung.")
+    print(t.gettext("Alles in Ordnung."))
     return 0

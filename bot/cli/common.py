@@ -1,4 +1,9 @@
-"""What every ``fkbot`` subcommand shares: configuration, logging, the database and its schema."""
+"""What every ``fkbot`` subcommand shares: configuration, logging, the database and its schema,
+and the operator's language.
+
+The command line speaks the language of the operator's locale (``LANG=en_GB.UTF-8`` →
+English) if there is a catalog for it, German otherwise; logs stay German.
+"""
 
 from __future__ import annotations
 
@@ -9,9 +14,15 @@ from pathlib import Path
 
 from bot.config import ConfigError, Settings, load_config
 from bot.logfields import JsonFormatter, TextFormatter
+from commands.i18n import Texts, locale_language, texts
 from storage.uow import Database
 
 CLI_ACTOR = "kommandozeile"
+
+
+def cli_texts() -> Texts:
+    """The texts of the operator's locale (LC_ALL, LC_MESSAGES, LANG, LANGUAGE)."""
+    return texts(locale_language())
 
 
 def setup_logging(level: str, json_format: bool = False) -> None:
@@ -34,7 +45,7 @@ def load_settings(path: Path) -> Settings:
     try:
         return load_config(path)
     except ConfigError as exc:
-        print(str(exc), file=sys.stderr)
+        print(exc.render(cli_texts()), file=sys.stderr)
         raise SystemExit(2) from None
 
 
@@ -50,15 +61,23 @@ def open_database(args: argparse.Namespace, *, migrate: bool = True) -> Database
     return Database(engine)
 
 
-def schema_outdated(db: Database, note: str = "") -> bool:
+def schema_outdated(db: Database, *, read_only_note: bool = False) -> bool:
     """True (and said on stderr) if the database is not at the newest revision: the
     reading commands never migrate a database they were pointed at."""
     from storage.db import current_revision, head_revision
 
     if current_revision(db.engine) == head_revision(db.engine):
         return False
+    t = cli_texts()
     print(
-        f"Die Datenbank hat nicht das aktuelle Schema; erst `fkbot db upgrade` ausführen{note}.",
+        t.gettext(
+            "Die Datenbank hat nicht das aktuelle Schema; erst `fkbot db upgrade` ausführen "
+            "(verify selbst verändert nichts)."
+        )
+        if read_only_note
+        else t.gettext(
+            "Die Datenbank hat nicht das aktuelle Schema; erst `fkbot db upgrade` ausführen."
+        ),
         file=sys.stderr,
     )
     return True

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-from bot.cli.common import load_settings, setup_logging
+from bot.cli.common import cli_texts, load_settings, setup_logging
 from storage.uow import Database
 
 
@@ -19,12 +19,18 @@ def cmd_db_upgrade(args: argparse.Namespace) -> int:
         print(line)
     with Database(engine).uow() as uow:
         apart = unassigned(uow.session)
+    t = cli_texts()
     if apart:
         print(
-            f"{len(apart)} Fälle ohne Raum werden getrennt gehalten (in keinem Raum sichtbar): "
-            + ", ".join(apart)
-            + ". Zuordnen mit `fkbot rooms assign <pseudonym> <raum>`."
+            t.ngettext(
+                "%(count)d Fall ohne Raum wird getrennt gehalten (in keinem Raum sichtbar): "
+                "%(cases)s. Zuordnen mit `fkbot rooms assign <pseudonym> <raum>`.",
+                "%(count)d Fälle ohne Raum werden getrennt gehalten (in keinem Raum sichtbar): "
+                "%(cases)s. Zuordnen mit `fkbot rooms assign <pseudonym> <raum>`.",
+                len(apart),
+                cases=", ".join(apart),
+            )
         )
-    print(f"Datenbank auf Stand {current_revision(engine)}")
+    print(t.gettext("Datenbank auf Stand %(revision)s", revision=current_revision(engine)))
     engine.dispose()
     return 0

@@ -1,4 +1,5 @@
-"""``fkbot demo``: the local demonstration with a throwaway homeserver."""
+"""``fkbot demo``: the local demonstration with a throwaway homeserver, in the language
+``--language`` names or else the operator's locale (``LANG=en_GB.UTF-8 fkbot demo``)."""
 
 from __future__ import annotations
 
@@ -7,6 +8,7 @@ import asyncio
 import logging
 
 from bot.cli.common import setup_logging
+from commands.i18n import locale_language
 
 
 def cmd_demo(args: argparse.Namespace) -> int:
@@ -15,5 +17,6 @@ def cmd_demo(args: argparse.Namespace) -> int:
     logging.getLogger("nio").setLevel(logging.ERROR)
     from bot.demo import run_demo
 
-    code: int = asyncio.run(run_demo(keep=args.keep, workdir=args.workdir))
+    language = getattr(args, "language", None) or locale_language()
+    code: int = asyncio.run(run_demo(keep=args.keep, workdir=args.workdir, language=language))
     return code

@@ -5,13 +5,14 @@ from __future__ import annotations
 import argparse
 from datetime import UTC, datetime
 
-from bot.cli.common import CLI_ACTOR, load_settings, open_database, schema_outdated
+from bot.cli.common import CLI_ACTOR, cli_texts, load_settings, open_database, schema_outdated
 
 
 def cmd_purge(args: argparse.Namespace) -> int:
     """Löschfristen: list (``--dry-run``) or delete the cases whose period is over."""
     from storage.retention import plan_purge, purge_cases
 
+    t = cli_texts()
     retention = load_settings(args.config).retention
     db = open_database(args, migrate=False)
     if schema_outdated(db):
@@ -32,21 +33,35 @@ def cmd_purge(args: argparse.Namespace) -> int:
     finally:
         db.engine.dispose()
     if not plan:
-        print("Keine Fälle mit abgelaufener Löschfrist.")
+        print(t.gettext("Keine Fälle mit abgelaufener Löschfrist."))
         return 0
     for candidate in plan:
         rows = candidate.rows if args.dry_run else done.get(candidate.pseudonym)
         if rows is None:
-            print(f"{candidate.pseudonym}: {candidate.reason} – übersprungen (nicht mehr fällig)")
+            print(
+                t.gettext(
+                    "%(pseudonym)s: %(reason)s – übersprungen (nicht mehr fällig)",
+                    pseudonym=candidate.pseudonym,
+                    reason=candidate.reason,
+                )
+            )
             continue
         counts = ", ".join(f"{table} {count}" for table, count in rows.items())
         print(f"{candidate.pseudonym}: {candidate.reason} – {counts}")
     if args.dry_run:
-        print(f"Probelauf: {_cases(len(plan))} zu löschen; nichts wurde verändert.")
+        print(
+            t.ngettext(
+                "Probelauf: %(count)d Fall zu löschen; nichts wurde verändert.",
+                "Probelauf: %(count)d Fälle zu löschen; nichts wurde verändert.",
+                len(plan),
+            )
+        )
     else:
-        print(f"{_cases(len(done))} gelöscht; die Audit-Einträge dazu sind geschwärzt.")
+        print(
+            t.ngettext(
+                "%(count)d Fall gelöscht; die Audit-Einträge dazu sind geschwärzt.",
+                "%(count)d Fälle gelöscht; die Audit-Einträge dazu sind geschwärzt.",
+                len(done),
+            )
+        )
     return 0
-
-
-def _cases(count: int) -> str:
-    return "1 Fall" if count == 1 else f"{count} Fälle"

@@ -15,6 +15,7 @@ from typing import Protocol
 from bot.errors import CredentialsError
 from bot.identity import CrossSigningKeys
 from bot.secretfiles import private_file_problem
+from domain.text import Msg
 
 CREDENTIALS_FILE = "credentials.json"
 
@@ -32,7 +33,7 @@ def load_credentials(store_path: Path) -> Credentials | None:
     path = store_path / CREDENTIALS_FILE
     problem = private_file_problem(path)
     if problem is not None:
-        raise CredentialsError(f"Gespeicherte Anmeldung: {problem}")
+        raise CredentialsError(Msg("Gespeicherte Anmeldung: %(problem)s", problem=problem))
     try:
         data = json.loads(path.read_text(encoding="utf-8"))
     except FileNotFoundError:

@@ -20,6 +20,7 @@ from bot.identity import (
 from bot.matrix.credentials import LoginStore
 from bot.matrix.transport import checked, post_json, request_json
 from bot.trust import screen_keys_query
+from commands.i18n import N_
 
 log = logging.getLogger("bot.matrix")  # one logger for the whole edge
 
@@ -42,9 +43,12 @@ async def ensure_identity(
     if local is None:
         if server_master is not None:
             raise IdentityError(
-                "Der Homeserver kennt für den Bot schon einen Master-Schlüssel, der "
-                f"lokale Speicher {store} aber nicht (Speicher verloren?). Nichts wird "
-                "ersetzt. Prüfen und dann bewusst: fkbot identity reset --config …"
+                N_(
+                    "Der Homeserver kennt für den Bot schon einen Master-Schlüssel, der "
+                    "lokale Speicher %(store)s aber nicht (Speicher verloren?). Nichts wird "
+                    "ersetzt. Prüfen und dann bewusst: fkbot identity reset --config …"
+                ),
+                store=str(store),
             )
         local = CrossSigningKeys.generate()
         store.save_identity(local)  # durable before it is announced
@@ -54,9 +58,12 @@ async def ensure_identity(
         await _upload_cross_signing(client, local, password)
     elif master_public_of(server_master) != local.master_public:
         raise IdentityError(
-            "Der Master-Schlüssel auf dem Homeserver unterscheidet sich vom lokalen "
-            f"({local.fingerprint()}). Nichts wird ersetzt. Prüfen und dann bewusst: "
-            "fkbot identity reset --config …"
+            N_(
+                "Der Master-Schlüssel auf dem Homeserver unterscheidet sich vom lokalen "
+                "(%(fingerprint)s). Nichts wird ersetzt. Prüfen und dann bewusst: "
+                "fkbot identity reset --config …"
+            ),
+            fingerprint=local.fingerprint(),
         )
     else:
         if device_is_cross_signed(query, own, device_id):
@@ -68,7 +75,9 @@ async def ensure_identity(
         result = await post_json(client, "/_matrix/client/v3/keys/signatures/upload", body)
         if result.get("failures"):
             # Synapse reports refused signatures with HTTP 200 and a failures map.
-            raise IdentityError(f"Gerätesignatur abgelehnt: {result['failures']}")
+            raise IdentityError(
+                N_("Gerätesignatur abgelehnt: %(failures)s"), failures=result["failures"]
+            )
         log.info("Gerät %s mit dem Self-Signing-Schlüssel signiert", device_id)
     return local
 
@@ -109,8 +118,10 @@ async def _upload_cross_signing(
     if status == 401 and "flows" in result:
         if password is None:
             raise IdentityError(
-                "Der Homeserver verlangt zum Hochladen der Cross-Signing-Schlüssel das "
-                "Passwort (FKBOT_MATRIX__PASSWORD oder matrix.password_file)."
+                N_(
+                    "Der Homeserver verlangt zum Hochladen der Cross-Signing-Schlüssel das "
+                    "Passwort (FKBOT_MATRIX__PASSWORD oder matrix.password_file)."
+                )
             )
         body["auth"] = {
             "type": "m.login.password",
@@ -121,5 +132,7 @@ async def _upload_cross_signing(
         status, result = await request_json(client, "POST", path, body)
     if status != 200:
         raise IdentityError(
-            f"Cross-Signing-Schlüssel nicht angenommen ({status}: {result.get('errcode')})"
+            N_("Cross-Signing-Schlüssel nicht angenommen (%(status)s: %(code)s)"),
+            status=status,
+            code=result.get("errcode"),
         )

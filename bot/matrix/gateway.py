@@ -34,7 +34,6 @@ from nio import (
 )
 from nio.crypto import OlmDevice
 from nio.exceptions import OlmTrustError, OlmUnverifiedDeviceError, SendRetryError
-from nio.store import SqliteStore
 
 from bot.config import MatrixConfig
 from bot.errors import (
@@ -49,6 +48,7 @@ from bot.identity import CrossSigningKeys
 from bot.ids import EventId, RoomId, UserId
 from bot.matrix import convert, crosssigning
 from bot.matrix.credentials import Credentials, FileLoginStore, LoginStore
+from bot.matrix.pgstore import crypto_store_class
 from bot.matrix.screening import ScreeningClient
 from bot.matrix.transport import checked, raise_for
 from bot.shapes import additional_creators
@@ -89,6 +89,7 @@ class MatrixGateway:
         policy: KeySharingPolicy | None = None,
         login_store: LoginStore | None = None,
         may_send: Callable[[], bool] = lambda: True,
+        database_url: str | None = None,
     ) -> None:
         self._config = config
         # False once the instance is fenced (PostgreSQL failover): nothing more is sent.
@@ -102,8 +103,11 @@ class MatrixGateway:
         self.device_list_version = 0
         # Room creators per room (from m.room.create): privileged in room version 12+.
         self._creators: dict[str, frozenset[str]] = {}
+        # On PostgreSQL the crypto store lives in the database (a standby takes over the
+        # device); on SQLite it is nio's file store_path/crypto.db (bot/matrix/pgstore.py).
+        self._crypto_store = crypto_store_class(database_url)
         client_config = AsyncClientConfig(
-            store=SqliteStore,
+            store=self._crypto_store,
             store_name=CRYPTO_STORE_NAME,
             store_sync_tokens=False,
             encryption_enabled=True,
@@ -178,6 +182,9 @@ class MatrixGateway:
     async def close(self) -> None:
         """Close the HTTP session. Never logs out: that would destroy the device."""
         await self.client.close()
+        dispose = getattr(self._crypto_store, "dispose", None)
+        if dispose is not None:
+            dispose()  # the database crypto store's own connection pool
 
     # -- cross-signing identity (bot/matrix/crosssigning.py) ----------------------
 

@@ -98,9 +98,12 @@ JUGENDAMT, JOBCENTER, AGENTUR = (
     ORG.institutions[k].name for k in ("jugendamt", "jobcenter", "agentur")
 )
 
-NEW_CASE = re.compile(r"Neuer Fall: (FK-[" + ALPHABET + r"]{4}-[" + ALPHABET + r"]{2})\b")
-NEW_REQUEST = re.compile(r"📨 Anfrage #(\d+) für ")
-NEW_SESSION = re.compile(r"📅 Termin angelegt: #(\d+) ")
+# The replies the harness reads, in German and in English rooms.
+NEW_CASE = re.compile(
+    r"(?:Neuer Fall|New case): (FK-[" + ALPHABET + r"]{4}-[" + ALPHABET + r"]{2})\b"
+)
+NEW_REQUEST = re.compile(r"📨 (?:Anfrage|Request) #(\d+) (?:für|for) ")
+NEW_SESSION = re.compile(r"📅 (?:Termin angelegt|Meeting created): #(\d+) ")
 TABLES: tuple[type[Any], ...] = (
     CaseFile,
     Consent,
@@ -367,7 +370,7 @@ class Room:
         pseudonym = self.new_case()
         self.consent(pseudonym, "jugendamt,jobcenter,agentur", extra=consent_extra)
         request_id, reply = self.request(pseudonym, **request)
-        assert "bereit für die Planung" in reply, reply
+        assert "bereit für die Planung" in reply or "ready for scheduling" in reply, reply
         return pseudonym, request_id, reply
 
     # -- timed work and the homeserver

@@ -18,6 +18,8 @@ def _words(text: str) -> frozenset[str]:
 
 GERMAN_TERMS: Final = _words(
     """
+    erinnerung abgesagt verschoben angelegt fassung übersicht einplanung kalenderdatei
+    feiertag entwurf stimme zurückgemeldet umfragen
     tagesordnung einwilligung einwilligungen sitzung sitzungen termin termine fall fälle
     falls beschluss beschlüsse lotse lotsin wiedervorlage wiedervorlagen protokoll
     anfrage anfragen widerruf schutzauftrag umfrage aufgabe aufgaben reihe fachkraft
@@ -26,16 +28,25 @@ GERMAN_TERMS: Final = _words(
     heute morgen gestern woche wochen tag tage montag dienstag mittwoch donnerstag
     freitag samstag sonntag di mi fr sa ungültige ungültig unbekannter
     unbekannte fehlt erlaubt aufruf mehr dazu gekürzt seite
+    beschlussfähig beschlussfähigkeit anwesenheit vertreten angefragt teilnehmende
+    eröffnet geschlossen frist lotsen vertagen
+    übermorgen vorgestern tagen uhrzeit zeitumstellung mehrdeutig monat
+    fallführend fallführende abgedeckt erfasst widerrufen unbefristet spätestens
+    teilnehmende eröffnet beendet gefiltert einzelheiten zugeordnet
     """
 )
 
 ENGLISH_TERMS: Final = _words(
     """
+    reminder cancelled overview scheduled apologies quorate
     the and not please meeting meetings session sessions consent consents case cases
     decision decisions navigator review reviews minutes request requests revoked
     revocation poll task tasks series caseworker moderators present excused postponed
     unknown invalid missing allowed usage page today tomorrow yesterday week weeks
     monday tuesday wednesday thursday friday saturday sunday mon tue wed thu fri sat sun
+    attendance deadline postpone confirmed
+    ambiguous clocks
+    covered recorded expiry mandate ready waiting
     """
 )
 

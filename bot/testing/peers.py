@@ -36,7 +36,7 @@ from nio import (
 )
 from nio.api import RoomPreset
 from nio.crypto.attachments import decrypt_attachment
-from nio.store import SqliteStore
+from nio.store import MatrixStore, SqliteStore
 
 from bot.identity import CrossSigningKeys
 from bot.matrix import ScreeningClient
@@ -139,6 +139,7 @@ class Participant:
         store_dir: Path,
         *,
         cross_signed: bool = True,
+        store: type[MatrixStore] = SqliteStore,
     ) -> None:
         self.user = user
         self.cross_signed = cross_signed
@@ -150,9 +151,7 @@ class Participant:
             user.user_id,
             device_id=user.device_id,
             store_path=str(store_dir),
-            config=AsyncClientConfig(
-                store=SqliteStore, encryption_enabled=True, store_sync_tokens=True
-            ),
+            config=AsyncClientConfig(store=store, encryption_enabled=True, store_sync_tokens=True),
         )
         self.seen: list[Seen] = []
         # Events other than messages that tests look at (polls), decrypted where they were

@@ -330,7 +330,7 @@ async def test_an_availability_poll_finds_the_slot_most_institutions_can_make(
         assert answers["3"] in end.body, end.body
 
         listed = await room.says("agentur", "!fk termine")
-        assert f"#{session} {answers['3']} Fallkonferenz – 1/1 Fälle" in listed, listed
+        assert f"#{session} {answers['3']} Fallkonferenz – 1/1 Fall" in listed, listed
         shown = await room.says("agentur", f"!fk agenda {session}")
         assert case in shown, shown
         assert f"Termin #{session}" in shown, shown

@@ -361,7 +361,7 @@ async def test_the_lotse_is_reminded_and_moderation_hears_of_an_overdue_review(
             # Exactly the one reminder a week before; nothing since the Lotse answered.
             assert posts_since(room, after_session) == [week]
             overview = await room.says("moderation", "!fk übersicht")
-            assert "Überfällig: 0 Wiedervorlage(n)" in overview, overview
+            assert "Überfällig: 0 Wiedervorlagen" in overview, overview
             return
 
         [overdue] = await room.wait_for(lambda s: "Wiedervorlage überfällig" in s.body)

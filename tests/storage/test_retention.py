@@ -97,6 +97,13 @@ NOT_CASE_DATA = {
     "audit_head",
     "quarantined_event",  # ids, type, sender and reason; never content
     "instance_state",  # the bot's own login and cross-signing keys (sealed)
+    # nio's crypto store (bot.matrix.pgstore): keys and sessions, never a message
+    "crypto_account",
+    "crypto_olm_session",
+    "crypto_megolm_session",
+    "crypto_device",
+    "crypto_encrypted_room",
+    "crypto_key_request",
 }
 HANDLED_APART = {  # redacted; found by the pseudonyms recorded with each message; with it
     "audit_entry",

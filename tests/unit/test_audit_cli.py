@@ -123,7 +123,7 @@ def test_verify_names_the_modified_entry(
     assert out == ""
     assert "GEBROCHEN bei Eintrag 2" in err
     assert "Inhalt verändert" in err
-    assert "Die ersten 1 Einträge sind intakt" in err
+    assert "1 Eintrag davor ist intakt" in err
 
 
 def test_verify_names_the_entry_after_a_deleted_one(

@@ -1644,7 +1644,7 @@ def test_uebersicht_shows_fill_level_waiting_overdue_and_unconfirmed(room: Room)
     assert items_after(reply, "Anfragen ohne ausreichende Einwilligung") == [
         f"#{waiting_id} {waiting} – Ausbildung"
     ]
-    assert "Überfällig: 1 Wiedervorlage(n), 1 Aufgabe(n)" in reply
+    assert "Überfällig: 1 Wiedervorlage, 1 Aufgabe" in reply
     assert items_after(reply, "Überfällig:") == [
         f"Wiedervorlage {case} seit 10.12.2026",
         f"Aufgabe {case}: {JC}, fällig 01.12.2026",
@@ -1656,7 +1656,7 @@ def test_uebersicht_shows_fill_level_waiting_overdue_and_unconfirmed(room: Room)
     room.mod("protokoll bestätigen")
     room.say(JC, f"wiedervorlage erledigt {case}")
     after = room.mod("übersicht")
-    assert "Überfällig: 0 Wiedervorlage(n), 1 Aufgabe(n)" in after
+    assert "Überfällig: 0 Wiedervorlagen, 1 Aufgabe" in after
     assert "Unbestätigte Protokolle: 0" in after
 
 

@@ -22,7 +22,8 @@ from hypothesis import strategies as st
 from pypdf import PdfReader
 
 from commands.export import file_name, to_json, to_markdown, to_pdf
-from domain.minutes import Item, Minutes, Presence, TaskLine
+from commands.i18n import GERMAN
+from domain.minutes import Item, Minutes, Presence, SessionRef, TaskLine, target_text
 
 JA = "Jugendamt Musterstadt"
 JC = "Jobcenter Musterstadt"
@@ -63,7 +64,7 @@ ITEM_CARRIED = Item(
     tasks=(),
     review=None,
     carried="nicht behandelt",
-    carried_to="Termin #13 am Mi 13.01.2027 10:00",
+    carried_to=SessionRef(13, datetime(2027, 1, 13, 9, 0, tzinfo=UTC)),  # Mi 10:00 Berlin
     closed=False,
 )
 ITEM_CLOSED = Item(
@@ -276,14 +277,16 @@ def expected_fields(item: Item) -> dict[str, Any]:
             for t in item.tasks
         ],
         "review": item.review.strftime("%d.%m.%Y") if item.review else None,
-        "carried": f"{item.carried} → {item.carried_to or 'noch kein Termin'}"
-        if item.carried
-        else None,
+        "carried": f"{item.carried} → {target(item)}" if item.carried else None,
         "closed": item.closed,
     }
     if item.schutzauftrag:
         fields["Schutzauftrag nach § 8a SGB VIII"] = True
     return fields
+
+
+def target(item: Item) -> str:
+    return target_text(item.carried_to, GERMAN) if item.carried_to else "noch kein Termin"
 
 
 @pytest.mark.parametrize("minutes", [MINUTES, NO_QUORUM], ids=["quorum", "no-quorum"])
@@ -416,6 +419,7 @@ def test_markdown_escaping_round_trips(text: str) -> None:
 EXPECTED_JSON: dict[str, Any] = {
     "format": "fallkonferenz-protokoll",
     "version": 1,
+    "language": "de",
     "termin": {
         "id": 12,
         "name": "Fallkonferenz Nord",
@@ -517,6 +521,7 @@ def test_json_schema_keys_are_stable() -> None:
     assert set(value) == {
         "format",
         "version",
+        "language",
         "termin",
         "anwesenheit",
         "beschlussfähig",
@@ -690,6 +695,8 @@ def recorded_words(minutes: Minutes) -> set[str]:
         if moment is not None:
             found |= words(f"{moment.astimezone(BERLIN):%d.%m.%Y %H:%M}")
     for item in minutes.items:
+        if item.carried_to is not None:
+            found |= words(target_text(item.carried_to, GERMAN))
         days = [item.review, *(t.due for t in item.tasks)]
         found |= {w for d in days if d is not None for w in words(f"{d:%d.%m.%Y}")}
         found |= {str(n) for n in range(1, len(item.decisions) + 1)}

@@ -66,7 +66,7 @@ def test_lists_ids_room_type_sender_reason_and_when_newest_first(
         "Grund: unsigned.prev_content: dict_type",
         "03.12.2026 10:00:00  $gift  Raum !raum:fk.test  Typ m.room.message  "
         "von @mallory:fk.test  Grund: content.m.relates_to: model_type",
-        "2 Ereignis(se) in Quarantäne (nur Kennungen und Grund, nie der Inhalt).",
+        "2 Ereignisse in Quarantäne (nur Kennungen und Grund, nie der Inhalt).",
     ]
     assert main(["quarantine", "--config", str(config), "--limit", "1"]) == 0
-    assert "die neuesten 1 von 2" in capsys.readouterr().out
+    assert "Die neuesten 1 von 2 Ereignissen" in capsys.readouterr().out

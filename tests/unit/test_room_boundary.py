@@ -39,7 +39,13 @@ ROOM_B = "!anderer-kreis:fk.test"
 EXAMPLE_CASE = "FK-7QX2-M6"
 SERIES = "KreisrundeA"
 # Tables that record that something happened, not what belongs to a case.
-BOOKKEEPING = BOOKKEEPING_TABLES | {"role_snapshot", "identity_pin"}
+# The bot's own state, not a room's: bookkeeping, and nio's crypto store (its
+# "session_id" is a Megolm session's, not a meeting's).
+BOOKKEEPING = (
+    BOOKKEEPING_TABLES
+    | {"role_snapshot", "identity_pin"}
+    | {t.name for t in Base.metadata.sorted_tables if t.name.startswith("crypto_")}
+)
 SENDER = {Role.MODERATION: MOD, Role.FACHKRAFT: JA1, Role.ADMIN: ADMIN, None: JA1}
 
 

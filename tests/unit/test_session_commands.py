@@ -758,7 +758,7 @@ def test_termine_lists_the_next_sessions_with_taken_places(room: Room) -> None:
     lines = items_after(room.say(AA, "termine"), "Nächste Termine")
     sessions = room.sessions()
     assert lines[:3] == [
-        f"#{adhoc} Di 24.11.2026 09:00–09:30 Fallkonferenz – 1/1 Fälle",
+        f"#{adhoc} Di 24.11.2026 09:00–09:30 Fallkonferenz – 1/1 Fall",
         f"#{sessions[1].id} Mi 09.12.2026 10:00–12:00 Schnittstellengespräch – 2/2 Fälle",
         f"#{sessions[2].id} Mi 13.01.2027 10:00–12:00 Schnittstellengespräch – 0/2 Fälle",
     ]

@@ -5,16 +5,16 @@ active; whichever takes over needs the login (device id, access token) and the
 cross-signing keys without files from another host. Secrets are sealed with the
 pickle key. SQLite keeps these as files in the store directory; the table stays empty.
 
-Revision ID: 0013_instance_state
-Revises: 0012_room_language
+Revision ID: 0014_instance_state
+Revises: 0013_crypto_store
 Create Date: 2026-12-04
 """
 
 import sqlalchemy as sa
 from alembic import op
 
-revision = "0013_instance_state"
-down_revision = "0012_room_language"
+revision = "0014_instance_state"
+down_revision = "0013_crypto_store"
 branch_labels = None
 depends_on = None
 
