@@ -135,8 +135,8 @@ async def _takeover_burst(
         else:
             assert result.exit_codes == [EXIT_FENCED] * 3, pair.logs()
             assert "Sperre verloren" in pair.logs(100_000)
-        # The goal is 10 s; the assertion leaves room for a loaded CI machine.
-        assert worst < 30, result.takeovers
+        # How long each take-over took is recorded and printed, not asserted: the goal
+        # (≤ 10 s) is the benchmark's (bench/failover.py), never a timed test.
     finally:
         pair.kill_all()
 
