@@ -30,6 +30,7 @@ from functools import cache
 from pathlib import Path
 from typing import Final
 
+from domain.text import Msg
 from storage.types import LOCAL_TZ
 
 DOMAIN: Final = "fkbot"
@@ -72,11 +73,18 @@ class Texts:
         if not message:
             return message  # gettext("") would be the catalog's header
         text = self._translations.gettext(message)
-        return text % values if values else text
+        return text % self._values(values) if values else text
 
     def ngettext(self, singular: str, plural: str, n: int, **values: object) -> str:
         """The form for ``n``; ``%(count)d`` in the text is ``n``."""
-        return self._translations.ngettext(singular, plural, n) % {"count": n, **values}
+        return self._translations.ngettext(singular, plural, n) % {
+            "count": n,
+            **self._values(values),
+        }
+
+    def _values(self, values: dict[str, object]) -> dict[str, object]:
+        """Values that are lazy texts (domain/text.py) in this language too."""
+        return {k: v.render(self) if isinstance(v, Msg) else v for k, v in values.items()}
 
     def when(self, moment: datetime) -> str:
         """A moment in Berlin time: ``Mi 13.01.2027 10:00`` / ``Wed 13 Jan 2027, 10:00``."""

@@ -22,8 +22,8 @@ import unicodedata
 from dataclasses import dataclass
 from datetime import date
 
-from domain.errors import N_, UserError
-from domain.text import Joined, Msg
+from domain.errors import UserError
+from domain.text import N_, Joined, Msg
 
 _EMAIL = re.compile(r"[\w.+%-]+@[\w-]+(?:\.[\w-]+)*\.[a-z]{2,}", re.IGNORECASE)
 _AT = re.compile(

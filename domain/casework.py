@@ -13,8 +13,8 @@ from datetime import date
 from enum import StrEnum
 
 from domain.dates import local_date
-from domain.errors import N_
 from domain.gate import ConsentFacts, GateResult, Grantor, RevocationFacts, consent_gate
+from domain.text import N_
 from domain.work import Work, audit
 from storage.models import ConferenceRequest, Consent, Revocation
 from storage.states import SchutzauftragState

@@ -29,8 +29,8 @@ import re
 from datetime import date, datetime, timedelta
 from enum import Enum
 
-from domain.errors import N_, ArgumentError
-from domain.text import Msg, Translator
+from domain.errors import ArgumentError
+from domain.text import N_, Msg, Translator
 from storage.types import LOCAL_TZ
 
 __all__ = [

@@ -33,25 +33,8 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from domain.text import Joined, Msg, Translator
-
-
-def N_(message: str) -> str:
-    """Marks a msgid for extraction where it is written (commands.i18n.N_ is the same)."""
-    return message
-
-
-class _Source:
-    """The source language: msgids are German, so rendering German is formatting."""
-
-    def gettext(self, message: str, **values: object) -> str:
-        return message % values if values else message
-
-    def ngettext(self, singular: str, plural: str, n: int, **values: object) -> str:
-        return (singular if n == 1 else plural) % {"count": n, **values}
-
-
-_SOURCE = _Source()
+from domain.text import N_, Joined, Msg, Translator
+from domain.text import SOURCE as _SOURCE
 
 
 class UserError(Exception):

@@ -22,7 +22,7 @@ from dataclasses import dataclass
 from datetime import date, datetime
 from enum import StrEnum
 
-from domain.errors import N_
+from domain.text import N_
 
 PURPOSE_CONFERENCE = "fallkonferenz"
 

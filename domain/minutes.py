@@ -19,8 +19,7 @@ from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Final, Protocol
 
-from domain.errors import N_
-from domain.text import Translator
+from domain.text import N_, Translator
 
 
 class Texts(Translator, Protocol):

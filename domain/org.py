@@ -11,8 +11,8 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from enum import StrEnum
 
-from domain.errors import N_, ArgumentError
-from domain.text import Msg
+from domain.errors import ArgumentError
+from domain.text import N_, Msg
 
 
 class Role(StrEnum):

@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 from datetime import date, datetime
 
 from domain.dates import local_date
-from domain.errors import N_
+from domain.text import N_
 
 # Why a request fits no session: catalog msgids, shown with ``t.gettext(reason)``.
 NO_SESSION = N_("kein Termin")

@@ -41,8 +41,8 @@ from typing import Any
 
 from domain.calendar import Calendar
 from domain.dates import LOCAL_TZ
-from domain.errors import N_, ArgumentError
-from domain.text import Joined, Msg, Plural
+from domain.errors import ArgumentError
+from domain.text import N_, Joined, Msg, Plural
 from domain.when import WhenError, local_moment
 
 POLL_START = "m.poll.start"

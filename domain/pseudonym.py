@@ -13,7 +13,8 @@ import re
 import secrets
 from typing import Self
 
-from domain.errors import N_, ArgumentError
+from domain.errors import ArgumentError
+from domain.text import N_
 
 ALPHABET = "23456789ABCDEFGHJKMNPQRSTUVWXYZ"
 RANDOM_CHARS = 5

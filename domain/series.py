@@ -23,8 +23,8 @@ from itertools import islice, pairwise
 
 from dateutil.rrule import rrule, rrulestr
 
-from domain.errors import N_, ArgumentError
-from domain.text import Msg
+from domain.errors import ArgumentError
+from domain.text import N_, Msg
 
 _DAYS = {
     "montag": "MO", "dienstag": "TU", "mittwoch": "WE", "donnerstag": "TH",

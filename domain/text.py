@@ -13,7 +13,7 @@ user typed) are inserted as they are.
 
 from __future__ import annotations
 
-from typing import Protocol
+from typing import Final, Protocol
 
 
 class Translator(Protocol):
@@ -79,6 +79,25 @@ class Joined(Msg):
         return self.separator.join(
             p.render(t) if isinstance(p, Msg) else p for p in self.parts if p
         )
+
+
+def N_(message: str) -> str:
+    """Marks a msgid for extraction where it is written (commands.i18n.N_ is the same)."""
+    return message
+
+
+class _Source:
+    """The source language: msgids are German, so rendering German is formatting —
+    without gettext, for logs, ``str()`` of errors and the code below commands/."""
+
+    def gettext(self, message: str, **values: object) -> str:
+        return message % values if values else message
+
+    def ngettext(self, singular: str, plural: str, n: int, **values: object) -> str:
+        return (singular if n == 1 else plural) % {"count": n, **values}
+
+
+SOURCE: Final[Translator] = _Source()
 
 
 def render(value: object, t: Translator) -> str:

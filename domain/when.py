@@ -23,8 +23,7 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
 
 from domain.dates import LOCAL_TZ, DateError, Day, Towards, parse_date
-from domain.errors import N_
-from domain.text import Msg
+from domain.text import N_, Msg
 
 EXAMPLES = N_("z. B. 25.11., 25.11.2026 14:30, Mi 10:00, morgen 9 Uhr, übermorgen, in 2 Wochen")
 

@@ -59,16 +59,20 @@ from typing import Any, Protocol
 from sqlalchemy import or_, select, update
 from sqlalchemy.orm import Session
 
+from domain.text import N_, SOURCE, Msg
 from storage.models import AuditEntry, AuditHead, CaseFile
 from storage.scope import Scope
 
 GENESIS = "0" * 64
 DELETION_ACTION = "daten_geloescht"  # the deletion record that follows a redaction
 
-CHANGED = "Inhalt verändert"
-NOT_EMPTY = "als geschwärzt markiert, aber nicht leer"
-NO_DELETION_RECORD = "geschwärzt ohne passenden Löschvermerk"
-NOT_REDACTED = "vor einem Löschvermerk für diesen Fall, aber nicht geschwärzt"
+# What verify finds wrong: catalog msgids, shown in the operator's language.
+CHANGED = N_("Inhalt verändert")
+NOT_EMPTY = N_("als geschwärzt markiert, aber nicht leer")
+NO_DELETION_RECORD = N_("geschwärzt ohne passenden Löschvermerk")
+NOT_REDACTED = N_("vor einem Löschvermerk für diesen Fall, aber nicht geschwärzt")
+NOT_LINKED = N_("verweist nicht auf den vorigen Eintrag")
+NO_HEAD = N_("Kopfzeile der Kette fehlt")
 
 
 def _digest(data: dict[str, Any]) -> str:
@@ -274,14 +278,19 @@ class Verdict:
     count: int
     head_hash: str
     broken_seq: int | None = None  # the first entry that does not fit
-    problem: str = ""
+    problem: Msg | None = None
 
     @property
     def ok(self) -> bool:
-        return self.broken_seq is None and not self.problem
+        return self.broken_seq is None and self.problem is None
+
+    @property
+    def message(self) -> str:
+        """The problem in German (the source language); ``problem.render(t)`` for others."""
+        return "" if self.problem is None else self.problem.render(SOURCE)
 
 
-def _at(seq: int, prev_hash: str, problem: str) -> Verdict:
+def _at(seq: int, prev_hash: str, problem: Msg) -> Verdict:
     """Entry ``seq`` (whose links up to it were intact) does not fit."""
     return Verdict(seq - 1, prev_hash, seq, problem)
 
@@ -300,40 +309,47 @@ def verify(entries: Iterable[EntryLike], head: tuple[int, str] | None) -> Verdic
     unredacted: dict[str, tuple[int, str]] = {}
     for entry in entries:
         if entry.seq != expected_seq:
-            missing = "fehlt" if entry.seq > expected_seq else "steht doppelt oder verschoben"
-            return Verdict(count, prev, entry.seq, f"Eintrag {expected_seq} {missing}")
+            missing = (
+                Msg(N_("Eintrag %(seq)s fehlt"), seq=expected_seq)
+                if entry.seq > expected_seq
+                else Msg(N_("Eintrag %(seq)s steht doppelt oder verschoben"), seq=expected_seq)
+            )
+            return Verdict(count, prev, entry.seq, missing)
         if entry.prev_hash != prev:
-            return Verdict(count, prev, entry.seq, "verweist nicht auf den vorigen Eintrag")
+            return Verdict(count, prev, entry.seq, Msg(NOT_LINKED))
         if entry_hash(entry) != entry.hash:
-            return Verdict(count, prev, entry.seq, CHANGED)
+            return Verdict(count, prev, entry.seq, Msg(CHANGED))
         here = (entry.seq, entry.prev_hash)
         if entry.redacted_at is None:
             if payload_hash(entry) != entry.payload_hash:
-                return Verdict(count, prev, entry.seq, CHANGED)
+                return Verdict(count, prev, entry.seq, Msg(CHANGED))
         elif entry.institution is not None or entry.detail != {}:
-            return Verdict(count, prev, entry.seq, NOT_EMPTY)
+            return Verdict(count, prev, entry.seq, Msg(NOT_EMPTY))
         elif entry.pseudonym is None:
-            return Verdict(count, prev, entry.seq, NO_DELETION_RECORD)
+            return Verdict(count, prev, entry.seq, Msg(NO_DELETION_RECORD))
         else:
             awaiting.setdefault((entry.pseudonym, entry.redacted_at), here)
         if entry.pseudonym is not None:
             if entry.action == DELETION_ACTION:
                 first = unredacted.pop(entry.pseudonym, None)
                 if first is not None:
-                    return _at(*first, NOT_REDACTED)
+                    return _at(*first, Msg(NOT_REDACTED))
                 awaiting.pop((entry.pseudonym, entry.at), None)
             elif entry.redacted_at is None:
                 unredacted.setdefault(entry.pseudonym, here)
         prev, expected_seq, count = entry.hash, expected_seq + 1, count + 1
     if head is None:
         if count:
-            return Verdict(count, prev, None, "Kopfzeile der Kette fehlt")
+            return Verdict(count, prev, None, Msg(NO_HEAD))
         return Verdict(0, prev)
     head_seq, head_hash = head
     if head_seq != count or head_hash != prev:
         return Verdict(
-            count, prev, min(head_seq, count + 1), f"Kette endet bei {count}, Kopf nennt {head_seq}"
+            count,
+            prev,
+            min(head_seq, count + 1),
+            Msg(N_("Kette endet bei %(count)s, Kopf nennt %(head)s"), count=count, head=head_seq),
         )
     if awaiting:
-        return _at(*min(awaiting.values()), NO_DELETION_RECORD)
+        return _at(*min(awaiting.values()), Msg(NO_DELETION_RECORD))
     return Verdict(count, prev)

@@ -13,8 +13,7 @@ from datetime import datetime
 from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session
 
-from domain.errors import N_
-from domain.text import Msg, Translator
+from domain.text import N_, Msg, Translator
 from storage.models import (
     Agenda,
     CaseFile,

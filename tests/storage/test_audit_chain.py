@@ -19,6 +19,7 @@ from alembic import command
 from sqlalchemy import JSON, bindparam, event, text
 from sqlalchemy.exc import IntegrityError
 
+from commands.i18n import texts
 from storage.audit import (
     CHANGED,
     DELETION_ACTION,
@@ -127,7 +128,7 @@ def test_intact_chain_verifies_with_count_and_head_hash(database: Database) -> N
     assert verdict.count == N
     assert verdict.head_hash == written[-1][1]
     assert verdict.broken_seq is None
-    assert verdict.problem == ""
+    assert verdict.message == ""
 
 
 def test_stored_hash_is_the_hash_of_the_canonical_entry(database: Database) -> None:
@@ -386,7 +387,7 @@ def test_modified_entry_is_named(
     verdict = _verdict(database)
     assert not verdict.ok
     assert verdict.broken_seq == 3
-    assert verdict.problem == "Inhalt verändert"
+    assert verdict.message == "Inhalt verändert"
     assert verdict.count == 2
     assert verdict.head_hash == written[1][1]
 
@@ -407,7 +408,7 @@ def test_modified_prev_hash_is_named(database: Database) -> None:
     _sql(database, "UPDATE audit_entry SET prev_hash = :v WHERE seq = 2", v="0" * 64)
     verdict = _verdict(database)
     assert verdict.broken_seq == 2
-    assert verdict.problem == "verweist nicht auf den vorigen Eintrag"
+    assert verdict.message == "verweist nicht auf den vorigen Eintrag"
     assert verdict.count == 1
 
 
@@ -427,7 +428,7 @@ def test_rehashed_modification_is_named_at_the_next_link(database: Database) -> 
     )
     verdict = _verdict(database)
     assert verdict.broken_seq == 4
-    assert verdict.problem == "verweist nicht auf den vorigen Eintrag"
+    assert verdict.message == "verweist nicht auf den vorigen Eintrag"
     assert verdict.count == 3
     assert verdict.head_hash == forged != written[2][1]
 
@@ -448,7 +449,7 @@ def test_rehashed_last_entry_is_caught_by_the_head(database: Database) -> None:
     verdict = _verdict(database)
     assert not verdict.ok
     assert verdict.broken_seq == N
-    assert "Kopf" in verdict.problem
+    assert "Kopf" in verdict.message
 
 
 @pytest.mark.parametrize("victim", [1, 3])
@@ -459,7 +460,7 @@ def test_deleted_entry_is_named(database: Database, victim: int) -> None:
     assert not verdict.ok
     # the first entry that does not fit is the one after the gap; the text names the gap
     assert verdict.broken_seq == victim + 1
-    assert verdict.problem == f"Eintrag {victim} fehlt"
+    assert verdict.message == f"Eintrag {victim} fehlt"
     assert verdict.count == victim - 1
     assert verdict.head_hash == (written[victim - 2][1] if victim > 1 else GENESIS)
 
@@ -532,7 +533,7 @@ def test_inserted_entry_with_a_valid_hash_breaks_the_next_link(database: Databas
     verdict = _verdict(database)
     assert not verdict.ok
     assert verdict.broken_seq == 4
-    assert verdict.problem == "verweist nicht auf den vorigen Eintrag"
+    assert verdict.message == "verweist nicht auf den vorigen Eintrag"
     assert verdict.count == 3
     assert verdict.head_hash == forged.hash
 
@@ -545,7 +546,7 @@ def test_inserted_entry_with_a_stale_hash_is_named_itself(database: Database) ->
     _insert_raw(database, forged)
     verdict = _verdict(database)
     assert verdict.broken_seq == 3
-    assert verdict.problem == "Inhalt verändert"
+    assert verdict.message == "Inhalt verändert"
 
 
 def test_entry_appended_behind_the_head_is_not_accepted(database: Database) -> None:
@@ -553,7 +554,7 @@ def test_entry_appended_behind_the_head_is_not_accepted(database: Database) -> N
     _insert_raw(database, _forged(N + 1, written[-1][1]))
     verdict = _verdict(database)
     assert not verdict.ok
-    assert f"Kopf nennt {N}" in verdict.problem
+    assert f"Kopf nennt {N}" in verdict.message
 
 
 def test_deleted_tail_shows_as_head_mismatch(database: Database) -> None:
@@ -562,7 +563,7 @@ def test_deleted_tail_shows_as_head_mismatch(database: Database) -> None:
     verdict = _verdict(database)
     assert not verdict.ok
     assert verdict.broken_seq == N
-    assert verdict.problem == f"Kette endet bei {N - 1}, Kopf nennt {N}"
+    assert verdict.message == f"Kette endet bei {N - 1}, Kopf nennt {N}"
     assert verdict.count == N - 1
     assert verdict.head_hash == written[-2][1]
 
@@ -573,7 +574,7 @@ def test_deleted_tail_stays_visible_after_further_appends(database: Database) ->
     _append(database, 1, start=N)  # the head still says N, so this becomes N + 1
     verdict = _verdict(database)
     assert verdict.broken_seq == N + 1
-    assert verdict.problem == f"Eintrag {N} fehlt"
+    assert verdict.message == f"Eintrag {N} fehlt"
 
 
 def test_deleted_head_row_is_detected(database: Database) -> None:
@@ -583,7 +584,7 @@ def test_deleted_head_row_is_detected(database: Database) -> None:
     assert not verdict.ok
     # every entry is there; what is missing is the proof that nothing was cut off
     assert verdict.broken_seq is None
-    assert verdict.problem == "Kopfzeile der Kette fehlt"
+    assert verdict.message == "Kopfzeile der Kette fehlt"
     assert (verdict.count, verdict.head_hash) == (N, written[-1][1])
 
 
@@ -639,7 +640,9 @@ def test_payload_changed_together_with_its_hash_is_named(database: Database) -> 
         p=forged,
     )
     verdict = _verdict(database)
-    assert (verdict.broken_seq, verdict.problem) == (3, CHANGED)
+    assert (verdict.broken_seq, verdict.message) == (3, CHANGED)
+    assert verdict.problem is not None
+    assert verdict.problem.render(texts("en")) == "content changed"  # an English operator
 
 
 def test_payload_and_both_hashes_rewritten_break_the_next_link(database: Database) -> None:
@@ -659,7 +662,7 @@ def test_payload_and_both_hashes_rewritten_break_the_next_link(database: Databas
     )
     verdict = _verdict(database)
     assert verdict.broken_seq == 4
-    assert verdict.problem == "verweist nicht auf den vorigen Eintrag"
+    assert verdict.message == "verweist nicht auf den vorigen Eintrag"
 
 
 # -- redaction ------------------------------------------------------------------------------
@@ -798,7 +801,7 @@ def test_redaction_without_a_deletion_record_is_named(database: Database) -> Non
         uow.audit.redact(CASE, PURGED_AT)
         uow.commit()
     verdict = _verdict(database)
-    assert (verdict.broken_seq, verdict.problem, verdict.count) == (1, NO_DELETION_RECORD, 0)
+    assert (verdict.broken_seq, verdict.message, verdict.count) == (1, NO_DELETION_RECORD, 0)
 
 
 def test_deletion_record_at_another_time_does_not_settle_a_redaction(database: Database) -> None:
@@ -811,7 +814,7 @@ def test_deletion_record_at_another_time_does_not_settle_a_redaction(database: D
         t=PURGED_AT + timedelta(seconds=1),
     )
     verdict = _verdict(database)
-    assert (verdict.broken_seq, verdict.problem) == (3, NO_DELETION_RECORD)
+    assert (verdict.broken_seq, verdict.message) == (3, NO_DELETION_RECORD)
     assert verdict.count == 2
 
 
@@ -866,7 +869,7 @@ def test_tampering_with_redaction_is_named(
     params = {"t": PURGED_AT} if binds else {}
     assert _sql(database, statement, *binds, **params) == 1
     verdict = _verdict(database)
-    assert (verdict.broken_seq, verdict.problem) == (broken, problem)
+    assert (verdict.broken_seq, verdict.message) == (broken, problem)
     assert verdict.count == broken - 1
 
 
@@ -883,7 +886,7 @@ def test_restoring_a_purged_payload_is_named(database: Database) -> None:
         d=original.detail,
     )
     verdict = _verdict(database)
-    assert (verdict.broken_seq, verdict.problem) == (3, NOT_REDACTED)
+    assert (verdict.broken_seq, verdict.message) == (3, NOT_REDACTED)
     assert verdict.count == 2
 
 
@@ -893,7 +896,7 @@ def test_cut_off_deletion_record_shows_as_a_cut_off_tail(database: Database) -> 
     _sql(database, "DELETE FROM audit_entry WHERE seq = 6")
     verdict = _verdict(database)
     assert verdict.broken_seq == 6
-    assert verdict.problem == "Kette endet bei 5, Kopf nennt 6"
+    assert verdict.message == "Kette endet bei 5, Kopf nennt 6"
 
 
 def test_redaction_with_the_head_rewritten_still_lacks_its_record(database: Database) -> None:
@@ -904,7 +907,7 @@ def test_redaction_with_the_head_rewritten_still_lacks_its_record(database: Data
     _sql(database, "DELETE FROM audit_entry WHERE seq = 6")
     _sql(database, "UPDATE audit_head SET seq = 5, hash = :h", h=head_hash)
     verdict = _verdict(database)
-    assert (verdict.broken_seq, verdict.problem) == (1, NO_DELETION_RECORD)
+    assert (verdict.broken_seq, verdict.message) == (1, NO_DELETION_RECORD)
 
 
 # -- migration 0007: the chain re-sealed ------------------------------------------------------
@@ -1018,7 +1021,7 @@ def test_upgrade_does_not_seal_over_an_earlier_break(
     verdict = _verdict(database)
     assert not verdict.ok
     assert verdict.broken_seq == broken
-    assert problem in verdict.problem
+    assert problem in verdict.message
     with database.uow() as uow:
         assert all(e.payload_hash == payload_hash(e) for e in uow.audit.entries())
 
