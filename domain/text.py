@@ -46,6 +46,10 @@ class Msg:
     def __hash__(self) -> int:
         return hash(self.msgid)
 
+    def __str__(self) -> str:
+        """The German (source-language) text: for logs and tests, never for a room."""
+        return self.render(SOURCE)
+
     def __repr__(self) -> str:
         return f"Msg({self.msgid!r}, **{self.values!r})"
 

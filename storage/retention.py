@@ -41,6 +41,7 @@ from typing import Any
 from sqlalchemy import ColumnElement, Table, delete, func, or_, select, tuple_
 from sqlalchemy.orm import Session
 
+from domain.text import N_, Msg
 from storage.audit import DELETION_ACTION
 from storage.cases import CaseRepository, in_chunks
 from storage.models import (
@@ -69,7 +70,7 @@ CASE_COLUMN = "case_pseudonym"
 @dataclass(frozen=True)
 class PurgeCandidate:
     pseudonym: str
-    reason: str  # "erledigt seit …" / "Widerruf für alle Institutionen seit …"
+    reason: Msg  # "erledigt seit …" / "Widerruf für alle Institutionen seit …"
     since: datetime
     rows: dict[str, int]  # table -> rows that would be deleted (outbox: see module doc)
 
@@ -181,16 +182,17 @@ def _bases_of(session: Session, cases: Sequence[CaseFile]) -> dict[str, list[tup
     return found
 
 
-def _reason(path: str, since: datetime) -> str:
+def _reason(path: str, since: datetime) -> Msg:
+    """Why a case is due, in the operator's language where it is shown (``fkbot purge``)."""
     day = since.astimezone(LOCAL_TZ).strftime("%d.%m.%Y")
     if path == CLOSED:
-        return f"erledigt seit {day}"
-    return f"Widerruf für alle Institutionen seit {day}"
+        return Msg(N_("erledigt seit %(day)s"), day=day)
+    return Msg(N_("Widerruf für alle Institutionen seit %(day)s"), day=day)
 
 
 def _due(
     session: Session, now: datetime, closed_days: int, revoked_grace_days: int
-) -> Iterator[tuple[str, str, datetime]]:
+) -> Iterator[tuple[str, Msg, datetime]]:
     """(pseudonym, reason, since) of every case due at ``now``."""
     limits = {
         CLOSED: now - timedelta(days=closed_days),

@@ -47,7 +47,8 @@ def cmd_purge(args: argparse.Namespace) -> int:
             )
             continue
         counts = ", ".join(f"{table} {count}" for table, count in rows.items())
-        print(f"{candidate.pseudonym}: {candidate.reason} – {counts}")
+        reason = candidate.reason.render(t)
+        print(f"{candidate.pseudonym}: {reason} – {counts}")
     if args.dry_run:
         print(
             t.ngettext(

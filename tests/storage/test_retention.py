@@ -572,7 +572,7 @@ def test_dry_run_plans_the_case_and_changes_nothing(database: Database) -> None:
     (candidate,) = _plan(database)
     assert candidate.pseudonym == CASE
     assert candidate.since == NOW - timedelta(days=183)
-    assert candidate.reason == "erledigt seit 30.11.2026"
+    assert str(candidate.reason) == "erledigt seit 30.11.2026"
     assert candidate.rows == EXPECTED_ROWS
     assert _snapshot(database) == before
 
@@ -858,7 +858,7 @@ def test_revocation_for_every_consented_institution(
     else:
         (candidate,) = plan
         assert candidate.since == since
-        assert candidate.reason == "Widerruf für alle Institutionen seit 01.05.2027"
+        assert str(candidate.reason) == "Widerruf für alle Institutionen seit 01.05.2027"
     # the same reading of revocations as the consent gate's
     with database.uow() as uow:
         consents = uow.cases.consents(CASE)
@@ -889,7 +889,7 @@ def test_revoked_open_case_is_purged_completely(database: Database) -> None:
         _case(uow, OTHER, shared, state="offen")
         uow.commit()
     (candidate,) = _plan(database)
-    assert candidate.reason.startswith("Widerruf")
+    assert str(candidate.reason).startswith("Widerruf")
     assert candidate.rows["revocation"] == 2
     with database.uow() as uow:
         assert purge(uow, [candidate], NOW, actor=ACTOR) == 1
