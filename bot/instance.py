@@ -27,6 +27,7 @@ from bot.config import Settings
 from bot.errors import CredentialsError
 from bot.identity import CrossSigningKeys, seal, unseal
 from bot.matrix.credentials import Credentials, FileLoginStore, LoginStore
+from domain.text import N_
 from storage.db import make_engine
 from storage.models import InstanceState
 
@@ -88,8 +89,11 @@ class DatabaseLoginStore:
         token = unseal(self._pickle_key, TOKEN_PURPOSE, str(data.get("sealed_token", "")))
         if token is None:
             raise CredentialsError(
-                f"Die Anmeldung in {WHERE} lässt sich mit dem konfigurierten "
-                "Pickle-Schlüssel nicht öffnen (alle Instanzen brauchen denselben)."
+                N_(
+                    "Die Anmeldung in %(where)s lässt sich mit dem konfigurierten "
+                    "Pickle-Schlüssel nicht öffnen (alle Instanzen brauchen denselben)."
+                ),
+                where=WHERE,
             )
         return Credentials(
             homeserver=data["homeserver"],

@@ -52,6 +52,7 @@ from bot.matrix.pgstore import crypto_store_class
 from bot.matrix.screening import ScreeningClient
 from bot.matrix.transport import checked, raise_for
 from bot.shapes import additional_creators
+from domain.text import N_
 
 log = logging.getLogger("bot.matrix")  # one logger for the whole edge
 
@@ -151,24 +152,37 @@ class MatrixGateway:
         if creds is not None:
             if creds.user_id != self._config.user_id or creds.device_id != self._config.device_id:
                 raise CredentialsError(
-                    f"Gespeicherte Anmeldung ({creds.user_id}, Gerät {creds.device_id}) passt "
-                    f"nicht zur Konfiguration ({self._config.user_id}, Gerät "
-                    f"{self._config.device_id}). Anmeldung in {self.login_store.where} prüfen."
+                    N_(
+                        "Gespeicherte Anmeldung (%(user)s, Gerät %(device)s) passt nicht zur "
+                        "Konfiguration (%(configured_user)s, Gerät %(configured_device)s). "
+                        "Anmeldung in %(where)s prüfen."
+                    ),
+                    user=creds.user_id,
+                    device=creds.device_id,
+                    configured_user=self._config.user_id,
+                    configured_device=self._config.device_id,
+                    where=self.login_store.where,
                 )
             self.client.restore_login(creds.user_id, creds.device_id, creds.access_token)
             log.info("Anmeldung wiederhergestellt (Gerät %s)", creds.device_id)
             return
         if password is None:
             raise CredentialsError(
-                "Erster Start: kein Passwort konfiguriert (FKBOT_MATRIX__PASSWORD oder "
-                "matrix.password_file)."
+                N_(
+                    "Erster Start: kein Passwort konfiguriert (FKBOT_MATRIX__PASSWORD oder "
+                    "matrix.password_file)."
+                )
             )
         try:
             response = await self.client.login(password, device_name=self._config.device_name)
         except (aiohttp.ClientError, TimeoutError) as exc:
-            raise HomeserverUnavailable(f"Homeserver nicht erreichbar: {exc}") from exc
+            raise HomeserverUnavailable(
+                N_("Homeserver nicht erreichbar: %(error)s"), error=str(exc)
+            ) from exc
         if not isinstance(response, LoginResponse):
-            raise AuthenticationError(f"Anmeldung abgelehnt: {response.message}")
+            raise AuthenticationError(
+                N_("Anmeldung abgelehnt: %(reason)s"), reason=response.message
+            )
         self.login_store.save_credentials(
             Credentials(
                 homeserver=self._config.homeserver,
@@ -327,12 +341,20 @@ class MatrixGateway:
     async def join(self, room_id: RoomId) -> None:
         response = await checked(self.client.join(room_id), "Beitritt")
         if isinstance(response, JoinError):
-            raise MatrixError(f"Beitritt zu {room_id} fehlgeschlagen: {response.message}")
+            raise MatrixError(
+                N_("Beitritt zu %(room)s fehlgeschlagen: %(reason)s"),
+                room=room_id,
+                reason=response.message,
+            )
 
     async def decline(self, room_id: RoomId) -> None:
         response = await checked(self.client.room_leave(room_id), "Ablehnen")
         if not isinstance(response, RoomLeaveResponse):
-            raise MatrixError(f"Ablehnen von {room_id} fehlgeschlagen: {response.message}")
+            raise MatrixError(
+                N_("Ablehnen von %(room)s fehlgeschlagen: %(reason)s"),
+                room=room_id,
+                reason=response.message,
+            )
 
     # -- sending -----------------------------------------------------------------
 
