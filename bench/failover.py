@@ -17,9 +17,8 @@ receives to a command sent after the old process was gone. At the end every comm
 replies are counted: ``lost`` commands have none, ``duplicated`` counts replies beyond
 the first. Goal: take-over ≤ 10 s, 0 lost, 0 duplicated.
 
-Both processes share the store directory (nio's SQLite crypto store; only the active
-one opens it) until the PostgreSQL crypto store exists; the login and the
-cross-signing keys come from the database.
+nio's crypto store, the login and the cross-signing keys come from the database
+(PostgreSQL); the store directory the two processes share holds nothing they read.
 """
 
 from __future__ import annotations
