@@ -96,7 +96,8 @@ async def test_a_strict_client_reads_every_reply_across_a_kill_9_failover(
         }, ready
 
         # Before: the active answers.
-        before = (await js.ask("send", body="!fk ping"))["event_id"]
+        sent = await js.ask("send", body="!fk ping")
+        before, first_session = sent["event_id"], sent["session_id"]
         first = (await js.ask("reply", event_id=before, timeout=60))["reply"]
         assert first["decrypted"], first
         assert "pong" in first["body"], first
@@ -118,7 +119,9 @@ async def test_a_strict_client_reads_every_reply_across_a_kill_9_failover(
         # session it holds, and it dies without ever having seen that command.
         assert old.process is not None
         os.kill(old.process.pid, signal.SIGSTOP)
-        unseen = (await js.ask("send", body="!fk ping"))["event_id"]
+        sent = await js.ask("send", body="!fk ping")
+        unseen = sent["event_id"]
+        assert sent["session_id"] == first_session  # a key the old instance stored
         killed_at = time.monotonic()
         old.kill()
         assert await old.wait_exit(10) == -9
@@ -128,7 +131,10 @@ async def test_a_strict_client_reads_every_reply_across_a_kill_9_failover(
         assert new is standby
 
         # After: a new Megolm session, its key sent over the stored Olm session.
-        after = (await js.ask("send", body="!fk ping", new_session=True))["event_id"]
+        sent = await js.ask("send", body="!fk ping", new_session=True)
+        after = sent["event_id"]
+        assert first_session is not None
+        assert sent["session_id"] not in (None, first_session)  # its key came over Olm
         third = (await js.ask("reply", event_id=after, timeout=60))["reply"]
         await asyncio.sleep(2.0)  # a duplicate would arrive right behind the first reply
 

@@ -17,7 +17,7 @@
 // test_failover_strict.py): after the room is set up and the bot has joined, the
 // client prints "FKJS-READY " + JSON and then answers one request per stdin line
 // with one "FKJS-ANSWER " + JSON line, until {"op": "quit"} or the end of stdin:
-//   {"op": "send", "body", "new_session"?}  → {event_id}; new_session first discards
+//   {"op": "send", "body", "new_session"?}  → {event_id, session_id}; new_session first discards
 //       the room's outbound Megolm session, so the room key travels anew (Olm)
 //   {"op": "reply", "event_id", "timeout_ms"} → the first decrypted reply to it
 //   {"op": "bot_devices"}                    → the bot's devices as seen now
@@ -293,7 +293,9 @@ async function session(crypto, room, botUserId) {
             } else if (request.op === "send") {
                 if (request.new_session) await crypto.forceDiscardSession(roomId);
                 const sent = await client.sendMessage(roomId, { msgtype: MsgType.Text, body: request.body });
-                answer({ op: "send", event_id: sent.event_id });
+                // The Megolm session it went out under, as the server has it.
+                const raw = await client.fetchRoomEvent(roomId, sent.event_id);
+                answer({ op: "send", event_id: sent.event_id, session_id: raw.content?.session_id ?? null });
             } else if (request.op === "reply") {
                 const deadline = Date.now() + (request.timeout_ms ?? 60000);
                 const reply = await waitFor(
