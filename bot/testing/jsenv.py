@@ -12,6 +12,8 @@ Only ``npm`` (of any recent version) is needed on the machine. Standard library 
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import fcntl
 import hashlib
 import json
@@ -228,3 +230,79 @@ def run_client(request: dict[str, Any], *, timeout: float) -> JsRun:
     else:
         result = {"ok": False, "error": f"no result line; stdout: {proc.stdout[-2000:]!r}"}
     return JsRun(proc.returncode, result, proc.stderr)
+
+
+class JsSession:
+    """The client in session mode (``client.mjs``): one long-lived process that sets up
+    its cross-signed identity and an encrypted room with the bot, then sends, waits for
+    replies and reports on request. Its SDK log goes to ``log_path``."""
+
+    def __init__(self, request: dict[str, Any], log_path: Path) -> None:
+        self.request = {**request, "session": True}
+        self.log_path = log_path
+        self.process: asyncio.subprocess.Process | None = None
+        self.ready: dict[str, Any] = {}
+
+    async def _line(self, prefix: str, timeout: float) -> dict[str, Any]:
+        assert self.process is not None
+        assert self.process.stdout is not None
+        async with asyncio.timeout(timeout):
+            while True:
+                raw = await self.process.stdout.readline()
+                if not raw:
+                    raise JsEnvError(f"js client ended ({self.process.returncode}):\n{self.log()}")
+                line = raw.decode()
+                if line.startswith(prefix):
+                    found: dict[str, Any] = json.loads(line[len(prefix) :])
+                    return found
+                if line.startswith(RESULT_PREFIX):
+                    raise JsEnvError(f"js client ended early: {line}\n{self.log()}")
+
+    def log(self, tail: int = 4000) -> str:
+        return self.log_path.read_text(errors="replace")[-tail:] if self.log_path.exists() else ""
+
+    async def start(self, timeout: float = 90) -> dict[str, Any]:
+        env = await asyncio.to_thread(ensure_js_env)
+        no_proxy = ",".join(filter(None, ["127.0.0.1,localhost", os.environ.get("NO_PROXY")]))
+        with self.log_path.open("wb") as log_file:
+            self.process = await asyncio.create_subprocess_exec(
+                str(env.node),
+                str(env.script),
+                stdin=asyncio.subprocess.PIPE,
+                stdout=asyncio.subprocess.PIPE,
+                stderr=log_file,
+                cwd=env.directory,
+                env={**os.environ, "NO_PROXY": no_proxy},
+                limit=16 * 1024 * 1024,
+            )
+        payload = {**self.request, "timeout_ms": int(timeout * 1000)}
+        assert self.process.stdin is not None
+        self.process.stdin.write(json.dumps(payload).encode() + b"\n")
+        await self.process.stdin.drain()
+        self.ready = await self._line("FKJS-READY ", timeout + 10)
+        return self.ready
+
+    async def ask(self, op: str, timeout: float = 60, **fields: Any) -> dict[str, Any]:
+        """One request; its answer. An answer with ``error`` raises."""
+        assert self.process is not None
+        assert self.process.stdin is not None
+        request = {"op": op, **fields}
+        if op == "reply":
+            request["timeout_ms"] = int(timeout * 1000)
+        self.process.stdin.write(json.dumps(request).encode() + b"\n")
+        await self.process.stdin.drain()
+        answer = await self._line("FKJS-ANSWER ", timeout + 10)
+        if answer.get("error"):
+            raise JsEnvError(f"{op}: {answer['error']}\n{self.log()}")
+        return answer
+
+    async def close(self) -> None:
+        if self.process is None or self.process.returncode is not None:
+            return
+        with contextlib.suppress(Exception):
+            await self.ask("quit", timeout=5)
+        try:
+            await asyncio.wait_for(self.process.wait(), 10)
+        except TimeoutError:
+            self.process.kill()
+            await self.process.wait()

@@ -7,11 +7,23 @@
 // this file next to its node_modules (ESM imports resolve from the script's
 // location, not from the working directory or NODE_PATH).
 //
-// Input: one JSON object on stdin
+// Input: one JSON object on the first line of stdin
 //   { homeserver, user_id, password, bot_user_id, command, timeout_ms }
 // Output: exactly one line on stdout, "FKJS-RESULT " + JSON; everything else
 // (the SDK's logging included) goes to stderr. Exit code 0 only if the whole
 // exchange worked; 1 with "error" in the result otherwise.
+//
+// Session mode ({ ..., session: true }, no command; tests/integration/
+// test_failover_strict.py): after the room is set up and the bot has joined, the
+// client prints "FKJS-READY " + JSON and then answers one request per stdin line
+// with one "FKJS-ANSWER " + JSON line, until {"op": "quit"} or the end of stdin:
+//   {"op": "send", "body", "new_session"?}  → {event_id, session_id}; new_session first discards
+//       the room's outbound Megolm session, so the room key travels anew (Olm)
+//   {"op": "reply", "event_id", "timeout_ms"} → the first decrypted reply to it
+//   {"op": "bot_devices"}                    → the bot's devices as seen now
+//   {"op": "report"}                         → every bot event in the room, with
+//       its sending device, decryption state and shield
+// An answer with "error" means the request failed; the session goes on.
 
 // The SDK logs through loglevel, which binds console.log/info/debug (stdout) when
 // its loggers are built. Redirect before the SDK is imported so stdout carries only
@@ -21,6 +33,7 @@ for (const name of ["log", "info", "debug", "trace"]) {
     console[name] = (...args) => console.error(...args);
 }
 
+const { createInterface } = await import("node:readline");
 const sdk = await import("matrix-js-sdk");
 const cryptoApi = await import("matrix-js-sdk/lib/crypto-api/index.js");
 
@@ -39,10 +52,15 @@ function emit(exitCode) {
     process.stdout.write(RESULT_PREFIX + JSON.stringify(result) + "\n", () => process.exit(exitCode));
 }
 
-async function readStdin() {
-    const chunks = [];
-    for await (const chunk of process.stdin) chunks.push(chunk);
-    return JSON.parse(Buffer.concat(chunks).toString("utf8"));
+// stdin, one line at a time: the request first, then (session mode) the operations.
+const stdinLines = createInterface({ input: process.stdin, crlfDelay: Infinity })[Symbol.asyncIterator]();
+
+async function nextLine() {
+    for (;;) {
+        const { value, done } = await stdinLines.next();
+        if (done) return null;
+        if (value.trim()) return value;
+    }
 }
 
 /** Poll `check` (sync or async) until it returns something truthy, or fail with `what`. */
@@ -76,13 +94,42 @@ function describe(event) {
         msgtype: content.msgtype ?? null,
         body: content.body ?? null,
         in_reply_to: content["m.relates_to"]?.["m.in_reply_to"]?.event_id ?? null,
+        // The Megolm event's claimed sender device and Curve25519 key (wire content).
+        device_id: event.getWireContent().device_id ?? null,
+        sender_key: event.getWireContent().sender_key ?? null,
+    };
+}
+
+async function botDeviceStatus(crypto, botUserId) {
+    const devices = await crypto.getUserDeviceInfo([botUserId], true);
+    const found = {};
+    for (const deviceId of devices.get(botUserId)?.keys() ?? []) {
+        const status = await crypto.getDeviceVerificationStatus(botUserId, deviceId);
+        found[deviceId] = {
+            signed_by_owner: status?.signedByOwner ?? null,
+            cross_signing_verified: status?.crossSigningVerified ?? null,
+        };
+    }
+    return found;
+}
+
+/** An event as `describe` has it, plus whether it decrypted and the shield it gets. */
+async function inspect(crypto, event) {
+    if (event.isBeingDecrypted()) await event.getDecryptionPromise();
+    const info = event.isDecryptionFailure() ? null : await crypto.getEncryptionInfoForEvent(event);
+    const shield = shieldNames(info);
+    return {
+        ...describe(event),
+        decrypted: event.isEncrypted() && !event.isDecryptionFailure(),
+        shield_colour: shield.colour,
+        shield_reason: shield.reason,
     };
 }
 
 let client = null;
 
 async function main() {
-    const input = await readStdin();
+    const input = JSON.parse((await nextLine()) ?? "{}");
     const deadline = started + (input.timeout_ms ?? 60000);
     const botUserId = input.bot_user_id;
 
@@ -167,18 +214,16 @@ async function main() {
     step("bot_joined");
 
     // The bot's devices as this client sees them, before anything is encrypted to them.
-    const botDevices = await crypto.getUserDeviceInfo([botUserId], true);
-    result.bot_devices = {};
-    for (const deviceId of botDevices.get(botUserId)?.keys() ?? []) {
-        const status = await crypto.getDeviceVerificationStatus(botUserId, deviceId);
-        result.bot_devices[deviceId] = {
-            signed_by_owner: status?.signedByOwner ?? null,
-            cross_signing_verified: status?.crossSigningVerified ?? null,
-        };
-    }
+    result.bot_devices = await botDeviceStatus(crypto, botUserId);
     const botIdentity = await crypto.getUserVerificationStatus(botUserId);
     result.bot_identity_known = botIdentity.known;
     result.bot_identity_verified = botIdentity.isCrossSigningVerified();
+
+    if (input.session) {
+        await session(crypto, room, botUserId);
+        result.ok = true;
+        return;
+    }
 
     // 5. The command, encrypted by the SDK (the room is encrypted).
     const sent = await client.sendMessage(roomId, { msgtype: MsgType.Text, body: input.command });
@@ -224,6 +269,66 @@ async function main() {
     result.shield_reason = shield.reason;
     step("reply_decrypted");
     result.ok = true;
+}
+
+/** Session mode: one request per stdin line, one answer line each (see the top). */
+async function session(crypto, room, botUserId) {
+    const roomId = room.roomId;
+    const fromBot = () =>
+        room
+            .getLiveTimeline()
+            .getEvents()
+            .filter((e) => e.getSender() === botUserId && e.getWireType() !== EventType.RoomMember);
+    const answer = (body) => process.stdout.write("FKJS-ANSWER " + JSON.stringify(body) + "\n");
+    step("session");
+    process.stdout.write("FKJS-READY " + JSON.stringify(result) + "\n");
+    for (;;) {
+        const line = await nextLine();
+        if (line === null) return;
+        const request = JSON.parse(line);
+        try {
+            if (request.op === "quit") {
+                answer({ op: "quit" });
+                return;
+            } else if (request.op === "send") {
+                if (request.new_session) await crypto.forceDiscardSession(roomId);
+                const sent = await client.sendMessage(roomId, { msgtype: MsgType.Text, body: request.body });
+                // The Megolm session it went out under, as the server has it.
+                const raw = await client.fetchRoomEvent(roomId, sent.event_id);
+                answer({ op: "send", event_id: sent.event_id, session_id: raw.content?.session_id ?? null });
+            } else if (request.op === "reply") {
+                const deadline = Date.now() + (request.timeout_ms ?? 60000);
+                const reply = await waitFor(
+                    `the bot's decrypted reply to ${request.event_id}`,
+                    async () => {
+                        for (const event of fromBot()) {
+                            if (event.isBeingDecrypted()) await event.getDecryptionPromise();
+                            const relates = event.getContent()["m.relates_to"];
+                            if (
+                                event.getType() === EventType.RoomMessage &&
+                                relates?.["m.in_reply_to"]?.event_id === request.event_id
+                            ) {
+                                return event;
+                            }
+                        }
+                        return null;
+                    },
+                    deadline,
+                );
+                answer({ op: "reply", reply: await inspect(crypto, reply) });
+            } else if (request.op === "bot_devices") {
+                answer({ op: "bot_devices", bot_devices: await botDeviceStatus(crypto, botUserId) });
+            } else if (request.op === "report") {
+                const events = [];
+                for (const event of fromBot()) events.push(await inspect(crypto, event));
+                answer({ op: "report", bot_events: events });
+            } else {
+                answer({ op: request.op, error: `unknown op ${request.op}` });
+            }
+        } catch (err) {
+            answer({ op: request.op, error: String(err?.stack ?? err) });
+        }
+    }
 }
 
 const watchdog = setTimeout(() => {
