@@ -23,15 +23,15 @@ import time
 from collections import Counter
 from pathlib import Path
 
-import aiohttp
 import pytest
-from prometheus_client.parser import text_string_to_metric_families
 
 from bot.testing.botrun import SubprocessBot, prepare_bot
 from bot.testing.failover import BotPair
 from bot.testing.inroom import People
 from bot.testing.jsenv import JsSession, ensure_js_env
 from bot.testing.keycheck import keys_query
+from bot.testing.scrape import get as _get
+from bot.testing.scrape import samples as _samples
 
 pytestmark = [pytest.mark.synapse, pytest.mark.postgres]
 PG = pytest.mark.parametrize("db_url", ["postgresql"], indirect=True)
@@ -48,19 +48,6 @@ async def _health_port(bot: SubprocessBot, timeout: float = 30) -> int:
             raise TimeoutError(f"no health listener in {bot.log_path.name}")
         await asyncio.sleep(0.1)
     return int(ports[-1])
-
-
-async def _get(port: int, path: str) -> tuple[int, str]:
-    async with aiohttp.ClientSession() as http, http.get(f"http://127.0.0.1:{port}{path}") as r:
-        return r.status, await r.text()
-
-
-def _samples(text: str) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:
-    return {
-        (s.name, tuple(sorted(s.labels.items()))): s.value
-        for family in text_string_to_metric_families(text)
-        for s in family.samples
-    }
 
 
 @PG

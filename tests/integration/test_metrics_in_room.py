@@ -7,28 +7,15 @@ server.
 
 from __future__ import annotations
 
-import aiohttp
 import pytest
-from prometheus_client.parser import text_string_to_metric_families
 
 from bot.testing.botrun import BotSetup, InProcessBot
 from bot.testing.inroom import People, open_room
+from bot.testing.scrape import get as _get
+from bot.testing.scrape import samples as _samples
 from tests.integration.test_poison_events import send_plain
 
 pytestmark = pytest.mark.synapse
-
-
-async def _get(port: int, path: str) -> tuple[int, str]:
-    async with aiohttp.ClientSession() as http, http.get(f"http://127.0.0.1:{port}{path}") as r:
-        return r.status, await r.text()
-
-
-def _samples(text: str) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:
-    return {
-        (s.name, tuple(sorted(s.labels.items()))): s.value
-        for family in text_string_to_metric_families(text)
-        for s in family.samples
-    }
 
 
 async def test_five_commands_give_five_in_the_counter(people: People, bot_setup: BotSetup) -> None:

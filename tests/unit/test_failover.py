@@ -14,7 +14,6 @@ import secrets
 from collections.abc import Iterator
 from pathlib import Path
 
-import aiohttp
 import pytest
 from pydantic import SecretStr
 from sqlalchemy import Engine, create_engine, select, text
@@ -26,6 +25,7 @@ from bot.errors import CredentialsError, FencedError
 from bot.identity import CrossSigningKeys, IdentityError
 from bot.instance import DatabaseLoginStore
 from bot.matrix.credentials import Credentials, FileLoginStore
+from bot.testing.scrape import get as _get
 from storage.db import make_engine
 from storage.models import InstanceState
 
@@ -198,11 +198,6 @@ async def _until(condition: object, timeout: float) -> None:
         if asyncio.get_running_loop().time() > deadline:
             raise TimeoutError
         await asyncio.sleep(0.05)
-
-
-async def _get(port: int, path: str) -> tuple[int, str]:
-    async with aiohttp.ClientSession() as http, http.get(f"http://127.0.0.1:{port}{path}") as r:
-        return r.status, await r.text()
 
 
 @PG

@@ -10,9 +10,7 @@ import json
 import logging
 from datetime import UTC, datetime, timedelta
 
-import aiohttp
 import pytest
-from prometheus_client.parser import text_string_to_metric_families
 
 from bot.clock import FakeClock
 from bot.config import HealthConfig
@@ -20,25 +18,14 @@ from bot.health import HealthServer
 from bot.logfields import JsonFormatter, TextFormatter, log_fields
 from bot.metrics import Metrics
 from bot.testing.harness import JA1, Room
+from bot.testing.scrape import get as _get
+from bot.testing.scrape import samples as _samples
 from storage.uow import Database
 
 
 @pytest.fixture
 def clock() -> FakeClock:
     return FakeClock(datetime(2026, 11, 23, 9, 0, tzinfo=UTC))
-
-
-def _samples(text: str) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:
-    found = {}
-    for family in text_string_to_metric_families(text):
-        for sample in family.samples:
-            found[(sample.name, tuple(sorted(sample.labels.items())))] = sample.value
-    return found
-
-
-async def _get(port: int, path: str) -> tuple[int, str]:
-    async with aiohttp.ClientSession() as http, http.get(f"http://127.0.0.1:{port}{path}") as r:
-        return r.status, await r.text()
 
 
 async def test_health_readiness_and_metrics_over_http(
